@@ -1,0 +1,18 @@
+//! skillbox hosts many AI agents on one machine and runs every skill they use
+//! as a capability-restricted WebAssembly component.
+//!
+//! The data flow follows the modules: [`config`] reads manifests and
+//! configuration, [`policy`] decides what a skill may use, [`sandbox`] runs a
+//! call under limits, [`caps`] implements each host capability, [`db`] keeps
+//! durable state, and [`runtime`] ties them together for the [`cli`].
+
+pub mod caps;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod policy;
+pub mod runtime;
+pub mod sandbox;
+pub mod skill;
+
+pub use runtime::Runtime;

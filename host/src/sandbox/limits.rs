@@ -1,0 +1,126 @@
+//! Per-call resource limits: what one tool call may consume.
+//!
+//! A call's limits start from [`Limits::DEFAULT`], take what the skill's
+//! manifest asks for (`[limits]`), and are capped by the host's maxima
+//! ([`Limits::MAXIMUM`]). Nothing a skill writes can raise a limit past a
+//! maximum.
+
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+
+/// Everything one tool call may consume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Ceiling of each linear memory of the component, in bytes.
+    pub memory: ByteSize,
+    /// CPU budget in wasmtime fuel units (about one per wasm instruction;
+    /// the default is some 15-20 s of compute, so the deadline usually binds
+    /// first).
+    pub fuel: u64,
+    /// Wall-clock deadline for the whole call, host calls included.
+    pub timeout: Duration,
+    /// Largest accepted input document.
+    pub input: ByteSize,
+    /// Largest accepted output document.
+    pub output: ByteSize,
+    /// Bytes of log records and stdout/stderr the call may write.
+    pub log: ByteSize,
+    /// Bytes (keys and values) the skill may keep in its memory namespace.
+    pub memory_quota: ByteSize,
+    /// Keys the skill may keep in its memory namespace.
+    pub memory_keys: u64,
+}
+
+impl Limits {
+    /// What a call gets when nobody asks for more or less.
+    pub const DEFAULT: Limits = Limits {
+        memory: ByteSize::mib(64),
+        fuel: 200_000_000_000,
+        timeout: Duration::from_secs(10),
+        input: ByteSize::mib(1),
+        output: ByteSize::mib(1),
+        log: ByteSize::kib(256),
+        memory_quota: ByteSize::mib(16),
+        memory_keys: 10_000,
+    };
+
+    /// The most any call may get.
+    pub const MAXIMUM: Limits = Limits {
+        memory: ByteSize::gib(4),
+        fuel: u64::MAX,
+        timeout: Duration::from_secs(600),
+        input: ByteSize::mib(64),
+        output: ByteSize::mib(64),
+        log: ByteSize::mib(16),
+        memory_quota: ByteSize::gib(1),
+        memory_keys: 1_000_000,
+    };
+
+    /// These limits with every field `overrides` sets replaced.
+    pub fn with(self, overrides: &LimitOverrides) -> Limits {
+        Limits {
+            memory: overrides.memory.unwrap_or(self.memory),
+            fuel: overrides.fuel.unwrap_or(self.fuel),
+            timeout: overrides.timeout.unwrap_or(self.timeout),
+            input: overrides.input.unwrap_or(self.input),
+            output: overrides.output.unwrap_or(self.output),
+            log: overrides.log.unwrap_or(self.log),
+            memory_quota: overrides.memory_quota.unwrap_or(self.memory_quota),
+            memory_keys: overrides.memory_keys.unwrap_or(self.memory_keys),
+        }
+    }
+
+    /// These limits, none above `max`.
+    pub fn capped_by(self, max: &Limits) -> Limits {
+        Limits {
+            memory: self.memory.min(max.memory),
+            fuel: self.fuel.min(max.fuel),
+            timeout: self.timeout.min(max.timeout),
+            input: self.input.min(max.input),
+            output: self.output.min(max.output),
+            log: self.log.min(max.log),
+            memory_quota: self.memory_quota.min(max.memory_quota),
+            memory_keys: self.memory_keys.min(max.memory_keys),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Limits as written in a manifest or config file: every field optional.
+/// Sizes accept units (`"64MiB"`), durations human forms (`"5s"`, `"2m"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    pub memory: Option<ByteSize>,
+    pub fuel: Option<u64>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    pub input: Option<ByteSize>,
+    pub output: Option<ByteSize>,
+    pub log: Option<ByteSize>,
+    pub memory_quota: Option<ByteSize>,
+    pub memory_keys: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_apply_and_maxima_cap() {
+        let overrides: LimitOverrides =
+            toml::from_str("memory = \"8GiB\"\ntimeout = \"2s\"\nlog = 1024").unwrap();
+        let limits = Limits::DEFAULT.with(&overrides).capped_by(&Limits::MAXIMUM);
+        assert_eq!(limits.memory, Limits::MAXIMUM.memory);
+        assert_eq!(limits.timeout, Duration::from_secs(2));
+        assert_eq!(limits.log, ByteSize::b(1024));
+        assert_eq!(limits.output, Limits::DEFAULT.output);
+    }
+}

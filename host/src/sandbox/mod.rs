@@ -1,0 +1,430 @@
+//! The sandbox engine: compiles components once, then runs every tool call
+//! in a fresh `Store`, instantiated from a cached `InstancePre` in the
+//! pooling allocator, under per-call limits.
+//!
+//! A call is bounded in memory (a [`StoreLimits`](wasmtime::StoreLimits)
+//! ceiling per linear memory), CPU (fuel), wall-clock time (epoch
+//! interruption, plus a timer around the whole call for time spent blocked
+//! in host calls), stack (engine-wide), output and log size. Whatever
+//! happens inside, the host gets back a [`CallError`] and keeps serving.
+
+pub mod bindings;
+mod cache;
+mod error;
+mod limits;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytesize::ByteSize;
+use tokio::sync::Semaphore;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentType, InstancePre, Lift, Linker, Type, WasmStr,
+};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
+
+use crate::caps::log::{LogLimitExceeded, LogRecord};
+use crate::caps::{self, CallCaps};
+
+pub use cache::sha256_hex;
+pub use error::{CallError, CallErrorKind};
+pub use limits::{LimitOverrides, Limits};
+pub use state::CallState;
+
+use error::DeadlineExceeded;
+
+/// The interface every skill exports.
+pub const TOOLS_INTERFACE: &str = "skillbox:skill/tools@0.1.0";
+
+/// How often the epoch advances: the granularity of deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Longest tool error message kept from a guest.
+const MAX_ERROR_MESSAGE: usize = 4096;
+
+/// Host-wide settings of the sandbox engine.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Calls that may run at once; the instance pool is sized for them and
+    /// further calls wait for a free slot.
+    pub max_concurrent_calls: u32,
+    /// Wasm stack of every call (an engine-wide setting in wasmtime).
+    pub max_wasm_stack: ByteSize,
+    /// Largest linear memory any call may be granted.
+    pub max_memory: ByteSize,
+    /// Where compiled components are kept; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_calls: 128,
+            max_wasm_stack: ByteSize::kib(512),
+            max_memory: Limits::MAXIMUM.memory,
+            cache_dir: None,
+        }
+    }
+}
+
+/// Core instances, memories and tables one component may use; generous, as
+/// components from some languages bundle several modules.
+const CORE_INSTANCES_PER_CALL: u32 = 32;
+const MEMORIES_PER_CALL: u32 = 4;
+const TABLES_PER_CALL: u32 = 8;
+
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: Option<cache::CompileCache>,
+    slots: Semaphore,
+    _ticker: EpochTicker,
+}
+
+/// A loaded component, ready to instantiate for each call.
+pub struct Prepared {
+    pre: InstancePre<CallState>,
+    call: ComponentExportIndex,
+    digest: String,
+}
+
+impl Prepared {
+    pub fn component(&self) -> &Component {
+        self.pre.component()
+    }
+
+    /// SHA-256 of the component file.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("cannot read component {path}: {error}")]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{path} is not a valid WebAssembly component: {reason}")]
+    Compile { path: PathBuf, reason: String },
+    #[error("{path} does not implement skillbox:skill@0.1.0: {reason}")]
+    NotASkill { path: PathBuf, reason: String },
+}
+
+/// One tool call to run.
+pub struct Call<'a> {
+    pub skill: &'a str,
+    pub tool: &'a str,
+    /// The JSON input, already validated against the tool's schema.
+    pub input: &'a str,
+    pub limits: Limits,
+    pub caps: CallCaps,
+}
+
+/// What a call produced: its output or error, and everything it logged.
+#[derive(Debug)]
+pub struct CallReport {
+    pub result: Result<String, CallError>,
+    pub logs: Vec<LogRecord>,
+}
+
+/// `tools.tool-error`, lifted without copying its message out of the guest.
+#[derive(ComponentType, Lift)]
+#[component(variant)]
+enum GuestToolError {
+    #[component(name = "invalid-input")]
+    InvalidInput(WasmStr),
+    #[component(name = "denied")]
+    Denied(WasmStr),
+    #[component(name = "failed")]
+    Failed(WasmStr),
+}
+
+type CallFunc = (Result<WasmStr, GuestToolError>,);
+
+impl Sandbox {
+    pub fn new(config: &SandboxConfig) -> anyhow::Result<Sandbox> {
+        let slots = config.max_concurrent_calls.max(1);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * CORE_INSTANCES_PER_CALL)
+            .total_memories(slots * MEMORIES_PER_CALL)
+            .total_tables(slots * TABLES_PER_CALL)
+            .total_stacks(slots)
+            .max_memories_per_component(MEMORIES_PER_CALL)
+            .max_tables_per_component(TABLES_PER_CALL)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_CALL)
+            .max_memory_size(usize::try_from(config.max_memory.as_u64())?);
+
+        let stack = usize::try_from(config.max_wasm_stack.as_u64())?;
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(true)
+            .max_wasm_stack(stack)
+            // Host functions run on the same fiber stack as the guest.
+            .async_stack_size(stack + (1 << 20))
+            // Stacks are reused across calls of different agents.
+            .async_stack_zeroing(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm)?;
+
+        let mut linker = Linker::new(&engine);
+        caps::link(&mut linker)?;
+
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(cache::CompileCache::open(dir, &engine).map_err(|e| {
+                anyhow::anyhow!("cannot open the component cache {}: {e}", dir.display())
+            })?),
+            None => None,
+        };
+        Ok(Sandbox {
+            _ticker: EpochTicker::start(engine.clone()),
+            engine,
+            linker,
+            cache,
+            slots: Semaphore::new(slots as usize),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compile (or load from the cache) the component at `path` and check
+    /// that it implements the skill world with imports the host provides.
+    pub fn prepare(&self, path: &Path) -> Result<Prepared, PrepareError> {
+        let bytes = std::fs::read(path).map_err(|error| PrepareError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        let digest = sha256_hex(&bytes);
+        let compiled = match &self.cache {
+            Some(cache) => cache.load(&self.engine, &digest, &bytes),
+            None => Component::new(&self.engine, &bytes),
+        };
+        let component = compiled.map_err(|e| PrepareError::Compile {
+            path: path.to_owned(),
+            reason: format!("{e:#}"),
+        })?;
+        let not_a_skill = |reason: String| PrepareError::NotASkill {
+            path: path.to_owned(),
+            reason,
+        };
+
+        let Some(tools) = component.get_export_index(None, TOOLS_INTERFACE) else {
+            let exports: Vec<_> = component
+                .component_type()
+                .exports(&self.engine)
+                .map(|(name, _)| name.to_owned())
+                .collect();
+            return Err(not_a_skill(format!(
+                "it does not export {TOOLS_INTERFACE} (its exports: {})",
+                if exports.is_empty() {
+                    "none".into()
+                } else {
+                    exports.join(", ")
+                }
+            )));
+        };
+        let Some((item, call)) = component.get_export(Some(&tools), "call") else {
+            return Err(not_a_skill(format!(
+                "its {TOOLS_INTERFACE} has no function 'call'"
+            )));
+        };
+        check_call_signature(&item).map_err(not_a_skill)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| not_a_skill(format!("{e:#}")))?;
+        Ok(Prepared { pre, call, digest })
+    }
+
+    /// Run one tool call in a fresh store. Never panics on guest behaviour;
+    /// every failure is a [`CallError`].
+    pub async fn run(&self, prepared: &Prepared, call: Call<'_>) -> CallReport {
+        let log = call.caps.log.clone();
+        let (skill, tool, limits) = (call.skill, call.tool, call.limits);
+        let result =
+            match tokio::time::timeout(limits.timeout, self.run_in_store(prepared, call)).await {
+                Ok(result) => result,
+                Err(_elapsed) => Err(CallErrorKind::Deadline(limits.timeout)),
+            };
+        let result = result.map_err(|kind| {
+            let kind = match kind {
+                CallErrorKind::Crashed(trap) => CallErrorKind::Crashed(match log.stderr_tail() {
+                    Some(stderr) => format!("{stderr} ({trap})"),
+                    None => trap,
+                }),
+                other => other,
+            };
+            CallError {
+                skill: skill.to_owned(),
+                tool: tool.to_owned(),
+                kind,
+            }
+        });
+        CallReport {
+            result,
+            logs: log.finish(),
+        }
+    }
+
+    async fn run_in_store(
+        &self,
+        prepared: &Prepared,
+        call: Call<'_>,
+    ) -> Result<String, CallErrorKind> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let limits = call.limits;
+        let deadline = Instant::now() + limits.timeout;
+
+        let mut store = Store::new(&self.engine, CallState::new(call.caps, &limits));
+        store.limiter(|state| &mut state.limiter);
+        store
+            .set_fuel(limits.fuel)
+            .expect("fuel is enabled in the engine config");
+        // Bound what one import call (or the result) may copy out of the guest
+        // by the guest's own memory ceiling: the host never holds more for a
+        // call than the call itself was allowed. The output limit is checked
+        // on the result without copying it.
+        store.set_hostcall_fuel(usize::try_from(limits.memory.as_u64()).unwrap_or(usize::MAX));
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(DeadlineExceeded.into())
+            } else {
+                // Let other tasks run between slices of a long call.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let instance = prepared
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| classify(e, &store, &limits))?;
+        let func = instance
+            .get_typed_func::<(&str, &str), CallFunc>(&mut store, &prepared.call)
+            .map_err(|e| CallErrorKind::NotASkill(format!("{e:#}")))?;
+        let (returned,) = func
+            .call_async(&mut store, (call.tool, call.input))
+            .await
+            .map_err(|e| classify(e, &store, &limits))?;
+
+        let message = |s: WasmStr| match s.to_str(&store) {
+            Ok(text) => caps::truncate(&text, MAX_ERROR_MESSAGE),
+            Err(e) => format!("(unreadable message: {e})"),
+        };
+        match returned {
+            Ok(output) => {
+                let text = output
+                    .to_str(&store)
+                    .map_err(|e| CallErrorKind::InvalidOutput(e.to_string()))?;
+                if text.len() as u64 > limits.output.as_u64() {
+                    return Err(CallErrorKind::OutputTooLarge {
+                        size: text.len(),
+                        limit: limits.output,
+                    });
+                }
+                Ok(text.into_owned())
+            }
+            Err(GuestToolError::InvalidInput(m)) => Err(CallErrorKind::InvalidInput(message(m))),
+            Err(GuestToolError::Denied(m)) => Err(CallErrorKind::Denied(message(m))),
+            Err(GuestToolError::Failed(m)) => Err(CallErrorKind::Failed(message(m))),
+        }
+    }
+}
+
+/// `call: func(tool: string, input: string) -> result<string, tool-error>`,
+/// as far as it can be told before instantiation; the error variant's cases
+/// are checked when the function is first looked up in an instance.
+fn check_call_signature(item: &ComponentItem) -> Result<(), String> {
+    let ComponentItem::ComponentFunc(func) = item else {
+        return Err(format!("its {TOOLS_INTERFACE}#call is not a function"));
+    };
+    let params: Vec<_> = func.params().map(|(_, ty)| ty).collect();
+    let results: Vec<_> = func.results().collect();
+    let expected = matches!(params.as_slice(), [Type::String, Type::String])
+        && matches!(results.as_slice(), [Type::Result(r)] if r.ok() == Some(Type::String));
+    if expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "its {TOOLS_INTERFACE}#call has the wrong signature; expected \
+             func(tool: string, input: string) -> result<string, tool-error>"
+        ))
+    }
+}
+
+/// Name the limit behind a trap, or describe the crash.
+fn classify(error: wasmtime::Error, store: &Store<CallState>, limits: &Limits) -> CallErrorKind {
+    if error.is::<DeadlineExceeded>() {
+        return CallErrorKind::Deadline(limits.timeout);
+    }
+    if error.is::<LogLimitExceeded>() {
+        return CallErrorKind::LogLimit(limits.log);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => return CallErrorKind::OutOfFuel(limits.fuel),
+        Some(Trap::StackOverflow) => return CallErrorKind::StackOverflow,
+        _ => {}
+    }
+    // A refused growth usually ends in an abort; either way memory is why.
+    if store.data().limiter.memory_refused {
+        return CallErrorKind::Memory(limits.memory);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(trap) => CallErrorKind::Crashed(trap.to_string()),
+        None => CallErrorKind::Crashed(format!("{error:#}")),
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread, so
+/// that deadlines fire even when every async worker is busy running guests.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("skillbox-epoch".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawn the epoch thread");
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The data of one call's `Store`: created when the call starts, dropped when
+//! it ends. Nothing in it outlives the call.
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::caps::CallCaps;
+use crate::caps::log::Source;
+
+use super::Limits;
+
+/// Most resource handles (streams, requests, files) a call may hold at once.
+const MAX_HANDLES: usize = 10_000;
+
+pub struct CallState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    pub(crate) limiter: CallLimiter,
+    pub(crate) caps: CallCaps,
+}
+
+impl CallState {
+    pub fn new(caps: CallCaps, limits: &Limits) -> Self {
+        // WasiCtxBuilder denies by default: no env, args or preopens. Name
+        // lookups and sockets are turned off explicitly all the same.
+        let wasi = WasiCtx::builder()
+            .stdout(caps.log.pipe(Source::Stdout))
+            .stderr(caps.log.pipe(Source::Stderr))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
+        Self {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table,
+            limiter: CallLimiter::new(limits.memory.as_u64()),
+            caps,
+        }
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.caps.http,
+        }
+    }
+}
+
+/// Wasmtime's [`StoreLimits`], remembering a refused memory growth so that
+/// the trap it usually leads to is reported as what it is.
+pub struct CallLimiter {
+    limits: StoreLimits,
+    pub(crate) memory_refused: bool,
+}
+
+/// Most elements in one table; far above what compilers emit.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+impl CallLimiter {
+    fn new(memory: u64) -> Self {
+        Self {
+            limits: StoreLimitsBuilder::new()
+                .memory_size(usize::try_from(memory).unwrap_or(usize::MAX))
+                .table_elements(MAX_TABLE_ELEMENTS)
+                .build(),
+            memory_refused: false,
+        }
+    }
+}
+
+impl ResourceLimiter for CallLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        self.memory_refused |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}

@@ -1,0 +1,191 @@
+//! The `skillbox` binary, run as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn skillbox(data_dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .current_dir(repo())
+        .output()
+        .expect("run skillbox");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "skillbox panicked: {stderr}");
+    output
+}
+
+fn stdout_json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "skillbox failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+#[test]
+fn word_count_prints_its_json_result() {
+    let data = tempfile::tempdir().unwrap();
+    let output = skillbox(
+        data.path(),
+        &[
+            "skill",
+            "run",
+            "skills/text",
+            "--tool",
+            "word_count",
+            "--input",
+            r#"{"text":"a b c"}"#,
+        ],
+    );
+    assert_eq!(
+        stdout_json(&output),
+        serde_json::json!({"words": 3, "lines": 1, "chars": 5})
+    );
+}
+
+#[test]
+fn notes_remember_in_one_process_and_recall_in_the_next() {
+    let data = tempfile::tempdir().unwrap();
+    let remember = skillbox(
+        data.path(),
+        &[
+            "skill",
+            "run",
+            "skills/notes",
+            "--tool",
+            "remember",
+            "--input",
+            r#"{"key":"door","text":"code 4711"}"#,
+        ],
+    );
+    assert_eq!(
+        stdout_json(&remember),
+        serde_json::json!({"remembered": "door"})
+    );
+    assert!(String::from_utf8_lossy(&remember.stderr).contains("[notes] info: remembered 'door'"));
+
+    let recall = skillbox(
+        data.path(),
+        &[
+            "skill",
+            "run",
+            "skills/notes",
+            "--tool",
+            "recall",
+            "--input",
+            r#"{"key":"door"}"#,
+        ],
+    );
+    assert_eq!(
+        stdout_json(&recall),
+        serde_json::json!({"key": "door", "found": true, "text": "code 4711"})
+    );
+
+    // Another agent's namespace is empty.
+    let other = skillbox(
+        data.path(),
+        &[
+            "skill",
+            "run",
+            "skills/notes",
+            "--tool",
+            "recall",
+            "--input",
+            r#"{"key":"door"}"#,
+            "--agent",
+            "someone-else",
+        ],
+    );
+    assert_eq!(stdout_json(&other)["found"], false);
+}
+
+#[test]
+fn a_trap_or_bad_input_exits_non_zero_with_a_clear_error() {
+    let data = tempfile::tempdir().unwrap();
+    let spin = skillbox(
+        data.path(),
+        &[
+            "skill",
+            "run",
+            "sandbox-tests/skills/spin",
+            "--tool",
+            "spin",
+        ],
+    );
+    assert!(!spin.status.success());
+    assert!(spin.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&spin.stderr)
+            .contains("error: skill 'spin' exceeded its 1s deadline on tool 'spin'")
+    );
+
+    let bad = skillbox(
+        data.path(),
+        &[
+            "skill",
+            "run",
+            "skills/text",
+            "--tool",
+            "word_count",
+            "--input",
+            r#"{"text":1}"#,
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("error: invalid input for tool 'text.word_count'")
+    );
+
+    let missing = skillbox(data.path(), &["skill", "run", "skills/nope", "--tool", "x"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("skills/nope/skill.toml"));
+
+    let agent = skillbox(
+        data.path(),
+        &[
+            "skill",
+            "run",
+            "skills/text",
+            "--tool",
+            "word_count",
+            "--agent",
+            "../etc",
+        ],
+    );
+    assert!(!agent.status.success());
+    assert!(String::from_utf8_lossy(&agent.stderr).contains("is not an agent id"));
+}
+
+#[test]
+fn inspect_shows_manifest_tools_and_component_world() {
+    let data = tempfile::tempdir().unwrap();
+    let output = skillbox(data.path(), &["skill", "inspect", "skills/notes"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "skill       notes 0.1.0",
+        "asks for    memory",
+        "timeout 5s",
+        "  remember — Remember a text under a key",
+        "\"required\": [",
+        "  skillbox:skill/memory@0.1.0 { get, set, delete, list-keys }",
+        "  skillbox:skill/tools@0.1.0 { call }",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}

@@ -1,0 +1,141 @@
+//! Skills that try to use up the host: each is stopped by its limit with a
+//! clear error, and the host serves the next call.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytesize::ByteSize;
+use sandbox_tests::{Host, assert_kind};
+use skillbox::policy::SkillPolicy;
+use skillbox::sandbox::{CallErrorKind, LimitOverrides, Limits};
+use tokio::task::JoinSet;
+
+#[tokio::test]
+async fn an_infinite_loop_hits_its_deadline() {
+    let host = Host::new();
+    let spin = host.load("spin");
+    let started = Instant::now();
+    let error = host.fail(&spin, "spin", "{}").await;
+    assert_eq!(error.kind, CallErrorKind::Deadline(Duration::from_secs(1)));
+    assert_eq!(
+        error.to_string(),
+        "skill 'spin' exceeded its 1s deadline on tool 'spin'"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn an_infinite_loop_runs_out_of_fuel_under_a_cpu_budget() {
+    let host = Host::new();
+    let spin = host.load("spin");
+    // Five million instructions take milliseconds: fuel runs out long
+    // before the one-second deadline.
+    let ceiling = Limits::MAXIMUM.with(&LimitOverrides {
+        fuel: Some(5_000_000),
+        ..LimitOverrides::default()
+    });
+    let policy = SkillPolicy::new(&spin.manifest, &ceiling);
+    let report = host
+        .runtime
+        .call_with(&host.agent, &spin, &policy, "spin", "{}")
+        .await;
+    let error = report.result.unwrap_err();
+    assert_kind(&error, |k| *k == CallErrorKind::OutOfFuel(5_000_000));
+    assert!(error.to_string().contains("CPU budget"), "{error}");
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_hits_its_memory_ceiling() {
+    let host = Host::new();
+    let bomb = host.load("bomb");
+    let error = host.fail(&bomb, "allocate", "{}").await;
+    assert_kind(&error, |k| *k == CallErrorKind::Memory(ByteSize::mib(32)));
+    assert_eq!(
+        error.to_string(),
+        "skill 'bomb' exceeded its 32.0 MiB memory limit on tool 'allocate'"
+    );
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn unbounded_recursion_overflows_the_stack() {
+    let host = Host::new();
+    let recurse = host.load("recurse");
+    let error = host.fail(&recurse, "recurse", "{}").await;
+    assert_kind(&error, |k| *k == CallErrorKind::StackOverflow);
+    assert!(
+        error.to_string().contains("overflowed its stack"),
+        "{error}"
+    );
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn a_100_mb_output_is_refused() {
+    let host = Host::new();
+    let flood = host.load("flood");
+    let error = host.fail(&flood, "huge_output", "{}").await;
+    assert_kind(&error, |k| {
+        matches!(k, CallErrorKind::OutputTooLarge { size, limit }
+            if *size > 100_000_000 && *limit == Limits::DEFAULT.output)
+    });
+    assert!(
+        error.to_string().contains("over its 1.0 MiB output limit"),
+        "{error}"
+    );
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn a_log_flood_is_stopped_at_the_log_limit() {
+    let host = Host::new();
+    let flood = host.load("flood");
+    for tool in ["log_flood", "stdout_flood"] {
+        let report = host.call(&flood, tool, "{}").await;
+        let error = report.result.unwrap_err();
+        assert_kind(&error, |k| {
+            *k == CallErrorKind::LogLimit(Limits::DEFAULT.log)
+        });
+        assert!(error.to_string().contains("log limit"), "{error}");
+        let kept: usize = report.logs.iter().map(|r| r.message.len()).sum();
+        assert!(
+            kept > 0 && kept as u64 <= Limits::DEFAULT.log.as_u64(),
+            "kept {kept}"
+        );
+    }
+    host.still_serves().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_calls_do_not_hold_up_others() {
+    let host = Arc::new(Host::new());
+    let spin = Arc::new(host.load("spin"));
+    let echo = host.load("echo");
+    let spinners_done = Arc::new(AtomicUsize::new(0));
+    let mut spinners = JoinSet::new();
+    for _ in 0..4 {
+        let (host, spin, done) = (host.clone(), spin.clone(), spinners_done.clone());
+        spinners.spawn(async move {
+            let report = host.call(&spin, "spin", "{}").await;
+            done.fetch_add(1, Ordering::SeqCst);
+            report
+        });
+    }
+    for i in 0..5 {
+        let input = format!(r#"{{"message":"{i}"}}"#);
+        assert!(host.call(&echo, "echo", &input).await.result.is_ok());
+    }
+    // Every echo was answered while all four spinners were still running.
+    assert_eq!(spinners_done.load(Ordering::SeqCst), 0);
+    while let Some(report) = spinners.join_next().await {
+        let error = report.expect("spinner task").result.unwrap_err();
+        assert_kind(&error, |k| matches!(k, CallErrorKind::Deadline(_)));
+    }
+}
