@@ -10,18 +10,23 @@
 //! Needs the skills built: `scripts/build-skills`.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use skillbox::Runtime;
 use skillbox::config::AgentId;
+use skillbox::sandbox::{SandboxConfig, pooling_allocator};
 use skillbox::skill::Skill;
 use wasmtime::component::{Component, ComponentType, InstancePre, Lift, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 const INPUT: &str = r#"{"message":"hello"}"#;
+
+/// Each path is measured in this many interleaved rounds.
+const ROUNDS: u64 = 5;
 
 fn echo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../sandbox-tests/skills/echo")
@@ -37,6 +42,12 @@ struct Run {
 }
 
 impl Run {
+    fn absorb(&mut self, other: Run) {
+        self.calls += other.calls;
+        self.elapsed += other.elapsed;
+        self.latency.add(other.latency).unwrap();
+    }
+
     fn row(&self) -> String {
         let us = |ns: u64| ns as f64 / 1000.0;
         format!(
@@ -50,19 +61,17 @@ impl Run {
     }
 }
 
+/// One call of a measured path.
+type CallFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// Run `call` `per_thread` times on each of `threads` tasks of a runtime
 /// with `threads` workers, after a warm-up.
-fn measure<F, Fut>(name: &'static str, threads: usize, per_thread: u64, call: F) -> Run
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
+fn measure(name: &'static str, threads: usize, per_thread: u64, call: CallFn) -> Run {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
         .build()
         .unwrap();
-    let call = Arc::new(call);
     rt.block_on(async {
         for _ in 0..(per_thread / 10).max(1) {
             call().await;
@@ -98,18 +107,15 @@ where
 
 /// The whole skillbox path: policy, input schema, fresh store with limits
 /// and capabilities, instantiate, call, output checks.
-fn skillbox_call(
-    runtime: Arc<Runtime>,
-    skill: Arc<Skill>,
-) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync {
+fn skillbox_call(runtime: Arc<Runtime>, skill: Arc<Skill>) -> CallFn {
     let agent = AgentId::new("bench").unwrap();
-    move || {
+    Arc::new(move || {
         let (runtime, skill, agent) = (runtime.clone(), skill.clone(), agent.clone());
         Box::pin(async move {
             let report = runtime.call(&agent, &skill, "echo", INPUT).await;
             assert_eq!(report.result.unwrap(), INPUT);
         })
-    }
+    })
 }
 
 struct Bare {
@@ -138,13 +144,12 @@ enum ToolError {
     Failed(String),
 }
 
-/// Bare wasmtime: the same component and pooling allocator, no limits, no
-/// capabilities, no checks.
-fn bare_wasmtime() -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync
-{
+/// Bare wasmtime: the same component and the same pooling allocator, but
+/// stock engine settings and no limits, capabilities or checks.
+fn bare_wasmtime() -> CallFn {
     let mut config = Config::new();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(
-        PoolingAllocationConfig::new(),
+        pooling_allocator(&SandboxConfig::default()).unwrap(),
     ));
     let engine = Engine::new(&config).unwrap();
     let component = Component::from_file(&engine, echo_dir().join("echo.wasm")).unwrap();
@@ -155,7 +160,7 @@ fn bare_wasmtime() -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + S
         .get_export_index(None, "skillbox:skill/tools@0.1.0")
         .unwrap();
     let call = Arc::new(component.get_export_index(Some(&tools), "call").unwrap());
-    move || {
+    Arc::new(move || {
         let (pre, call, engine) = (pre.clone(), call.clone(), engine.clone());
         Box::pin(async move {
             let mut store = Store::new(
@@ -172,13 +177,12 @@ fn bare_wasmtime() -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + S
             let (out,) = func.call_async(&mut store, ("echo", INPUT)).await.unwrap();
             assert_eq!(out.ok().unwrap(), INPUT);
         })
-    }
+    })
 }
 
 /// A native process per call: `cat` echoing the input.
-fn process_spawn() -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync
-{
-    || {
+fn process_spawn() -> CallFn {
+    Arc::new(|| {
         Box::pin(async {
             use tokio::io::AsyncWriteExt;
             let mut child = tokio::process::Command::new("cat")
@@ -192,7 +196,7 @@ fn process_spawn() -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + S
             let out = child.wait_with_output().await.unwrap();
             assert_eq!(out.stdout, INPUT.as_bytes());
         })
-    }
+    })
 }
 
 fn main() {
@@ -207,21 +211,40 @@ fn main() {
             .unwrap_or_else(|e| panic!("{e} (build the skills first: scripts/build-skills)")),
     );
 
-    let mut runs = Vec::new();
-    for threads in [1, 2] {
-        runs.push(measure(
+    // Like other benchmarks, a free argument filters the paths by name.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let paths: Vec<(&'static str, u64, CallFn)> = vec![
+        (
             "skillbox tool call",
-            threads,
             calls,
             skillbox_call(runtime.clone(), skill.clone()),
-        ));
-        runs.push(measure("bare wasmtime", threads, calls, bare_wasmtime()));
-        runs.push(measure(
-            "native process spawn",
-            threads,
-            spawns,
-            process_spawn(),
-        ));
+        ),
+        ("bare wasmtime", calls, bare_wasmtime()),
+        ("native process spawn", spawns, process_spawn()),
+    ]
+    .into_iter()
+    .filter(|(name, _, _)| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())))
+    .collect();
+
+    // Paths take turns, round by round, so that a noisy neighbour on a shared
+    // machine weighs on all of them alike.
+    let mut runs: Vec<Run> = Vec::new();
+    for threads in [1, 2] {
+        for _round in 0..ROUNDS {
+            for (name, count, call) in &paths {
+                let run = measure(name, threads, count.div_ceil(ROUNDS), call.clone());
+                match runs
+                    .iter_mut()
+                    .find(|r| r.name == *name && r.threads == threads)
+                {
+                    Some(total) => total.absorb(run),
+                    None => runs.push(run),
+                }
+            }
+        }
     }
 
     println!("| path                   | threads | p50 (µs)  | p99 (µs)  | calls/s    |");
@@ -234,11 +257,12 @@ fn main() {
             runs.iter()
                 .find(|r| r.name == name && r.threads == threads)
                 .map(|r| r.latency.value_at_quantile(0.5) as f64)
-                .unwrap()
         };
-        println!(
-            "{threads} thread(s): skillbox p50 is {:.2}× bare wasmtime",
-            p50("skillbox tool call") / p50("bare wasmtime")
-        );
+        if let (Some(skillbox), Some(bare)) = (p50("skillbox tool call"), p50("bare wasmtime")) {
+            println!(
+                "{threads} thread(s): skillbox p50 is {:.2}× bare wasmtime",
+                skillbox / bare
+            );
+        }
     }
 }

@@ -139,3 +139,22 @@ async fn spinning_calls_do_not_hold_up_others() {
         assert_kind(&error, |k| matches!(k, CallErrorKind::Deadline(_)));
     }
 }
+
+#[tokio::test]
+async fn a_call_finds_nothing_an_earlier_call_left_in_memory() {
+    let host = Host::new();
+    let snoop = host.load("snoop");
+    // The scan finds the marker while it is there, in the same call.
+    let report = host.call(&snoop, "leave_and_look", "{}").await;
+    assert_eq!(report.result.unwrap(), "true");
+    for _ in 0..20 {
+        assert_eq!(
+            host.call(&snoop, "leave", "{}").await.result.unwrap(),
+            "true"
+        );
+        assert_eq!(
+            host.call(&snoop, "look", "{}").await.result.unwrap(),
+            "false"
+        );
+    }
+}

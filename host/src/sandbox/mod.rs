@@ -27,7 +27,7 @@ use wasmtime::component::{
     Component, ComponentExportIndex, ComponentType, InstancePre, Lift, Linker, Type, WasmStr,
 };
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
     UpdateDeadline,
 };
 
@@ -80,6 +80,11 @@ impl Default for SandboxConfig {
 const CORE_INSTANCES_PER_CALL: u32 = 32;
 const MEMORIES_PER_CALL: u32 = 4;
 const TABLES_PER_CALL: u32 = 8;
+
+/// Bytes of a slot kept mapped between calls and reset in place.
+const KEEP_RESIDENT_MEMORY: usize = 4 << 20;
+const KEEP_RESIDENT_TABLE: usize = 64 << 10;
+const KEEP_RESIDENT_STACK: usize = 32 << 10;
 
 pub struct Sandbox {
     engine: Engine,
@@ -154,17 +159,6 @@ type CallFunc = (Result<WasmStr, GuestToolError>,);
 impl Sandbox {
     pub fn new(config: &SandboxConfig) -> anyhow::Result<Sandbox> {
         let slots = config.max_concurrent_calls.max(1);
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(slots)
-            .total_core_instances(slots * CORE_INSTANCES_PER_CALL)
-            .total_memories(slots * MEMORIES_PER_CALL)
-            .total_tables(slots * TABLES_PER_CALL)
-            .total_stacks(slots)
-            .max_memories_per_component(MEMORIES_PER_CALL)
-            .max_tables_per_component(TABLES_PER_CALL)
-            .max_core_instances_per_component(CORE_INSTANCES_PER_CALL)
-            .max_memory_size(usize::try_from(config.max_memory.as_u64())?);
-
         let stack = usize::try_from(config.max_wasm_stack.as_u64())?;
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
@@ -175,7 +169,9 @@ impl Sandbox {
             .async_stack_size(stack + (1 << 20))
             // Stacks are reused across calls of different agents.
             .async_stack_zeroing(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_allocator(
+                config,
+            )?));
         let engine = Engine::new(&wasm)?;
 
         let mut linker = Linker::new(&engine);
@@ -347,6 +343,30 @@ impl Sandbox {
             Err(GuestToolError::Failed(m)) => Err(CallErrorKind::Failed(message(m))),
         }
     }
+}
+
+/// The instance pool: sized for `max_concurrent_calls` calls, each with room
+/// for components that bundle several modules.
+pub fn pooling_allocator(config: &SandboxConfig) -> anyhow::Result<PoolingAllocationConfig> {
+    let slots = config.max_concurrent_calls.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * CORE_INSTANCES_PER_CALL)
+        .total_memories(slots * MEMORIES_PER_CALL)
+        .total_tables(slots * TABLES_PER_CALL)
+        .total_stacks(slots)
+        .max_memories_per_component(MEMORIES_PER_CALL)
+        .max_tables_per_component(TABLES_PER_CALL)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_CALL)
+        .max_memory_size(usize::try_from(config.max_memory.as_u64())?)
+        // Reset a slot's memory, tables and stack by rewriting what was
+        // touched rather than unmapping it: unmapping shoots down TLBs on
+        // every core, which made two threads slower than one.
+        .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+        .table_keep_resident(KEEP_RESIDENT_TABLE)
+        .async_stack_keep_resident(KEEP_RESIDENT_STACK)
+        .pagemap_scan(Enabled::Auto);
+    Ok(pool)
 }
 
 /// `call: func(tool: string, input: string) -> result<string, tool-error>`,
