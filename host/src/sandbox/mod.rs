@@ -250,11 +250,17 @@ impl Sandbox {
     pub async fn run(&self, prepared: &Prepared, call: Call<'_>) -> CallReport {
         let log = call.caps.log.clone();
         let (skill, tool, limits) = (call.skill, call.tool, call.limits);
-        let result =
-            match tokio::time::timeout(limits.timeout, self.run_in_store(prepared, call)).await {
-                Ok(result) => result,
-                Err(_elapsed) => Err(CallErrorKind::Deadline(limits.timeout)),
-            };
+        // One deadline for all of it: waiting for a slot, instantiating, running.
+        let deadline = Instant::now() + limits.timeout;
+        let result = match tokio::time::timeout_at(
+            deadline.into(),
+            self.run_in_store(prepared, call, deadline),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_elapsed) => Err(CallErrorKind::Deadline(limits.timeout)),
+        };
         let result = result.map_err(|kind| {
             let kind = match kind {
                 CallErrorKind::Crashed(trap) => CallErrorKind::Crashed(match log.stderr_tail() {
@@ -279,6 +285,7 @@ impl Sandbox {
         &self,
         prepared: &Prepared,
         call: Call<'_>,
+        deadline: Instant,
     ) -> Result<String, CallErrorKind> {
         let _slot = self
             .slots
@@ -286,7 +293,6 @@ impl Sandbox {
             .await
             .expect("the semaphore is never closed");
         let limits = call.limits;
-        let deadline = Instant::now() + limits.timeout;
 
         let mut store = Store::new(&self.engine, CallState::new(call.caps, &limits));
         store.limiter(|state| &mut state.limiter);
