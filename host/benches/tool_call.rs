@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use skillbox::Runtime;
-use skillbox::config::AgentId;
+use skillbox::agent::Agent;
+use skillbox::config::{AgentId, ConfigDir, HostConfig};
 use skillbox::sandbox::{SandboxConfig, pooling_allocator};
-use skillbox::skill::Skill;
 use wasmtime::component::{Component, ComponentType, InstancePre, Lift, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -51,7 +51,7 @@ impl Run {
     fn row(&self) -> String {
         let us = |ns: u64| ns as f64 / 1000.0;
         format!(
-            "| {:<22} | {:>7} | {:>9.1} | {:>9.1} | {:>10.0} |",
+            "| {:<28} | {:>7} | {:>9.1} | {:>9.1} | {:>10.0} |",
             self.name,
             self.threads,
             us(self.latency.value_at_quantile(0.5)),
@@ -105,17 +105,37 @@ fn measure(name: &'static str, threads: usize, per_thread: u64, call: CallFn) ->
     })
 }
 
-/// The whole skillbox path: policy, input schema, fresh store with limits
+/// The whole skillbox path: allowlist, input schema, fresh store with limits
 /// and capabilities, instantiate, call, output checks.
-fn skillbox_call(runtime: Arc<Runtime>, skill: Arc<Skill>) -> CallFn {
-    let agent = AgentId::new("bench").unwrap();
+fn skillbox_call(runtime: Arc<Runtime>, agent: Arc<Agent>) -> CallFn {
     Arc::new(move || {
-        let (runtime, skill, agent) = (runtime.clone(), skill.clone(), agent.clone());
+        let (runtime, agent) = (runtime.clone(), agent.clone());
         Box::pin(async move {
-            let report = runtime.call(&agent, &skill, "echo", INPUT).await;
+            let report = runtime.call(&agent, "echo", "echo", INPUT).await;
             assert_eq!(report.result.unwrap(), INPUT);
         })
     })
+}
+
+/// An agent that grants `echo` memory, a network host and a directory (the
+/// skill asks for them and leaves them unused): what grants add to a call.
+fn agent_with_grants(runtime: &Runtime, config_dir: &Path) -> Agent {
+    std::fs::create_dir_all(config_dir.join("agents")).unwrap();
+    std::fs::create_dir_all(config_dir.join("data")).unwrap();
+    std::fs::write(
+        config_dir.join("agents/granted.toml"),
+        format!(
+            "id = \"granted\"\n[tools]\nallow = [\"echo.*\"]\n\
+             [mounts]\ndata = {{ path = \"data\", access = \"read-only\" }}\n\
+             [skills.echo]\npath = \"{}\"\n[skills.echo.grants]\nmemory = true\n\
+             network = [\"http://api.example.test:8080\"]\n\
+             filesystem = [{{ mount = \"data\", guest = \"/data\", access = \"read-only\" }}]\n",
+            echo_dir().display()
+        ),
+    )
+    .unwrap();
+    let config = ConfigDir::load(config_dir).unwrap();
+    runtime.load_agent(&config.agents["granted"]).unwrap()
 }
 
 struct Bare {
@@ -204,12 +224,12 @@ fn main() {
     let (calls, spawns) = if full { (20_000, 1_000) } else { (20, 5) };
 
     let data_dir = tempfile::tempdir().unwrap();
-    let runtime = Arc::new(Runtime::open(data_dir.path()).unwrap());
-    let skill = Arc::new(
-        runtime
-            .load_skill(&echo_dir())
-            .unwrap_or_else(|e| panic!("{e} (build the skills first: scripts/build-skills)")),
-    );
+    let runtime = Arc::new(Runtime::open(&HostConfig::with_data_dir(data_dir.path())).unwrap());
+    let skill = runtime
+        .load_skill(&echo_dir())
+        .unwrap_or_else(|e| panic!("{e} (build the skills first: scripts/build-skills)"));
+    let local = Arc::new(runtime.local_agent(&AgentId::new("bench").unwrap(), skill));
+    let granted = Arc::new(agent_with_grants(&runtime, &data_dir.path().join("config")));
 
     // Like other benchmarks, a free argument filters the paths by name.
     let filter: Vec<String> = std::env::args()
@@ -220,7 +240,12 @@ fn main() {
         (
             "skillbox tool call",
             calls,
-            skillbox_call(runtime.clone(), skill.clone()),
+            skillbox_call(runtime.clone(), local),
+        ),
+        (
+            "skillbox, skill with grants",
+            calls,
+            skillbox_call(runtime.clone(), granted),
         ),
         ("bare wasmtime", calls, bare_wasmtime()),
         ("native process spawn", spawns, process_spawn()),
@@ -247,8 +272,8 @@ fn main() {
         }
     }
 
-    println!("| path                   | threads | p50 (µs)  | p99 (µs)  | calls/s    |");
-    println!("|------------------------|---------|-----------|-----------|------------|");
+    println!("| path                         | threads | p50 (µs)  | p99 (µs)  | calls/s    |");
+    println!("|------------------------------|---------|-----------|-----------|------------|");
     for run in &runs {
         println!("{}", run.row());
     }
@@ -262,6 +287,15 @@ fn main() {
             println!(
                 "{threads} thread(s): skillbox p50 is {:.2}× bare wasmtime",
                 skillbox / bare
+            );
+        }
+        if let (Some(granted), Some(plain)) = (
+            p50("skillbox, skill with grants"),
+            p50("skillbox tool call"),
+        ) {
+            println!(
+                "{threads} thread(s): a skill with grants costs {:+.1}% at p50",
+                (granted / plain - 1.0) * 100.0
             );
         }
     }

@@ -2,14 +2,17 @@
 //! as a capability-restricted WebAssembly component.
 //!
 //! The data flow follows the modules: [`config`] reads manifests and
-//! configuration, [`policy`] decides what a skill may use, [`sandbox`] runs a
-//! call under limits, [`caps`] implements each host capability, [`db`] keeps
+//! configuration, [`policy`] decides what a skill may use in an [`agent`],
+//! [`sandbox`] runs a call under limits, [`caps`] implements each host
+//! capability, [`egress`] is the one way out to the network, [`db`] keeps
 //! durable state, and [`runtime`] ties them together for the [`cli`].
 
+pub mod agent;
 pub mod caps;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod egress;
 pub mod policy;
 pub mod runtime;
 pub mod sandbox;

@@ -80,9 +80,10 @@ impl Skill {
     }
 }
 
-/// Tool output must be a JSON document.
+/// Tool output must be a JSON document that those who read it can parse:
+/// nested at most 128 levels deep, as serde_json allows.
 pub fn check_output(output: &str) -> Result<(), CallErrorKind> {
-    serde_json::from_str::<serde::de::IgnoredAny>(output)
+    serde_json::from_str::<serde_json::Value>(output)
         .map(|_| ())
         .map_err(|e| CallErrorKind::InvalidOutput(e.to_string()))
 }

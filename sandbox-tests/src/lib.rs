@@ -1,13 +1,16 @@
-//! Shared set-up for the containment tests: a runtime in a fresh data
-//! directory (with a compile cache shared by all tests), and the skills under
+//! Shared set-up for the containment tests: runtimes over fresh data
+//! directories (with a compile cache shared by all tests), configuration
+//! directories written by the tests, and the skills under
 //! `sandbox-tests/skills/` and `skills/`, built by `scripts/build-skills`.
+
+pub mod http;
 
 use std::path::{Path, PathBuf};
 
 use skillbox::Runtime;
-use skillbox::config::AgentId;
-use skillbox::sandbox::{CallError, CallErrorKind, CallReport, SandboxConfig};
-use skillbox::skill::Skill;
+use skillbox::agent::Agent;
+use skillbox::config::{AgentId, ConfigDir, HostConfig};
+use skillbox::sandbox::{CallError, CallErrorKind, CallReport};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,14 +23,40 @@ pub fn repo_root() -> PathBuf {
 /// first-party one from `skills/`.
 pub fn skill_dir(name: &str) -> PathBuf {
     let hostile = repo_root().join("sandbox-tests/skills").join(name);
-    if hostile.exists() {
+    let dir = if hostile.exists() {
         hostile
     } else {
         repo_root().join("skills").join(name)
-    }
+    };
+    let manifest = skillbox::config::Manifest::load(&dir)
+        .unwrap_or_else(|e| panic!("manifest of {name}: {e}"));
+    assert!(
+        manifest.component.exists(),
+        "{} is missing: run scripts/build-skills first",
+        manifest.component.display()
+    );
+    dir
 }
 
-/// A runtime over a fresh data directory, removed when dropped.
+/// Compiled components, shared by all tests and runs (in the target
+/// directory, beside the test binaries).
+fn component_cache() -> PathBuf {
+    let test_binary = std::env::current_exe().expect("test binary path");
+    test_binary
+        .ancestors()
+        .nth(2)
+        .expect("test binaries live in target/<profile>/deps")
+        .join("component-cache")
+}
+
+/// A runtime for `host`, with the shared compile cache.
+pub fn open_runtime(mut host: HostConfig) -> Runtime {
+    host.sandbox.cache_dir = Some(component_cache());
+    Runtime::open(&host).expect("open runtime")
+}
+
+/// A runtime over a fresh data directory and no configuration: skills run
+/// in local agents, with their memory and nothing that leaves the host.
 pub struct Host {
     pub runtime: Runtime,
     pub agent: AgentId,
@@ -38,52 +67,33 @@ impl Host {
     pub fn new() -> Host {
         let data_dir = tempfile::tempdir().expect("temp dir");
         Host {
-            runtime: open_runtime(data_dir.path()),
+            runtime: open_runtime(HostConfig::with_data_dir(data_dir.path())),
             agent: AgentId::new("tester").expect("valid id"),
             _data_dir: data_dir,
         }
     }
 
-    /// Load a skill by directory name; its component must have been built.
-    pub fn load(&self, name: &str) -> Skill {
-        let dir = skill_dir(name);
-        let manifest = skillbox::config::Manifest::load(&dir)
-            .unwrap_or_else(|e| panic!("manifest of {name}: {e}"));
-        assert!(
-            manifest.component.exists(),
-            "{} is missing: run scripts/build-skills first",
-            manifest.component.display()
-        );
-        self.runtime
-            .load_skill(&dir)
-            .unwrap_or_else(|e| panic!("load {name}: {e}"))
+    /// A local agent holding the skill `name`.
+    pub fn load(&self, name: &str) -> Agent {
+        let skill = self
+            .runtime
+            .load_skill(&skill_dir(name))
+            .unwrap_or_else(|e| panic!("load {name}: {e}"));
+        self.runtime.local_agent(&self.agent, skill)
     }
 
-    pub async fn call(&self, skill: &Skill, tool: &str, input: &str) -> CallReport {
-        self.runtime.call(&self.agent, skill, tool, input).await
+    pub async fn call(&self, agent: &Agent, tool: &str, input: &str) -> CallReport {
+        call(&self.runtime, agent, tool, input).await
     }
 
     /// The error of a call that must fail.
-    pub async fn fail(&self, skill: &Skill, tool: &str, input: &str) -> CallError {
-        match self.call(skill, tool, input).await.result {
-            Ok(output) => panic!(
-                "{}.{tool} should fail, returned {output:.200}",
-                skill.name()
-            ),
-            Err(e) => e,
-        }
+    pub async fn fail(&self, agent: &Agent, tool: &str, input: &str) -> CallError {
+        fail(&self.runtime, agent, tool, input).await
     }
 
     /// Proof that the host still serves: a well-behaved call succeeds.
     pub async fn still_serves(&self) {
-        let echo = self.load("echo");
-        let report = self
-            .call(&echo, "echo", r#"{"message":"still here"}"#)
-            .await;
-        assert_eq!(
-            report.result.expect("echo after a hostile call"),
-            r#"{"message":"still here"}"#
-        );
+        still_serves(&self.runtime).await;
     }
 }
 
@@ -93,19 +103,92 @@ impl Default for Host {
     }
 }
 
-/// A runtime over `data_dir`, sharing compiled components across tests (in
-/// the target directory, beside the test binaries).
-pub fn open_runtime(data_dir: &Path) -> Runtime {
-    let test_binary = std::env::current_exe().expect("test binary path");
-    let profile_dir = test_binary
-        .ancestors()
-        .nth(2)
-        .expect("test binaries live in target/<profile>/deps");
-    let config = SandboxConfig {
-        cache_dir: Some(profile_dir.join("component-cache")),
-        ..SandboxConfig::default()
-    };
-    Runtime::with_config(data_dir, config).expect("open runtime")
+/// Call `tool` of the agent's only skill.
+pub async fn call(runtime: &Runtime, agent: &Agent, tool: &str, input: &str) -> CallReport {
+    let skill = only_skill(agent);
+    runtime.call(agent, skill, tool, input).await
+}
+
+/// The error of a call that must fail.
+pub async fn fail(runtime: &Runtime, agent: &Agent, tool: &str, input: &str) -> CallError {
+    match call(runtime, agent, tool, input).await.result {
+        Ok(output) => panic!(
+            "{}.{tool} should fail, returned {output:.200}",
+            only_skill(agent)
+        ),
+        Err(e) => e,
+    }
+}
+
+fn only_skill(agent: &Agent) -> &str {
+    let mut names = agent.skills.keys();
+    let name = names.next().expect("the agent has a skill");
+    assert!(
+        names.next().is_none(),
+        "name the skill: the agent has several"
+    );
+    name
+}
+
+/// Proof that the host still serves: a well-behaved call succeeds.
+pub async fn still_serves(runtime: &Runtime) {
+    let echo = runtime.load_skill(&skill_dir("echo")).expect("load echo");
+    let agent = runtime.local_agent(&AgentId::new("bystander").unwrap(), echo);
+    let report = runtime
+        .call(&agent, "echo", "echo", r#"{"message":"still here"}"#)
+        .await;
+    assert_eq!(
+        report.result.expect("echo after a hostile call"),
+        r#"{"message":"still here"}"#
+    );
+}
+
+/// A configuration directory written by a test: `skillbox.toml` and one
+/// file per agent, in a fresh directory removed when dropped.
+pub struct Config {
+    pub dir: tempfile::TempDir,
+}
+
+impl Config {
+    /// A configuration with `skillbox.toml` holding `host_toml` (its data
+    /// directory is inside the configuration directory).
+    pub fn new(host_toml: &str) -> Config {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("agents")).unwrap();
+        std::fs::write(dir.path().join("skillbox.toml"), host_toml).unwrap();
+        Config { dir }
+    }
+
+    /// Add `agents/<id>.toml`. `{skill:NAME}` in the text stands for the
+    /// directory of skill NAME, `{dir}` for the configuration directory.
+    pub fn agent(&self, id: &str, text: &str) -> &Config {
+        let mut text = text.replace("{dir}", &self.dir.path().display().to_string());
+        while let Some(start) = text.find("{skill:") {
+            let end = start + text[start..].find('}').expect("closing brace");
+            let name = &text[start + 7..end];
+            text.replace_range(start..=end, &skill_dir(name).display().to_string());
+        }
+        std::fs::write(self.dir.path().join(format!("agents/{id}.toml")), text).unwrap();
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn load(&self) -> ConfigDir {
+        ConfigDir::load(self.dir.path()).unwrap_or_else(|e| panic!("config: {e}"))
+    }
+
+    /// A runtime for this configuration and its loaded agent `id`.
+    pub fn open(&self, id: &str) -> (Runtime, Agent) {
+        let config = self.load();
+        let runtime = open_runtime(config.host.clone());
+        let agent = runtime
+            .load_agent(config.agent(id).expect("agent configured"))
+            .unwrap_or_else(|e| panic!("agent {id}: {e}"));
+        (runtime, agent)
+    }
 }
 
 /// Assert the kind of a failed call, printing the whole error otherwise.

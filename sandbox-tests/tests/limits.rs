@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytesize::ByteSize;
-use sandbox_tests::{Host, assert_kind};
-use skillbox::policy::SkillPolicy;
-use skillbox::sandbox::{CallErrorKind, LimitOverrides, Limits};
+use sandbox_tests::{Config, Host, assert_kind, fail, still_serves};
+use skillbox::sandbox::{CallErrorKind, Limits};
 use tokio::task::JoinSet;
 
 #[tokio::test]
@@ -32,23 +31,19 @@ async fn an_infinite_loop_hits_its_deadline() {
 
 #[tokio::test]
 async fn an_infinite_loop_runs_out_of_fuel_under_a_cpu_budget() {
-    let host = Host::new();
-    let spin = host.load("spin");
     // Five million instructions take milliseconds: fuel runs out long
     // before the one-second deadline.
-    let ceiling = Limits::MAXIMUM.with(&LimitOverrides {
-        fuel: Some(5_000_000),
-        ..LimitOverrides::default()
-    });
-    let policy = SkillPolicy::new(&spin.manifest, &ceiling);
-    let report = host
-        .runtime
-        .call_with(&host.agent, &spin, &policy, "spin", "{}")
-        .await;
-    let error = report.result.unwrap_err();
+    let config = Config::new("");
+    config.agent(
+        "budgeted",
+        "id = \"budgeted\"\n[tools]\nallow = [\"spin.*\"]\n\
+         [skills.spin]\npath = \"{skill:spin}\"\n[limits]\nfuel = 5000000\n",
+    );
+    let (runtime, agent) = config.open("budgeted");
+    let error = fail(&runtime, &agent, "spin", "{}").await;
     assert_kind(&error, |k| *k == CallErrorKind::OutOfFuel(5_000_000));
     assert!(error.to_string().contains("CPU budget"), "{error}");
-    host.still_serves().await;
+    still_serves(&runtime).await;
 }
 
 #[tokio::test]

@@ -1,22 +1,26 @@
 //! Skill memory: durable across runtimes, private to its agent and skill,
 //! bounded by quotas.
 
-use sandbox_tests::{Host, assert_kind, open_runtime};
-use skillbox::config::AgentId;
+use sandbox_tests::{Config, Host, assert_kind, open_runtime};
+use skillbox::config::{AgentId, HostConfig};
 use skillbox::sandbox::CallErrorKind;
 
 #[tokio::test]
 async fn notes_survive_a_restart_of_the_runtime() {
     let data_dir = tempfile::tempdir().unwrap();
-    let agent = AgentId::new("alice").unwrap();
+    let alice = AgentId::new("alice").unwrap();
     let notes_dir = sandbox_tests::skill_dir("notes");
+    let open = || {
+        let runtime = open_runtime(HostConfig::with_data_dir(data_dir.path()));
+        let agent = runtime.local_agent(&alice, runtime.load_skill(&notes_dir).unwrap());
+        (runtime, agent)
+    };
     {
-        let runtime = open_runtime(data_dir.path());
-        let notes = runtime.load_skill(&notes_dir).unwrap();
+        let (runtime, agent) = open();
         let report = runtime
             .call(
                 &agent,
-                &notes,
+                "notes",
                 "remember",
                 r#"{"key":"milk","text":"2 litres"}"#,
             )
@@ -24,31 +28,33 @@ async fn notes_survive_a_restart_of_the_runtime() {
         assert_eq!(report.result.unwrap(), r#"{"remembered":"milk"}"#);
         assert!(report.logs.iter().any(|r| r.message == "remembered 'milk'"));
     }
-    let runtime = open_runtime(data_dir.path());
-    let notes = runtime.load_skill(&notes_dir).unwrap();
-    let report = runtime
-        .call(&agent, &notes, "recall", r#"{"key":"milk"}"#)
-        .await;
+    let (runtime, agent) = open();
+    let call = |tool, input| runtime.call(&agent, "notes", tool, input);
+    let recalled = call("recall", r#"{"key":"milk"}"#).await.result.unwrap();
+    assert_eq!(recalled, r#"{"key":"milk","found":true,"text":"2 litres"}"#);
     assert_eq!(
-        report.result.unwrap(),
-        r#"{"key":"milk","found":true,"text":"2 litres"}"#
+        call("list", "{}").await.result.unwrap(),
+        r#"{"keys":["milk"]}"#
     );
-    let report = runtime.call(&agent, &notes, "list", "{}").await;
-    assert_eq!(report.result.unwrap(), r#"{"keys":["milk"]}"#);
-    let report = runtime
-        .call(&agent, &notes, "forget", r#"{"key":"milk"}"#)
-        .await;
-    assert_eq!(report.result.unwrap(), r#"{"forgotten":true}"#);
+    let forgotten = call("forget", r#"{"key":"milk"}"#).await.result.unwrap();
+    assert_eq!(forgotten, r#"{"forgotten":true}"#);
 }
 
 #[tokio::test]
 async fn an_agent_cannot_read_another_agents_memory() {
     let host = Host::new();
-    let notes = host.load("notes");
-    let (alice, bob) = (AgentId::new("alice").unwrap(), AgentId::new("bob").unwrap());
-    let report = host
+    let notes = host
         .runtime
-        .call(&alice, &notes, "remember", r#"{"key":"pin","text":"1234"}"#)
+        .load_skill(&sandbox_tests::skill_dir("notes"))
+        .unwrap();
+    let alice = host
+        .runtime
+        .local_agent(&AgentId::new("alice").unwrap(), notes.clone());
+    let bob = host
+        .runtime
+        .local_agent(&AgentId::new("bob").unwrap(), notes);
+    let report = host
+        .call(&alice, "remember", r#"{"key":"pin","text":"1234"}"#)
         .await;
     assert!(report.result.is_ok());
     for (tool, input, expected) in [
@@ -59,8 +65,49 @@ async fn an_agent_cannot_read_another_agents_memory() {
         ),
         ("list", "{}", r#"{"keys":[]}"#),
     ] {
-        let report = host.runtime.call(&bob, &notes, tool, input).await;
+        let report = host.call(&bob, tool, input).await;
         assert_eq!(report.result.unwrap(), expected);
+    }
+}
+
+#[tokio::test]
+async fn keys_cannot_climb_out_of_a_namespace() {
+    // Alice's notes hold a secret; a thief skill in another agent (and in
+    // Alice's own agent) names keys that try to reach it.
+    let config = Config::new("");
+    let thief_and_notes = "[tools]\nallow = [\"*\"]\n\
+        [skills.notes]\npath = \"{skill:notes}\"\ngrants = { memory = true }\n\
+        [skills.memory-thief]\npath = \"{skill:memory-thief}\"\ngrants = { memory = true }\n";
+    config.agent("alice", &format!("id = \"alice\"\n{thief_and_notes}"));
+    config.agent("bob", &format!("id = \"bob\"\n{thief_and_notes}"));
+    let loaded = config.load();
+    let runtime = open_runtime(loaded.host.clone());
+    let alice = runtime.load_agent(&loaded.agents["alice"]).unwrap();
+    let bob = runtime.load_agent(&loaded.agents["bob"]).unwrap();
+    let stored = runtime
+        .call(
+            &alice,
+            "notes",
+            "remember",
+            r#"{"key":"pin","text":"4711"}"#,
+        )
+        .await;
+    assert!(stored.result.is_ok());
+
+    let keys = serde_json::json!({ "keys": [
+        "pin", "../pin", "../notes/pin", "../../alice/notes/pin", "kv/alice/notes/kpin",
+        "/kv/alice/notes/pin", "alice/notes/pin", "\u{0}pin", "kpin", "u",
+    ]})
+    .to_string();
+    for agent in [&alice, &bob] {
+        let report = runtime.call(agent, "memory-thief", "steal", &keys).await;
+        let loot: serde_json::Value = serde_json::from_str(&report.result.unwrap()).unwrap();
+        assert_eq!(
+            loot,
+            serde_json::json!({ "found": {}, "listed": [] }),
+            "agent {}",
+            agent.id()
+        );
     }
 }
 
@@ -80,13 +127,8 @@ async fn a_write_over_quota_is_refused() {
         &error,
         |k| matches!(k, CallErrorKind::Failed(m) if m.contains("memory quota exceeded")),
     );
-    let error = host
-        .fail(
-            &notes,
-            "remember",
-            &format!(r#"{{"key":"k5","text":"{}"}}"#, "y".repeat(1 << 21)),
-        )
-        .await;
+    let too_big = format!(r#"{{"key":"k5","text":"{}"}}"#, "y".repeat(1 << 21));
+    let error = host.fail(&notes, "remember", &too_big).await;
     // Over the input limit before it is over the value limit.
     assert_kind(&error, |k| matches!(k, CallErrorKind::InvalidInput(_)));
 }

@@ -6,6 +6,7 @@
 //! and refuses with `denied` when it was handed none.
 
 pub mod consent;
+pub mod fs;
 pub mod http;
 pub mod inference;
 pub mod log;
@@ -23,6 +24,7 @@ pub struct CallCaps {
     pub inference: inference::InferenceCap,
     pub consent: consent::ConsentCap,
     pub http: http::HttpCap,
+    pub fs: fs::FsCap,
 }
 
 /// Link every host import into `linker`: WASI 0.2 (sandboxed by the per-call

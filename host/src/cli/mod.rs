@@ -1,11 +1,16 @@
 //! The `skillbox` command line.
 
+mod agent;
 mod skill;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::Runtime;
+use crate::config::{ConfigDir, HostConfig};
 
 #[derive(Parser)]
 #[command(
@@ -20,12 +25,62 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run, inspect and build skills.
+    /// Run and inspect skills.
     #[command(subcommand)]
     Skill(skill::SkillCommand),
+    /// Show what agents may do.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
 }
 
-/// Where the host keeps its state unless told otherwise:
+/// Where configuration and state live.
+#[derive(Args, Clone, Default)]
+pub(crate) struct Places {
+    /// The configuration directory (skillbox.toml, agents/) [default: $SKILLBOX_CONFIG, else ./config]
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Where compiled components and memory live [default: the config's data_dir, else $SKILLBOX_DATA_DIR, else the user data dir]
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl Places {
+    /// The configuration directory named by `--config` or `$SKILLBOX_CONFIG`.
+    fn explicit_config(&self) -> Option<PathBuf> {
+        self.config
+            .clone()
+            .or_else(|| std::env::var_os("SKILLBOX_CONFIG").map(PathBuf::from))
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        self.explicit_config().unwrap_or_else(|| "config".into())
+    }
+
+    fn load_config(&self) -> anyhow::Result<ConfigDir> {
+        let mut config = ConfigDir::load(&self.config_dir())?;
+        if let Some(data_dir) = &self.data_dir {
+            config.host = self.with_data_dir(config.host, data_dir);
+        }
+        Ok(config)
+    }
+
+    /// Host settings without a configuration directory.
+    fn bare_host(&self) -> HostConfig {
+        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        HostConfig::with_data_dir(&data_dir)
+    }
+
+    fn with_data_dir(&self, mut host: HostConfig, data_dir: &Path) -> HostConfig {
+        host.data_dir = data_dir.to_owned();
+        host.sandbox.cache_dir = Some(data_dir.join("cache").join("components"));
+        host
+    }
+}
+
+fn open_runtime(host: &HostConfig) -> anyhow::Result<Runtime> {
+    Runtime::open(host).with_context(|| format!("data dir {}", host.data_dir.display()))
+}
+
 /// `$SKILLBOX_DATA_DIR`, else the user's data directory.
 fn default_data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SKILLBOX_DATA_DIR") {
@@ -58,6 +113,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Skill(command) => skill::run(command).await,
+            Command::Agent(command) => agent::run(command),
         }
     });
     match result {

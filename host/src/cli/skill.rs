@@ -7,57 +7,77 @@ use anyhow::Context;
 use clap::Subcommand;
 use wasmtime::component::types::ComponentItem;
 
+use super::Places;
 use crate::Runtime;
 use crate::config::AgentId;
-use crate::policy::SkillPolicy;
-use crate::sandbox::Limits;
 
 #[derive(Subcommand)]
 pub enum SkillCommand {
     /// Call one tool of a skill and print its JSON output.
     Run {
-        /// The skill's directory (holding skill.toml).
-        dir: PathBuf,
+        /// The skill: its directory, or with --config its name in the agent.
+        skill: String,
         #[arg(long)]
         tool: String,
         /// The tool's input, a JSON document.
         #[arg(long, default_value = "{}")]
         input: String,
-        /// Where compiled components and memory live [default: $SKILLBOX_DATA_DIR or the user data dir].
+        /// The agent the call is made for. With --config, an agent of the
+        /// configuration, under its grants; without, a local agent that
+        /// grants the skill its memory and nothing that leaves the host.
         #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// The agent the call is made for; memory is kept per agent and skill.
-        #[arg(long, default_value = "default")]
-        agent: String,
+        agent: Option<String>,
         /// Do not print the skill's log on stderr.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        places: Places,
     },
     /// Show a skill's manifest, tools, limits and the component's imports and exports.
     Inspect {
         dir: PathBuf,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        places: Places,
     },
 }
 
 pub async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
     match command {
         SkillCommand::Run {
-            dir,
+            skill,
             tool,
             input,
-            data_dir,
             agent,
             quiet,
+            places,
         } => {
-            let agent = AgentId::new(&agent).map_err(anyhow::Error::msg)?;
-            let runtime = open(data_dir)?;
-            let skill = runtime.load_skill(&dir)?;
-            let report = runtime.call(&agent, &skill, &tool, &input).await;
+            let (runtime, agent) = match places.explicit_config() {
+                Some(_) => {
+                    let config = places.load_config()?;
+                    let id = agent.context("name the agent to run as with --agent")?;
+                    let runtime = super::open_runtime(&config.host)?;
+                    let loaded =
+                        runtime.load_agent(config.agent(&id).map_err(anyhow::Error::msg)?)?;
+                    (runtime, loaded)
+                }
+                None => {
+                    let id = AgentId::new(agent.as_deref().unwrap_or("default"))
+                        .map_err(anyhow::Error::msg)?;
+                    let runtime = super::open_runtime(&places.bare_host())?;
+                    let loaded = runtime.load_skill(Path::new(&skill))?;
+                    let local = runtime.local_agent(&id, loaded);
+                    (runtime, local)
+                }
+            };
+            // A directory names the skill it holds.
+            let name = match Path::new(&skill).is_dir() {
+                true => runtime.load_skill(Path::new(&skill))?.name().to_owned(),
+                false => skill,
+            };
+            let report = runtime.call(&agent, &name, &tool, &input).await;
             if !quiet {
                 for record in &report.logs {
-                    eprintln!("[{}] {record}", skill.name());
+                    eprintln!("[{name}] {record}");
                 }
             }
             match report.result {
@@ -71,18 +91,17 @@ pub async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        SkillCommand::Inspect { dir, data_dir } => {
-            let runtime = open(data_dir)?;
+        SkillCommand::Inspect { dir, places } => {
+            let host = match places.explicit_config() {
+                Some(_) => places.load_config()?.host,
+                None => places.bare_host(),
+            };
+            let runtime = super::open_runtime(&host)?;
             let skill = runtime.load_skill(&dir)?;
             print!("{}", describe(&runtime, &skill)?);
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn open(data_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
-    let data_dir = data_dir.unwrap_or_else(super::default_data_dir);
-    Runtime::open(&data_dir).with_context(|| format!("data dir {}", data_dir.display()))
 }
 
 fn describe(runtime: &Runtime, skill: &crate::skill::Skill) -> anyhow::Result<String> {
@@ -102,23 +121,34 @@ fn describe(runtime: &Runtime, skill: &crate::skill::Skill) -> anyhow::Result<St
         bytesize::ByteSize::b(size),
         skill.prepared().digest()
     )?;
-    let mut asked = Vec::new();
-    if m.capabilities.memory {
-        asked.push("memory");
+    let caps = &m.capabilities;
+    let mut asked: Vec<String> = Vec::new();
+    if caps.memory {
+        asked.push("memory".into());
     }
-    if m.capabilities.inference {
-        asked.push("inference");
+    if caps.inference {
+        asked.push("inference".into());
     }
-    writeln!(
-        out,
-        "asks for    {}",
-        if asked.is_empty() {
-            "nothing".into()
-        } else {
-            asked.join(", ")
-        }
-    )?;
-    let l = SkillPolicy::new(m, &Limits::MAXIMUM).limits;
+    asked.extend(caps.network.iter().map(|p| format!("network {p}")));
+    asked.extend(
+        caps.filesystem
+            .iter()
+            .map(|r| format!("filesystem {} {}", r.access, r.guest)),
+    );
+    asked.extend(caps.secrets.iter().map(|(name, s)| {
+        let hosts: Vec<String> = s.hosts.iter().map(ToString::to_string).collect();
+        format!(
+            "secret {name} as header '{}' to {}",
+            s.header,
+            hosts.join(", ")
+        )
+    }));
+    if asked.is_empty() {
+        asked.push("nothing".into());
+    }
+    writeln!(out, "asks for    {}", asked.join("\n            "))?;
+    let host = runtime.host();
+    let l = host.defaults.with(&m.limits).capped_by(&host.maxima);
     writeln!(
         out,
         "limits      memory {}, fuel {}, timeout {}, input {}, output {}, log {}, \

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::capabilities::{Capabilities, RawCapabilities};
 use super::toml_file::{ConfigError, TomlFile};
 use crate::sandbox::LimitOverrides;
 
@@ -87,19 +88,6 @@ impl fmt::Debug for InputSchema {
     }
 }
 
-/// What a skill asks the host for. Deny by default: whatever is absent here
-/// is refused, whatever an agent grants.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Capabilities {
-    /// Durable key/value storage (the `memory` import).
-    #[serde(default)]
-    pub memory: bool,
-    /// Chat completions through the shared backend (the `inference` import).
-    #[serde(default)]
-    pub inference: bool,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManifest {
@@ -107,7 +95,7 @@ struct RawManifest {
     #[serde(default, rename = "tool")]
     tools: Vec<RawTool>,
     #[serde(default)]
-    capabilities: Capabilities,
+    capabilities: RawCapabilities,
     #[serde(default)]
     limits: LimitOverrides,
 }
@@ -251,6 +239,7 @@ impl Manifest {
             });
         }
 
+        let capabilities = raw.capabilities.validate(file)?;
         let dir = file.path.parent().unwrap_or(Path::new("."));
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
         Ok(Manifest {
@@ -259,7 +248,7 @@ impl Manifest {
             description: description.into_inner(),
             component: dir.join(component.get_ref()),
             tools,
-            capabilities: raw.capabilities,
+            capabilities,
             limits: raw.limits,
             path: file.path.clone(),
         })
@@ -374,6 +363,13 @@ timeout = "5s"
         let err = parse(&GOOD.replace("memory = true", "sockets = true")).unwrap_err();
         assert_eq!(err.field, "capabilities.sockets");
 
+        let err = parse(&GOOD.replace("memory = true", "network = [\"https://x.org/path\"]"))
+            .unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.line),
+            ("capabilities.network[0]", Some(14))
+        );
+
         let dup = GOOD.replace(
             "[capabilities]",
             "[[tool]]\nname = \"word_count\"\ndescription = \"again\"\n\
@@ -382,6 +378,30 @@ timeout = "5s"
         let err = parse(&dup).unwrap_err();
         assert_eq!(err.field, "tool[1].name");
         assert!(err.message.contains("declared twice"));
+    }
+
+    #[test]
+    fn parses_network_filesystem_and_secrets() {
+        let m = parse(&GOOD.replace(
+            "memory = true",
+            r#"network = ["https://api.github.com", "https://*.wikipedia.org"]
+filesystem = [{ guest = "/workspace", access = "read-write" }]
+secrets.GITHUB_TOKEN = { hosts = ["https://api.github.com"], header = "Authorization: Bearer {}" }"#,
+        ))
+        .unwrap();
+        let caps = &m.capabilities;
+        assert_eq!(caps.network.len(), 2);
+        assert_eq!(caps.filesystem[0].guest, "/workspace");
+        let token = &caps.secrets["GITHUB_TOKEN"];
+        assert_eq!(token.header, http::header::AUTHORIZATION);
+        assert_eq!(token.header_value("abc"), "Bearer abc");
+
+        let err = parse(&GOOD.replace(
+            "memory = true",
+            r#"secrets.github = { hosts = ["https://x.org"], header = "X: {}" }"#,
+        ))
+        .unwrap_err();
+        assert_eq!(err.field, "capabilities.secrets.github");
     }
 
     #[test]

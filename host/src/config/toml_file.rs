@@ -56,24 +56,34 @@ impl TomlFile {
 
     /// Deserialize the whole file into `T`.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        toml::from_str(&self.text).map_err(|e| {
-            let span = e.span();
+        let error = |e: toml::de::Error, path: String| {
             let message = e.message().trim().to_owned();
-            let field = named_field(&message)
-                .map(
-                    |name| match span.as_ref().and_then(|s| self.table_at(s.start)) {
-                        Some(table) => format!("{table}.{name}"),
-                        None => name,
-                    },
-                )
-                .or_else(|| span.as_ref().and_then(|s| self.key_at(s.start)))
-                .unwrap_or_default();
+            // A missing field is named in the message; the path leads to
+            // the table that lacks it.
+            let field = match (missing_field(&message), path.is_empty()) {
+                (Some(name), true) => name,
+                (Some(name), false) => format!("{path}.{name}"),
+                (None, _) => path,
+            };
             ConfigError {
                 file: self.path.clone(),
-                line: span.map(|s| self.line_of(s.start)),
+                line: e.span().map(|s| self.line_of(s.start)),
                 field,
                 message,
             }
+        };
+        let deserializer =
+            toml::Deserializer::parse(&self.text).map_err(|e| error(e, String::new()))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            // `Spanned` values add a segment of their own to the path.
+            let path: Vec<String> = e
+                .path()
+                .iter()
+                .map(|segment| segment.to_string())
+                .filter(|segment| !segment.starts_with("$__serde_spanned"))
+                .collect();
+            let path = path.join(".").replace(".[", "[");
+            error(e.into_inner(), path)
         })
     }
 
@@ -100,40 +110,11 @@ impl TomlFile {
             .count()
             + 1
     }
-
-    /// The dotted key written on the line holding `offset`, qualified by the
-    /// table header above it: `limits.memory` for `memory = 5` under `[limits]`.
-    fn key_at(&self, offset: usize) -> Option<String> {
-        let line = self.text.lines().nth(self.line_of(offset) - 1)?;
-        let key = line.split_once('=')?.0.trim();
-        if key.is_empty() || key.starts_with('#') || key.starts_with('[') {
-            return None;
-        }
-        Some(match self.table_at(offset) {
-            Some(table) => format!("{table}.{key}"),
-            None => key.to_owned(),
-        })
-    }
-
-    /// The header of the table that encloses `offset`, if any.
-    fn table_at(&self, offset: usize) -> Option<String> {
-        let end = offset.min(self.text.len());
-        self.text[..end].lines().rev().find_map(|line| {
-            let line = line.trim();
-            let header = line
-                .strip_prefix("[[")
-                .and_then(|l| l.strip_suffix("]]"))
-                .or_else(|| line.strip_prefix('[').and_then(|l| l.strip_suffix(']')))?;
-            Some(header.trim().to_owned())
-        })
-    }
 }
 
-/// The field a serde message names, as in "missing field `name`".
-fn named_field(message: &str) -> Option<String> {
-    let rest = message
-        .strip_prefix("missing field `")
-        .or_else(|| message.strip_prefix("unknown field `"))?;
+/// The field a serde message reports missing: "missing field `name`".
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
     Some(rest.split('`').next()?.to_owned())
 }
 

@@ -1,47 +1,350 @@
-//! Who may do what: the effective capabilities and limits of a skill in an
-//! agent, decided once, before any call, and handed to the sandbox as
-//! capabilities. This is the one place grants are decided.
+//! Who may do what: the effective capabilities and limits of each skill in
+//! an agent, decided once, when the agent is loaded, and handed to every
+//! call as capabilities. This is the one place grants are decided.
 //!
-//! A skill gets what its manifest asks for, within the host's maxima; the
-//! agent's configuration narrows it further. Whatever is not granted here is
-//! denied by the capability that would have used it.
+//! A skill gets what its manifest asks for AND its agent grants, nothing
+//! else. A grant the manifest never asked for is an error, not a widening.
+
+mod explain;
+pub mod network;
+mod secrets;
+pub mod tools;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::caps::CallCaps;
 use crate::caps::consent::ConsentCap;
+use crate::caps::fs::FsCap;
 use crate::caps::http::HttpCap;
 use crate::caps::inference::InferenceCap;
 use crate::caps::log::LogCap;
 use crate::caps::memory::{MemoryCap, MemoryGrant};
-use crate::config::{AgentId, Manifest};
+use crate::config::agent::{AgentConfig, NetGrant};
+use crate::config::{Access, AgentId, ConfigError, HostConfig, Manifest, ToolSpec};
 use crate::db::{Db, Quota};
+use crate::egress::{Egress, EgressRules, NetworkAccess, SecretBinding, SecretScanner};
 use crate::sandbox::Limits;
 
-/// What a skill may use in an agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+pub use tools::ToolRules;
+
+/// Everything an agent may do.
+#[derive(Debug)]
+pub struct AgentPolicy {
+    pub agent: AgentId,
+    pub tools: ToolRules,
+    pub skills: BTreeMap<String, SkillPolicy>,
+}
+
+/// What one skill may use in one agent.
+#[derive(Debug)]
 pub struct SkillPolicy {
+    pub agent: AgentId,
     pub skill: String,
     /// Its key/value namespace (`memory` import).
     pub memory: bool,
+    pub inference: bool,
+    /// Outgoing HTTP, when any host is granted.
+    pub network: Option<Arc<NetworkAccess>>,
+    /// Directories preopened for every call.
+    pub mounts: Vec<MountGrant>,
     pub limits: Limits,
+    /// What the manifest asks for and the agent does not grant, in words.
+    pub not_granted: Vec<String>,
 }
 
-impl SkillPolicy {
-    /// The policy of `manifest`'s skill: what it asks for, with the limits
-    /// its manifest requests (defaults otherwise), none above `ceiling`.
-    pub fn new(manifest: &Manifest, ceiling: &Limits) -> SkillPolicy {
-        SkillPolicy {
+/// A host directory visible to a skill at `guest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountGrant {
+    pub host: PathBuf,
+    pub guest: String,
+    pub access: Access,
+}
+
+impl AgentPolicy {
+    /// Intersect each configured skill's manifest with the agent's grants.
+    /// `manifests` holds the manifest of every skill the agent configures.
+    pub fn build(
+        agent: &AgentConfig,
+        host: &HostConfig,
+        manifests: &BTreeMap<String, Manifest>,
+        egress: &Egress,
+    ) -> Result<AgentPolicy, ConfigError> {
+        let error = |field: String, line: usize, message: String| ConfigError {
+            file: agent.file.clone(),
+            line: Some(line),
+            field,
+            message,
+        };
+        let ceiling = host.maxima.with(&agent.limits).capped_by(&host.maxima);
+
+        // Secrets first: every request of every skill of the agent is
+        // scanned for all of them.
+        let mut bindings: BTreeMap<&str, Vec<SecretBinding>> = BTreeMap::new();
+        for (name, entry) in &agent.skills {
+            let manifest = &manifests[name];
+            for (secret, source) in &entry.grants.secrets {
+                let field = format!("skills.{name}.grants.secrets.{secret}");
+                let Some(request) = manifest.capabilities.secrets.get(secret) else {
+                    return Err(error(
+                        field,
+                        source.line,
+                        format!("skill '{name}' does not ask for a secret {secret}"),
+                    ));
+                };
+                let value = secrets::read(&source.value, &host.dir)
+                    .map_err(|m| error(field, source.line, m))?;
+                bindings.entry(name).or_default().push(SecretBinding {
+                    name: secret.clone(),
+                    value,
+                    hosts: request.hosts.clone(),
+                    header: request.header.clone(),
+                    value_template: request.value_template.clone(),
+                });
+            }
+        }
+        let scanner = Arc::new(SecretScanner::new(
+            bindings.values().flatten().map(|b| b.value.as_str()),
+        ));
+
+        let mut skills = BTreeMap::new();
+        for (name, entry) in &agent.skills {
+            let manifest = &manifests[name];
+            let asked = &manifest.capabilities;
+            let grants = &entry.grants;
+            let field = |what: &str| format!("skills.{name}.grants.{what}");
+            let mut not_granted = Vec::new();
+
+            for (granted, requested, what) in [
+                (grants.memory, asked.memory, "memory"),
+                (grants.inference, asked.inference, "inference"),
+            ] {
+                if granted && !requested {
+                    return Err(error(
+                        field(what),
+                        entry.line,
+                        format!("grants {what}, which skill '{name}' does not ask for"),
+                    ));
+                }
+                if requested && !granted {
+                    not_granted.push(what.to_owned());
+                }
+            }
+
+            for (i, grant) in grants.network.iter().enumerate() {
+                let NetGrant { pattern, .. } = &grant.value;
+                if !asked.network.iter().any(|r| r.covers(pattern)) {
+                    return Err(error(
+                        field(&format!("network[{i}]")),
+                        grant.line,
+                        format!(
+                            "grants {pattern}, which skill '{name}' does not ask for (it asks for: {})",
+                            list(asked.network.iter())
+                        ),
+                    ));
+                }
+            }
+            for request in &asked.network {
+                if !grants
+                    .network
+                    .iter()
+                    .any(|g| request.covers(&g.value.pattern))
+                {
+                    not_granted.push(format!("network {request}"));
+                }
+            }
+
+            let mut mounts = Vec::new();
+            for (i, grant) in grants.filesystem.iter().enumerate() {
+                let g = &grant.value;
+                let at = field(&format!("filesystem[{i}]"));
+                let Some(mount) = agent.mounts.get(&g.mount) else {
+                    return Err(error(
+                        at,
+                        grant.line,
+                        format!("no mount '{}' in [mounts] of agent '{}'", g.mount, agent.id),
+                    ));
+                };
+                let Some(request) = asked.filesystem.iter().find(|r| r.guest == g.guest) else {
+                    return Err(error(
+                        at,
+                        grant.line,
+                        format!("skill '{name}' does not ask for a directory at {}", g.guest),
+                    ));
+                };
+                if g.access > request.access {
+                    return Err(error(
+                        at,
+                        grant.line,
+                        format!(
+                            "grants {} at {}, but skill '{name}' asks for {} only",
+                            g.access, g.guest, request.access
+                        ),
+                    ));
+                }
+                if g.access > mount.value.access {
+                    return Err(error(
+                        at,
+                        grant.line,
+                        format!(
+                            "grants {} on mount '{}', which is {}",
+                            g.access, g.mount, mount.value.access
+                        ),
+                    ));
+                }
+                mounts.push(MountGrant {
+                    host: mount.value.path.clone(),
+                    guest: g.guest.clone(),
+                    access: g.access,
+                });
+            }
+            for request in &asked.filesystem {
+                if !mounts.iter().any(|m| m.guest == request.guest) {
+                    not_granted.push(format!("filesystem {} {}", request.access, request.guest));
+                }
+            }
+            for secret in asked.secrets.keys() {
+                if !grants.secrets.contains_key(secret) {
+                    not_granted.push(format!("secret {secret}"));
+                }
+            }
+
+            let limits = host.defaults.with(&manifest.limits).capped_by(&ceiling);
+            let network = (!grants.network.is_empty()).then(|| {
+                Arc::new(egress.network_access(EgressRules {
+                    agent: agent.id.clone(),
+                    skill: name.clone(),
+                    allow: grants.network.iter().map(|g| g.value.clone()).collect(),
+                    secrets: bindings.remove(name.as_str()).unwrap_or_default(),
+                    scanner: scanner.clone(),
+                }))
+            });
+            skills.insert(
+                name.clone(),
+                SkillPolicy {
+                    agent: agent.id.clone(),
+                    skill: name.clone(),
+                    memory: grants.memory,
+                    inference: grants.inference,
+                    network,
+                    mounts,
+                    limits,
+                    not_granted,
+                },
+            );
+        }
+
+        let rules = ToolRules {
+            allow: agent.allow.iter().map(|p| p.value.clone()).collect(),
+            deny: agent.deny.iter().map(|p| p.value.clone()).collect(),
+        };
+        for (list, which) in [(&agent.allow, "allow"), (&agent.deny, "deny")] {
+            for (i, pattern) in list.iter().enumerate() {
+                let names_a_tool = manifests.iter().any(|(skill, m)| {
+                    m.tools
+                        .iter()
+                        .any(|t| pattern.value.matches(skill, &t.name))
+                });
+                if !names_a_tool {
+                    return Err(error(
+                        format!("tools.{which}[{i}]"),
+                        pattern.line,
+                        format!(
+                            "'{}' matches no tool of agent '{}' (its skills: {})",
+                            pattern.value,
+                            agent.id,
+                            list_keys(manifests)
+                        ),
+                    ));
+                }
+            }
+        }
+
+        Ok(AgentPolicy {
+            agent: agent.id.clone(),
+            tools: rules,
+            skills,
+        })
+    }
+
+    /// A one-skill agent for running a skill directly: it grants what the
+    /// manifest asks for among memory and inference, and nothing that
+    /// reaches outside the host (network, directories, secrets).
+    pub fn local(agent: &AgentId, manifest: &Manifest, host: &HostConfig) -> AgentPolicy {
+        let asked = &manifest.capabilities;
+        let mut not_granted: Vec<String> = asked
+            .network
+            .iter()
+            .map(|r| format!("network {r}"))
+            .collect();
+        not_granted.extend(
+            asked
+                .filesystem
+                .iter()
+                .map(|r| format!("filesystem {} {}", r.access, r.guest)),
+        );
+        not_granted.extend(asked.secrets.keys().map(|s| format!("secret {s}")));
+        let skill = SkillPolicy {
+            agent: agent.clone(),
             skill: manifest.name.clone(),
-            memory: manifest.capabilities.memory,
-            limits: Limits::DEFAULT.with(&manifest.limits).capped_by(ceiling),
+            memory: asked.memory,
+            inference: asked.inference,
+            network: None,
+            mounts: Vec::new(),
+            limits: host.defaults.with(&manifest.limits).capped_by(&host.maxima),
+            not_granted,
+        };
+        let all = tools::ToolPattern::parse(&format!("{}.*", manifest.name))
+            .expect("a skill name makes a valid pattern");
+        AgentPolicy {
+            agent: agent.clone(),
+            tools: ToolRules {
+                allow: vec![all],
+                deny: Vec::new(),
+            },
+            skills: BTreeMap::from([(manifest.name.clone(), skill)]),
         }
     }
 
-    /// The capabilities of one call of this skill in `agent`.
-    pub fn call_caps(&self, agent: &AgentId, db: &Db) -> CallCaps {
+    /// The policy of `skill`, if the agent may call `tool` of it.
+    pub fn authorize(&self, skill: &str, tool: &str) -> Result<&SkillPolicy, String> {
+        match self.skills.get(skill) {
+            Some(policy) if self.tools.allows(skill, tool) => Ok(policy),
+            Some(_) => Err(format!(
+                "tool '{skill}.{tool}' is not allowed for agent '{}'",
+                self.agent
+            )),
+            None => Err(format!("agent '{}' has no skill '{skill}'", self.agent)),
+        }
+    }
+
+    /// Every tool the agent may call, as (skill, tool): skills by name, tools
+    /// in manifest order.
+    pub fn allowed_tools<'a>(
+        &self,
+        manifests: &'a BTreeMap<String, Manifest>,
+    ) -> Vec<(&'a str, &'a ToolSpec)> {
+        manifests
+            .iter()
+            .filter(|(name, _)| self.skills.contains_key(name.as_str()))
+            .flat_map(|(name, m)| m.tools.iter().map(move |t| (name.as_str(), t)))
+            .filter(|(skill, tool)| self.tools.allows(skill, &tool.name))
+            .collect()
+    }
+
+    pub fn explain(&self, manifests: &BTreeMap<String, Manifest>) -> String {
+        explain::explain(self, manifests)
+    }
+}
+
+impl SkillPolicy {
+    /// The capabilities of one call of this skill.
+    pub fn call_caps(&self, db: &Db) -> CallCaps {
         let skill = self.skill.as_str();
         let memory = self.memory.then(|| MemoryGrant {
             db: db.clone(),
-            agent: agent.as_str().to_owned(),
+            agent: self.agent.as_str().to_owned(),
             skill: skill.to_owned(),
             quota: Quota {
                 bytes: self.limits.memory_quota.as_u64(),
@@ -53,7 +356,21 @@ impl SkillPolicy {
             memory: MemoryCap::new(skill, memory),
             inference: InferenceCap::new(skill),
             consent: ConsentCap::new(skill),
-            http: HttpCap::new(skill),
+            http: HttpCap::new(&self.agent, skill, self.network.clone(), &self.limits),
+            fs: FsCap::new(self.mounts.clone()),
         }
     }
+}
+
+fn list<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
+    let items: Vec<String> = items.map(|i| i.to_string()).collect();
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn list_keys<V>(map: &BTreeMap<String, V>) -> String {
+    list(map.keys())
 }

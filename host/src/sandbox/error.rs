@@ -28,6 +28,8 @@ pub enum CallErrorKind {
     Deadline(Duration),
     OutOfFuel(u64),
     Memory(ByteSize),
+    /// A table grew past the most elements a table may have.
+    TableLimit(usize),
     StackOverflow,
     OutputTooLarge {
         size: usize,
@@ -51,6 +53,7 @@ impl CallErrorKind {
             CallErrorKind::Deadline(_) => "timeout",
             CallErrorKind::OutOfFuel(_)
             | CallErrorKind::Memory(_)
+            | CallErrorKind::TableLimit(_)
             | CallErrorKind::StackOverflow
             | CallErrorKind::OutputTooLarge { .. }
             | CallErrorKind::LogLimit(_) => "limit",
@@ -88,6 +91,10 @@ impl fmt::Display for CallError {
                 f,
                 "skill '{skill}' exceeded its {} memory limit on tool '{tool}'",
                 limit
+            ),
+            CallErrorKind::TableLimit(max) => write!(
+                f,
+                "skill '{skill}' exceeded the limit of {max} table elements on tool '{tool}'"
             ),
             CallErrorKind::StackOverflow => {
                 write!(f, "skill '{skill}' overflowed its stack on tool '{tool}'")

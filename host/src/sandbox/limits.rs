@@ -31,6 +31,12 @@ pub struct Limits {
     pub memory_quota: ByteSize,
     /// Keys the skill may keep in its memory namespace.
     pub memory_keys: u64,
+    /// Outgoing HTTP requests per call.
+    pub http_requests: u64,
+    /// Largest HTTP response body a call may receive, per request.
+    pub http_response: ByteSize,
+    /// Time one HTTP request may take, from connecting to the last byte.
+    pub http_timeout: Duration,
 }
 
 impl Limits {
@@ -44,6 +50,9 @@ impl Limits {
         log: ByteSize::kib(256),
         memory_quota: ByteSize::mib(16),
         memory_keys: 10_000,
+        http_requests: 20,
+        http_response: ByteSize::mib(4),
+        http_timeout: Duration::from_secs(10),
     };
 
     /// The most any call may get.
@@ -56,6 +65,9 @@ impl Limits {
         log: ByteSize::mib(16),
         memory_quota: ByteSize::gib(1),
         memory_keys: 1_000_000,
+        http_requests: 10_000,
+        http_response: ByteSize::gib(1),
+        http_timeout: Duration::from_secs(600),
     };
 
     /// These limits with every field `overrides` sets replaced.
@@ -69,6 +81,9 @@ impl Limits {
             log: overrides.log.unwrap_or(self.log),
             memory_quota: overrides.memory_quota.unwrap_or(self.memory_quota),
             memory_keys: overrides.memory_keys.unwrap_or(self.memory_keys),
+            http_requests: overrides.http_requests.unwrap_or(self.http_requests),
+            http_response: overrides.http_response.unwrap_or(self.http_response),
+            http_timeout: overrides.http_timeout.unwrap_or(self.http_timeout),
         }
     }
 
@@ -83,6 +98,9 @@ impl Limits {
             log: self.log.min(max.log),
             memory_quota: self.memory_quota.min(max.memory_quota),
             memory_keys: self.memory_keys.min(max.memory_keys),
+            http_requests: self.http_requests.min(max.http_requests),
+            http_response: self.http_response.min(max.http_response),
+            http_timeout: self.http_timeout.min(max.http_timeout),
         }
     }
 }
@@ -107,6 +125,10 @@ pub struct LimitOverrides {
     pub log: Option<ByteSize>,
     pub memory_quota: Option<ByteSize>,
     pub memory_keys: Option<u64>,
+    pub http_requests: Option<u64>,
+    pub http_response: Option<ByteSize>,
+    #[serde(default, with = "humantime_serde")]
+    pub http_timeout: Option<Duration>,
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,10 @@ const CORE_INSTANCES_PER_CALL: u32 = 32;
 const MEMORIES_PER_CALL: u32 = 4;
 const TABLES_PER_CALL: u32 = 8;
 
+/// Most elements in one table: far above what compilers emit, and the size
+/// of a table slot in the pool.
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+
 /// Bytes of a slot kept mapped between calls and reset in place.
 const KEEP_RESIDENT_MEMORY: usize = 4 << 20;
 const KEEP_RESIDENT_TABLE: usize = 64 << 10;
@@ -91,6 +95,7 @@ pub struct Sandbox {
     linker: Linker<CallState>,
     cache: Option<cache::CompileCache>,
     slots: Semaphore,
+    stores_created: AtomicU64,
     _ticker: EpochTicker,
 }
 
@@ -189,11 +194,17 @@ impl Sandbox {
             linker,
             cache,
             slots: Semaphore::new(slots as usize),
+            stores_created: AtomicU64::new(0),
         })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// How many sandboxes (stores) were created so far.
+    pub fn stores_created(&self) -> u64 {
+        self.stores_created.load(Ordering::Relaxed)
     }
 
     /// Compile (or load from the cache) the component at `path` and check
@@ -294,7 +305,9 @@ impl Sandbox {
             .expect("the semaphore is never closed");
         let limits = call.limits;
 
-        let mut store = Store::new(&self.engine, CallState::new(call.caps, &limits));
+        let state = CallState::new(call.caps, &limits).map_err(CallErrorKind::Failed)?;
+        let mut store = Store::new(&self.engine, state);
+        self.stores_created.fetch_add(1, Ordering::Relaxed);
         store.limiter(|state| &mut state.limiter);
         store
             .set_fuel(limits.fuel)
@@ -364,6 +377,7 @@ pub fn pooling_allocator(config: &SandboxConfig) -> anyhow::Result<PoolingAlloca
         .max_memories_per_component(MEMORIES_PER_CALL)
         .max_tables_per_component(TABLES_PER_CALL)
         .max_core_instances_per_component(CORE_INSTANCES_PER_CALL)
+        .table_elements(MAX_TABLE_ELEMENTS)
         .max_memory_size(usize::try_from(config.max_memory.as_u64())?)
         // Reset a slot's memory, tables and stack by rewriting what was
         // touched rather than unmapping it: unmapping shoots down TLBs on
@@ -409,9 +423,13 @@ fn classify(error: wasmtime::Error, store: &Store<CallState>, limits: &Limits) -
         Some(Trap::StackOverflow) => return CallErrorKind::StackOverflow,
         _ => {}
     }
-    // A refused growth usually ends in an abort; either way memory is why.
-    if store.data().limiter.memory_refused {
+    // A refused growth usually ends in an abort; either way it is why.
+    let limiter = &store.data().limiter;
+    if limiter.memory_refused {
         return CallErrorKind::Memory(limits.memory);
+    }
+    if limiter.table_refused {
+        return CallErrorKind::TableLimit(MAX_TABLE_ELEMENTS);
     }
     match error.downcast_ref::<Trap>() {
         Some(trap) => CallErrorKind::Crashed(trap.to_string()),

@@ -9,7 +9,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::caps::CallCaps;
 use crate::caps::log::Source;
 
-use super::Limits;
+use super::{Limits, MAX_TABLE_ELEMENTS};
 
 /// Most resource handles (streams, requests, files) a call may hold at once.
 const MAX_HANDLES: usize = 10_000;
@@ -23,25 +23,28 @@ pub struct CallState {
 }
 
 impl CallState {
-    pub fn new(caps: CallCaps, limits: &Limits) -> Self {
+    /// The state of a call with `caps`; fails if a granted directory cannot
+    /// be opened.
+    pub fn new(caps: CallCaps, limits: &Limits) -> Result<Self, String> {
         // WasiCtxBuilder denies by default: no env, args or preopens. Name
         // lookups and sockets are turned off explicitly all the same.
-        let wasi = WasiCtx::builder()
-            .stdout(caps.log.pipe(Source::Stdout))
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(caps.log.pipe(Source::Stdout))
             .stderr(caps.log.pipe(Source::Stderr))
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        caps.fs.preopen(&mut wasi)?;
+        let wasi = wasi.build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_HANDLES);
-        Self {
+        Ok(Self {
             wasi,
             http: WasiHttpCtx::new(),
             table,
             limiter: CallLimiter::new(limits.memory.as_u64()),
             caps,
-        }
+        })
     }
 }
 
@@ -64,15 +67,13 @@ impl WasiHttpView for CallState {
     }
 }
 
-/// Wasmtime's [`StoreLimits`], remembering a refused memory growth so that
-/// the trap it usually leads to is reported as what it is.
+/// Wasmtime's [`StoreLimits`], remembering a refused growth so that the trap
+/// it usually leads to is reported as what it is.
 pub struct CallLimiter {
     limits: StoreLimits,
     pub(crate) memory_refused: bool,
+    pub(crate) table_refused: bool,
 }
-
-/// Most elements in one table; far above what compilers emit.
-const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
 impl CallLimiter {
     fn new(memory: u64) -> Self {
@@ -82,6 +83,7 @@ impl CallLimiter {
                 .table_elements(MAX_TABLE_ELEMENTS)
                 .build(),
             memory_refused: false,
+            table_refused: false,
         }
     }
 }
@@ -104,7 +106,9 @@ impl ResourceLimiter for CallLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.limits.table_growing(current, desired, maximum)
+        let allowed = self.limits.table_growing(current, desired, maximum)?;
+        self.table_refused |= !allowed;
+        Ok(allowed)
     }
 
     fn instances(&self) -> usize {

@@ -1,0 +1,466 @@
+//! `agents/<id>.toml`: one agent, what it may call and what it grants its
+//! skills.
+//!
+//! ```toml
+//! id = "ops"
+//! description = "Infrastructure helper"
+//!
+//! [tools]
+//! allow = ["text.*", "web.fetch", "files.read"]    # patterns over skill.tool; deny wins
+//! deny  = ["files.delete"]
+//!
+//! [mounts]                                        # host directories this agent may lend
+//! workspace = { path = "/srv/agents/ops/workspace", access = "read-write" }
+//!
+//! [skills.web]
+//! path = "skills/web"                             # relative to the config directory
+//!
+//! [skills.web.grants]
+//! network = ["https://api.github.com", "https://*.wikipedia.org"]
+//! secrets = { GITHUB_TOKEN = { env = "OPS_GITHUB_TOKEN" } }
+//!
+//! [skills.files]
+//! path = "skills/files"
+//!
+//! [skills.files.grants]
+//! filesystem = [{ mount = "workspace", guest = "/workspace", access = "read-only" }]
+//!
+//! [limits]                                        # the ceiling of this agent's calls
+//! memory = "128MiB"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::AgentId;
+use super::capabilities::{Access, check_guest_path, is_secret_name, parse_pattern};
+use super::manifest::is_skill_name;
+use super::toml_file::{ConfigError, TomlFile};
+use crate::policy::network::NetPattern;
+use crate::policy::tools::ToolPattern;
+use crate::sandbox::LimitOverrides;
+
+/// A value and the line it was written on, for errors found later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<T> {
+    pub value: T,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub id: AgentId,
+    pub description: String,
+    /// The file it was read from.
+    pub file: PathBuf,
+    pub allow: Vec<Located<ToolPattern>>,
+    pub deny: Vec<Located<ToolPattern>>,
+    pub mounts: BTreeMap<String, Located<Mount>>,
+    pub skills: BTreeMap<String, SkillEntry>,
+    pub limits: LimitOverrides,
+}
+
+/// A host directory the agent may lend to its skills.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Canonical, existing directory.
+    pub path: PathBuf,
+    pub access: Access,
+}
+
+#[derive(Debug, Clone)]
+pub struct SkillEntry {
+    /// The skill's directory.
+    pub path: PathBuf,
+    pub line: usize,
+    pub grants: Grants,
+}
+
+/// What an agent grants one skill. Each grant must be covered by the
+/// skill's manifest; that is checked by `policy` once the manifest is read.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    pub memory: bool,
+    pub inference: bool,
+    pub network: Vec<Located<NetGrant>>,
+    pub filesystem: Vec<Located<FsGrant>>,
+    pub secrets: BTreeMap<String, Located<SecretSource>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetGrant {
+    pub pattern: NetPattern,
+    /// Allow addresses that are not public (loopback, private, link-local,
+    /// ...). Only for a pattern naming one host.
+    pub allow_private: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsGrant {
+    pub mount: String,
+    pub guest: String,
+    pub access: Access,
+}
+
+/// Where a secret's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum SecretSource {
+    /// An environment variable of the host process.
+    Env(String),
+    /// A file holding the value, readable by its owner only (mode 0600).
+    File(PathBuf),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    id: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tools: RawTools,
+    #[serde(default)]
+    mounts: BTreeMap<String, Spanned<RawMount>>,
+    #[serde(default)]
+    skills: BTreeMap<String, Spanned<RawSkillEntry>>,
+    #[serde(default)]
+    limits: LimitOverrides,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTools {
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMount {
+    path: PathBuf,
+    access: Access,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSkillEntry {
+    path: PathBuf,
+    #[serde(default)]
+    grants: RawGrants,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGrants {
+    #[serde(default)]
+    memory: bool,
+    #[serde(default)]
+    inference: bool,
+    #[serde(default)]
+    network: Vec<Spanned<RawNetGrant>>,
+    #[serde(default)]
+    filesystem: Vec<Spanned<RawFsGrant>>,
+    #[serde(default)]
+    secrets: BTreeMap<String, Spanned<SecretSource>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawNetGrant {
+    Pattern(String),
+    Table {
+        url: String,
+        #[serde(default)]
+        allow_private: bool,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFsGrant {
+    mount: String,
+    guest: String,
+    access: Access,
+}
+
+impl AgentConfig {
+    /// Read `path`; relative paths in it are resolved against `config_dir`.
+    pub fn load(path: &Path, config_dir: &Path) -> Result<AgentConfig, ConfigError> {
+        let file = TomlFile::read(path)?;
+        let raw: RawAgent = file.parse()?;
+        let at = |span: std::ops::Range<usize>| file.line_of(span.start);
+
+        let id =
+            AgentId::new(raw.id.get_ref()).map_err(|m| file.error("id", Some(raw.id.span()), m))?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if stem != id.as_str() {
+            return Err(file.error(
+                "id",
+                Some(raw.id.span()),
+                format!("the agent '{id}' must be defined in agents/{id}.toml, not {stem}.toml"),
+            ));
+        }
+
+        let tool_patterns = |list: &[Spanned<String>], field: &str| {
+            list.iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    ToolPattern::parse(p.get_ref())
+                        .map(|value| Located {
+                            value,
+                            line: at(p.span()),
+                        })
+                        .map_err(|m| file.error(format!("tools.{field}[{i}]"), Some(p.span()), m))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let allow = tool_patterns(&raw.tools.allow, "allow")?;
+        let deny = tool_patterns(&raw.tools.deny, "deny")?;
+
+        let mut mounts = BTreeMap::new();
+        for (name, mount) in raw.mounts {
+            let span = mount.span();
+            let RawMount { path, access } = mount.into_inner();
+            let path = config_dir.join(path);
+            let canonical = std::fs::canonicalize(&path)
+                .ok()
+                .filter(|p| p.is_dir())
+                .ok_or_else(|| {
+                    file.error(
+                        format!("mounts.{name}.path"),
+                        Some(span.clone()),
+                        format!("{} is not a directory", path.display()),
+                    )
+                })?;
+            mounts.insert(
+                name,
+                Located {
+                    value: Mount {
+                        path: canonical,
+                        access,
+                    },
+                    line: at(span),
+                },
+            );
+        }
+
+        let mut skills = BTreeMap::new();
+        for (name, entry) in raw.skills {
+            let span = entry.span();
+            let field = format!("skills.{name}");
+            if !is_skill_name(&name) {
+                return Err(file.error(field, Some(span), format!("'{name}' is not a skill name")));
+            }
+            let entry = entry.into_inner();
+            let grants = validate_grants(&file, &field, entry.grants)?;
+            skills.insert(
+                name,
+                SkillEntry {
+                    path: config_dir.join(entry.path),
+                    line: at(span),
+                    grants,
+                },
+            );
+        }
+
+        Ok(AgentConfig {
+            id,
+            description: raw.description,
+            file: path.to_owned(),
+            allow,
+            deny,
+            mounts,
+            skills,
+            limits: raw.limits,
+        })
+    }
+}
+
+fn validate_grants(file: &TomlFile, skill: &str, raw: RawGrants) -> Result<Grants, ConfigError> {
+    let field = format!("{skill}.grants");
+    let at = |span: std::ops::Range<usize>| file.line_of(span.start);
+
+    let mut network = Vec::new();
+    for (i, grant) in raw.network.into_iter().enumerate() {
+        let span = grant.span();
+        let field = format!("{field}.network[{i}]");
+        let (url, allow_private) = match grant.into_inner() {
+            RawNetGrant::Pattern(url) => (url, false),
+            RawNetGrant::Table { url, allow_private } => (url, allow_private),
+        };
+        let pattern = parse_pattern(file, &field, &Spanned::new(span.clone(), url))?;
+        if allow_private && !pattern.is_exact() {
+            return Err(file.error(
+                field,
+                Some(span),
+                format!("allow_private needs a pattern that names one host, not '{pattern}'"),
+            ));
+        }
+        network.push(Located {
+            value: NetGrant {
+                pattern,
+                allow_private,
+            },
+            line: at(span),
+        });
+    }
+
+    let mut filesystem = Vec::new();
+    for (i, grant) in raw.filesystem.into_iter().enumerate() {
+        let span = grant.span();
+        let RawFsGrant {
+            mount,
+            guest,
+            access,
+        } = grant.into_inner();
+        check_guest_path(&guest).map_err(|m| {
+            file.error(
+                format!("{field}.filesystem[{i}].guest"),
+                Some(span.clone()),
+                m,
+            )
+        })?;
+        filesystem.push(Located {
+            value: FsGrant {
+                mount,
+                guest,
+                access,
+            },
+            line: at(span),
+        });
+    }
+
+    let mut secrets = BTreeMap::new();
+    for (name, source) in raw.secrets {
+        let span = source.span();
+        if !is_secret_name(&name) {
+            return Err(file.error(
+                format!("{field}.secrets.{name}"),
+                Some(span),
+                format!("'{name}' is not a secret name"),
+            ));
+        }
+        secrets.insert(
+            name,
+            Located {
+                value: source.into_inner(),
+                line: at(span),
+            },
+        );
+    }
+
+    Ok(Grants {
+        memory: raw.memory,
+        inference: raw.inference,
+        network,
+        filesystem,
+        secrets,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPS: &str = r#"id = "ops"
+description = "Infrastructure helper"
+
+[tools]
+allow = ["text.*", "web.fetch", "files.read"]
+deny  = ["files.delete"]
+
+[mounts]
+workspace = { path = "work", access = "read-write" }
+
+[skills.web]
+path = "skills/web"
+
+[skills.web.grants]
+network = ["https://api.github.com", { url = "http://ollama.lan:11434", allow_private = true }]
+secrets = { GITHUB_TOKEN = { env = "OPS_GITHUB_TOKEN" } }
+
+[skills.files]
+path = "skills/files"
+
+[skills.files.grants]
+filesystem = [{ mount = "workspace", guest = "/workspace", access = "read-only" }]
+
+[limits]
+memory = "128MiB"
+"#;
+
+    fn load(text: &str) -> Result<AgentConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("work")).unwrap();
+        let path = dir.path().join("ops.toml");
+        std::fs::write(&path, text).unwrap();
+        AgentConfig::load(&path, dir.path())
+    }
+
+    #[test]
+    fn reads_the_documented_example() {
+        let ops = load(OPS).unwrap();
+        assert_eq!(ops.id.as_str(), "ops");
+        assert_eq!(ops.allow.len(), 3);
+        assert_eq!(ops.deny[0].line, 6);
+        assert_eq!(ops.mounts["workspace"].value.access, Access::ReadWrite);
+        let web = &ops.skills["web"].grants;
+        assert!(!web.network[0].value.allow_private);
+        assert!(web.network[1].value.allow_private);
+        assert_eq!(web.network[1].line, 15);
+        assert_eq!(
+            web.secrets["GITHUB_TOKEN"].value,
+            SecretSource::Env("OPS_GITHUB_TOKEN".into())
+        );
+        assert_eq!(
+            ops.skills["files"].grants.filesystem[0].value.guest,
+            "/workspace"
+        );
+    }
+
+    #[test]
+    fn errors_name_field_and_line() {
+        let cases = [
+            (OPS.replace("\"ops\"", "\"other\""), "id", 1),
+            (
+                OPS.replace("\"web.fetch\"", "\"web fetch\""),
+                "tools.allow[1]",
+                5,
+            ),
+            (
+                OPS.replace("path = \"work\"", "path = \"missing\""),
+                "mounts.workspace.path",
+                9,
+            ),
+            (
+                OPS.replace("http://ollama.lan:11434", "http://*.lan:11434"),
+                "skills.web.grants.network[1]",
+                15,
+            ),
+            (
+                OPS.replace("guest = \"/workspace\"", "guest = \"../etc\""),
+                "skills.files.grants.filesystem[0].guest",
+                22,
+            ),
+            (
+                OPS.replace("{ env = ", "{ envv = "),
+                "skills.web.grants.secrets.GITHUB_TOKEN",
+                16,
+            ),
+        ];
+        for (text, field, line) in cases {
+            let err = load(&text).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert_eq!(err.line, Some(line), "{err}");
+        }
+    }
+}

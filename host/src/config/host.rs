@@ -1,0 +1,169 @@
+//! `skillbox.toml`: host-wide settings. Every field is optional; a config
+//! directory without the file runs on defaults.
+//!
+//! ```toml
+//! data_dir = "data"                  # relative to the config directory
+//!
+//! [sandbox]
+//! max_concurrent_calls = 128
+//! max_wasm_stack = "512KiB"
+//!
+//! [defaults]                         # limits of a call unless its skill asks otherwise
+//! timeout = "10s"
+//!
+//! [maxima]                           # no call gets more, whatever it asks
+//! memory = "1GiB"
+//!
+//! [network.hosts]                    # names resolved here before DNS
+//! "api.internal.test" = ["10.0.0.7"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+
+use super::toml_file::{ConfigError, TomlFile};
+use crate::sandbox::{LimitOverrides, Limits, SandboxConfig};
+
+pub const HOST_FILE: &str = "skillbox.toml";
+
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The configuration directory; relative paths in it start here.
+    pub dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub sandbox: SandboxConfig,
+    /// Limits of every call before its skill's own requests.
+    pub defaults: Limits,
+    /// The ceiling of every call.
+    pub maxima: Limits,
+    /// Static name resolution, consulted before DNS.
+    pub hosts: BTreeMap<String, Vec<IpAddr>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    sandbox: RawSandbox,
+    #[serde(default)]
+    defaults: LimitOverrides,
+    #[serde(default)]
+    maxima: LimitOverrides,
+    #[serde(default)]
+    network: RawNetwork,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSandbox {
+    max_concurrent_calls: Option<u32>,
+    max_wasm_stack: Option<ByteSize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    #[serde(default)]
+    hosts: BTreeMap<String, Vec<IpAddr>>,
+}
+
+impl HostConfig {
+    /// Read `skillbox.toml` in `dir`, or use the defaults if there is none.
+    pub fn load(dir: &Path) -> Result<HostConfig, ConfigError> {
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+        let path = dir.join(HOST_FILE);
+        let raw: RawHost = if path.exists() {
+            TomlFile::read(&path)?.parse()?
+        } else {
+            RawHost::default()
+        };
+        let maxima = Limits::MAXIMUM
+            .with(&raw.maxima)
+            .capped_by(&Limits::MAXIMUM);
+        let defaults = Limits::DEFAULT.with(&raw.defaults).capped_by(&maxima);
+        let mut sandbox = SandboxConfig {
+            max_memory: maxima.memory,
+            ..SandboxConfig::default()
+        };
+        if let Some(n) = raw.sandbox.max_concurrent_calls {
+            sandbox.max_concurrent_calls = n;
+        }
+        if let Some(stack) = raw.sandbox.max_wasm_stack {
+            sandbox.max_wasm_stack = stack;
+        }
+        let data_dir = dir.join(raw.data_dir.unwrap_or_else(|| "data".into()));
+        sandbox.cache_dir = Some(data_dir.join("cache").join("components"));
+        let hosts = raw
+            .network
+            .hosts
+            .into_iter()
+            .map(|(name, addrs)| (name.to_ascii_lowercase(), addrs))
+            .collect();
+        Ok(HostConfig {
+            dir,
+            data_dir,
+            sandbox,
+            defaults,
+            maxima,
+            hosts,
+        })
+    }
+
+    /// Defaults everywhere, with `data_dir` for state.
+    pub fn with_data_dir(data_dir: &Path) -> HostConfig {
+        HostConfig {
+            dir: data_dir.to_owned(),
+            data_dir: data_dir.to_owned(),
+            sandbox: SandboxConfig {
+                cache_dir: Some(data_dir.join("cache").join("components")),
+                ..SandboxConfig::default()
+            },
+            defaults: Limits::DEFAULT,
+            maxima: Limits::MAXIMUM,
+            hosts: BTreeMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_settings_and_caps_defaults_by_maxima() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(HOST_FILE),
+            "data_dir = \"state\"\n[defaults]\ntimeout = \"30s\"\n[maxima]\ntimeout = \"20s\"\n\
+             [network.hosts]\n\"API.test\" = [\"127.0.0.1\"]\n",
+        )
+        .unwrap();
+        let host = HostConfig::load(dir.path()).unwrap();
+        assert_eq!(host.data_dir, dir.path().join("state"));
+        assert_eq!(host.defaults.timeout, std::time::Duration::from_secs(20));
+        assert_eq!(
+            host.hosts["api.test"],
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn a_missing_file_means_defaults_and_a_bad_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = HostConfig::load(dir.path()).unwrap();
+        assert_eq!(host.defaults, Limits::DEFAULT);
+        std::fs::write(
+            dir.path().join(HOST_FILE),
+            "[sandbox]\nmax_concurent_calls = 3\n",
+        )
+        .unwrap();
+        let err = HostConfig::load(dir.path()).unwrap_err();
+        assert_eq!(err.field, "sandbox.max_concurent_calls");
+        assert_eq!(err.line, Some(2));
+    }
+}

@@ -1,0 +1,93 @@
+//! `skillbox agent explain`: what each skill of an agent may do, in words.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::AgentPolicy;
+use crate::config::Manifest;
+
+pub(super) fn explain(policy: &AgentPolicy, manifests: &BTreeMap<String, Manifest>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "agent {}", policy.agent);
+    for (name, skill) in &policy.skills {
+        let manifest = &manifests[name];
+        let _ = writeln!(out, "\nskill {name} {}", manifest.version);
+
+        let tools: Vec<String> = manifest
+            .tools
+            .iter()
+            .map(|t| {
+                let mark = if policy.tools.allows(name, &t.name) {
+                    ""
+                } else {
+                    " (not allowed)"
+                };
+                format!("{}{mark}", t.name)
+            })
+            .collect();
+        let _ = writeln!(out, "  tools        {}", tools.join(", "));
+
+        let mut granted = Vec::new();
+        if skill.memory {
+            granted.push("memory (its own namespace in this agent)".to_owned());
+        }
+        if skill.inference {
+            granted.push("inference".to_owned());
+        }
+        if let Some(network) = &skill.network {
+            for grant in &network.rules().allow {
+                let private = if grant.allow_private {
+                    ", private addresses allowed"
+                } else {
+                    ""
+                };
+                granted.push(format!("network {}{private}", grant.pattern));
+            }
+            for secret in &network.rules().secrets {
+                let hosts: Vec<String> = secret.hosts.iter().map(ToString::to_string).collect();
+                granted.push(format!(
+                    "secret {} as header '{}' to {}",
+                    secret.name,
+                    secret.header,
+                    hosts.join(", ")
+                ));
+            }
+        }
+        for mount in &skill.mounts {
+            granted.push(format!(
+                "filesystem {} {} (host {})",
+                mount.access,
+                mount.guest,
+                mount.host.display()
+            ));
+        }
+        if granted.is_empty() {
+            granted.push("nothing".into());
+        }
+        let _ = writeln!(out, "  granted      {}", granted.join("\n               "));
+        if !skill.not_granted.is_empty() {
+            let _ = writeln!(
+                out,
+                "  not granted  {}",
+                skill.not_granted.join("\n               ")
+            );
+        }
+        let l = &skill.limits;
+        let _ = writeln!(
+            out,
+            "  limits       memory {}, fuel {}, timeout {}, output {}, log {}\n               \
+             memory quota {} / {} keys, http {} requests of at most {} in {} each",
+            l.memory,
+            l.fuel,
+            humantime::format_duration(l.timeout),
+            l.output,
+            l.log,
+            l.memory_quota,
+            l.memory_keys,
+            l.http_requests,
+            l.http_response,
+            humantime::format_duration(l.http_timeout),
+        );
+    }
+    out
+}

@@ -1,0 +1,18 @@
+(component
+  (core module $m
+    (memory (export "memory") 1)
+    (table $t 1 funcref)
+    ;; Runs at instantiation: grow the table by ten million entries, and trap
+    ;; when refused (table.grow answers -1), as a guest would.
+    (func $grow
+      (if (i32.eq (table.grow $t (ref.null func) (i32.const 10000000)) (i32.const -1))
+        (then unreachable)))
+    (start $grow)
+    (func (export "call") (param i32 i32 i32 i32) (result i32) i32.const 0)
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))
+  (core instance $i (instantiate $m))
+  (func $call (param "tool" string) (param "input" string) (result (result string))
+    (canon lift (core func $i "call") (memory (core memory $i "memory"))
+      (realloc (core func $i "realloc"))))
+  (instance $tools (export "call" (func $call)))
+  (export "skillbox:skill/tools@0.1.0" (instance $tools)))

@@ -1,0 +1,127 @@
+//! What a sandbox inherits (nothing), and attacks that strike before the
+//! tool runs or from inside a host call: each ends in a clear error and the
+//! host keeps serving.
+
+use std::time::{Duration, Instant};
+
+use sandbox_tests::{Host, assert_kind, skill_dir};
+use skillbox::sandbox::{CallErrorKind, MAX_TABLE_ELEMENTS, PrepareError};
+use skillbox::skill::LoadError;
+
+#[tokio::test]
+async fn a_skill_inherits_no_environment_arguments_stdin_or_files() {
+    let host = Host::new();
+    assert!(
+        std::env::vars().count() > 0,
+        "the host process has an environment"
+    );
+    let reader = host.load("env-reader");
+    let report = host.call(&reader, "read", "{}").await;
+    let seen: serde_json::Value = serde_json::from_str(&report.result.unwrap()).unwrap();
+    assert_eq!(seen["env"], serde_json::json!([]));
+    assert_eq!(seen["args"], serde_json::json!([]));
+    assert_eq!(seen["stdin"]["bytes"], 0);
+    assert_eq!(seen["root"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_call_blocked_in_a_host_call_still_meets_its_deadline() {
+    let host = Host::new();
+    let sleeper = host.load("sleeper");
+    let started = Instant::now();
+    let error = host.fail(&sleeper, "sleep", "{}").await;
+    assert_eq!(error.kind, CallErrorKind::Deadline(Duration::from_secs(1)));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn a_loop_while_instantiating_meets_the_deadline() {
+    let host = Host::new();
+    let looper = host.load("start-loop");
+    let error = host.fail(&looper, "run", "{}").await;
+    assert_kind(&error, |k| matches!(k, CallErrorKind::Deadline(_)));
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn an_initial_memory_over_the_limit_is_refused() {
+    let host = Host::new();
+    let big = host.load("big-memory");
+    let error = host.fail(&big, "run", "{}").await;
+    assert_kind(&error, |k| matches!(k, CallErrorKind::Memory(_)));
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn a_table_grown_without_bound_is_stopped() {
+    let host = Host::new();
+    let bomb = host.load("table-bomb");
+    let error = host.fail(&bomb, "grow", "{}").await;
+    assert_eq!(error.kind, CallErrorKind::TableLimit(MAX_TABLE_ELEMENTS));
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn a_flood_of_host_handles_is_stopped() {
+    let host = Host::new();
+    let flood = host.load("handle-flood");
+    let error = host.fail(&flood, "flood", "{}").await;
+    assert_kind(
+        &error,
+        |k| matches!(k, CallErrorKind::Crashed(m) if m.contains("resource table")),
+    );
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn deeply_nested_output_is_refused_without_harm() {
+    let host = Host::new();
+    let bomb = host.load("json-bomb");
+    let error = host.fail(&bomb, "nest", "{}").await;
+    assert_kind(
+        &error,
+        |k| matches!(k, CallErrorKind::InvalidOutput(m) if m.contains("recursion")),
+    );
+    host.still_serves().await;
+}
+
+#[tokio::test]
+async fn output_that_is_not_utf8_is_refused() {
+    let host = Host::new();
+    let liar = host.load("liar");
+    let error = host.fail(&liar, "bad_utf8", "{}").await;
+    assert_kind(
+        &error,
+        |k| matches!(k, CallErrorKind::InvalidOutput(m) if m.contains("utf-8")),
+    );
+    host.still_serves().await;
+}
+
+#[test]
+fn an_import_the_host_does_not_provide_is_refused_at_load() {
+    let host = Host::new();
+    let error = host
+        .runtime
+        .load_skill(&skill_dir("import-smuggler"))
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(
+            &error,
+            LoadError::Component {
+                error: PrepareError::NotASkill { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("skillbox:skill/admin@0.1.0"),
+        "{error}"
+    );
+}

@@ -1,0 +1,158 @@
+//! Secrets from the hostile side: a guest never sees a secret, the host
+//! injects it only into requests to the hosts it is bound to, and a request
+//! carrying its value anywhere else (however encoded) never leaves.
+
+use std::os::unix::fs::PermissionsExt;
+
+use sandbox_tests::http::TestServer;
+use sandbox_tests::{Config, assert_kind, call, fail};
+use skillbox::Runtime;
+use skillbox::agent::Agent;
+use skillbox::sandbox::CallErrorKind;
+
+const SECRET: &str = "sk-live-4f9a8b7c6d5e4f3a";
+
+/// An agent holding `skill`, which may reach `api.test` (the secret's host)
+/// and its subdomains on `api`'s port and `elsewhere.test` on `other`'s,
+/// with API_KEY bound. Subdomains resolve to nothing the agent may reach, so
+/// a request to one that got past the secret scan would be refused for its
+/// address instead, with a different error.
+fn agent_with(skill: &str, api: &TestServer, other: &TestServer) -> (Config, Runtime, Agent) {
+    let config = Config::new(
+        "[network.hosts]\n\"api.test\" = [\"127.0.0.1\"]\n\"elsewhere.test\" = [\"127.0.0.1\"]\n",
+    );
+    let key_file = config.path().join("api-key");
+    std::fs::write(&key_file, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    config.agent(
+        "leaky",
+        &format!(
+            "id = \"leaky\"\n[tools]\nallow = [\"*\"]\n[skills.{skill}]\npath = \"{{skill:{skill}}}\"\n\
+             [skills.{skill}.grants]\n\
+             network = [{{ url = \"http://api.test:{0}\", allow_private = true }},\n\
+                        \"http://*.api.test:{0}\",\n\
+                        {{ url = \"http://elsewhere.test:{1}\", allow_private = true }}]\n\
+             secrets = {{ API_KEY = {{ file = \"api-key\" }} }}\n",
+            api.port(),
+            other.port()
+        ),
+    );
+    let (runtime, agent) = config.open("leaky");
+    (config, runtime, agent)
+}
+
+fn leak(url: &str, via: &str) -> String {
+    serde_json::json!({ "url": url, "value": SECRET, "via": via }).to_string()
+}
+
+/// The secret appears nowhere the servers saw it, except in the header the
+/// host injects on requests to `api.test`.
+fn assert_never_received(servers: &[&TestServer]) {
+    for server in servers {
+        for request in server.requests() {
+            let mut seen = format!("{} {:?}", request.uri, request.body);
+            for (name, value) in &request.headers {
+                if name != "x-api-key" {
+                    seen.push_str(&format!(" {name}: {value:?}"));
+                }
+            }
+            assert!(
+                !seen.contains(SECRET),
+                "the secret reached a server: {seen}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_secret_is_injected_on_its_host_and_nowhere_else() {
+    let (api, other) = (TestServer::start().await, TestServer::start().await);
+    let (_config, runtime, agent) = agent_with("exfil", &api, &other);
+    let to_api = format!("http://api.test:{}/v1", api.port());
+    let to_other = format!("http://elsewhere.test:{}/", other.port());
+    for url in [&to_api, &to_other] {
+        let report = call(&runtime, &agent, "leak", &leak(url, "none")).await;
+        assert_eq!(report.result.unwrap(), r#"{"status":200}"#);
+    }
+    let injected = api.requests()[0].headers.get("x-api-key").cloned();
+    assert_eq!(injected.unwrap(), SECRET);
+    assert!(other.requests()[0].headers.get("x-api-key").is_none());
+}
+
+#[tokio::test]
+async fn a_secret_in_the_url_body_base64_header_or_subdomain_never_leaves() {
+    let (api, other) = (TestServer::start().await, TestServer::start().await);
+    let (_config, runtime, agent) = agent_with("exfil", &api, &other);
+    for server in [&api, &other] {
+        let host = if server.port() == api.port() {
+            "api.test"
+        } else {
+            "elsewhere.test"
+        };
+        let url = format!("http://{host}:{}/collect", server.port());
+        for via in ["query", "body", "base64", "header", "subdomain"] {
+            let error = fail(&runtime, &agent, "leak", &leak(&url, via)).await;
+            assert_kind(
+                &error,
+                |k| matches!(k, CallErrorKind::Denied(m) if m == "the host refused the request"),
+            );
+        }
+    }
+    assert!(api.requests().is_empty() && other.requests().is_empty());
+    assert_never_received(&[&api, &other]);
+}
+
+#[tokio::test]
+async fn the_guest_cannot_set_the_injected_header_or_host() {
+    let (api, other) = (TestServer::start().await, TestServer::start().await);
+    let (_config, runtime, agent) = agent_with("header-forger", &api, &other);
+    let url = format!("http://api.test:{}/", api.port());
+    let input = serde_json::json!({
+        "url": url,
+        "headers": ["X-Api-Key", "Host", "Transfer-Encoding", "Authorization", "X-Other"],
+    })
+    .to_string();
+    let report = call(&runtime, &agent, "forge", &input).await;
+    let outcome: serde_json::Value = serde_json::from_str(&report.result.unwrap()).unwrap();
+    for forbidden in ["X-Api-Key", "Host", "Transfer-Encoding"] {
+        let result = outcome[forbidden].as_str().unwrap();
+        assert!(
+            result.starts_with("invalid: header"),
+            "{forbidden}: {result}"
+        );
+    }
+    assert_eq!(outcome["Authorization"], "sent");
+    assert_eq!(outcome["X-Other"], "sent");
+    for request in api.requests() {
+        assert_eq!(
+            request.headers["x-api-key"], SECRET,
+            "only the host sets it"
+        );
+        assert_eq!(request.headers["host"], format!("api.test:{}", api.port()));
+    }
+}
+
+#[test]
+fn a_secrets_file_readable_by_others_is_refused() {
+    let config = Config::new("");
+    let key_file = config.path().join("api-key");
+    std::fs::write(&key_file, SECRET).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    config.agent(
+        "leaky",
+        "id = \"leaky\"\n[skills.exfil]\npath = \"{skill:exfil}\"\n\
+         [skills.exfil.grants]\nsecrets = { API_KEY = { file = \"api-key\" } }\n",
+    );
+    let loaded = config.load();
+    let runtime = sandbox_tests::open_runtime(loaded.host.clone());
+    let error = runtime
+        .load_agent(&loaded.agents["leaky"])
+        .err()
+        .expect("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("leaky.toml:5: field 'skills.exfil.grants.secrets.API_KEY'"),
+        "{message}"
+    );
+    assert!(message.contains("must have mode 0600"), "{message}");
+}
