@@ -189,3 +189,106 @@ fn inspect_shows_manifest_tools_and_component_world() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+/// The example configuration in docs/examples/config.
+const EXAMPLE: &str = "docs/examples/config";
+
+#[test]
+fn agent_tools_lists_exactly_the_allowed_tools() {
+    let data = tempfile::tempdir().unwrap();
+    let output = skillbox(data.path(), &["agent", "tools", "ops", "--config", EXAMPLE]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tools: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(' ').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            "files.read",
+            "files.write",
+            "files.list",
+            "files.search",
+            "text.word_count",
+            "text.regex_extract",
+            "text.json_query",
+            "web.fetch",
+        ]
+    );
+}
+
+#[test]
+fn agent_explain_shows_grants_limits_and_what_is_not_granted() {
+    let data = tempfile::tempdir().unwrap();
+    let output = skillbox(
+        data.path(),
+        &["agent", "explain", "ops", "--config", EXAMPLE],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "skill files 0.1.0",
+        "  tools        read, write, list, search, delete (not allowed)",
+        "  not granted  filesystem read-write /workspace (granted read-only)",
+        "  granted      network https://api.github.com",
+        "               network http://127.0.0.1:8765",
+        "timeout 30s",
+        "http: 20 requests a call",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let missing = skillbox(
+        data.path(),
+        &["agent", "explain", "nobody", "--config", EXAMPLE],
+    );
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no agent 'nobody'"));
+}
+
+#[test]
+fn skill_run_as_an_agent_applies_its_grants() {
+    let data = tempfile::tempdir().unwrap();
+    let as_ops = |tool: &str, input: &str| {
+        skillbox(
+            data.path(),
+            &[
+                "skill", "run", "files", "--tool", tool, "--input", input, "--config", EXAMPLE,
+                "--agent", "ops",
+            ],
+        )
+    };
+    let read = as_ops("read", r#"{"path":"/workspace/runbook.md"}"#);
+    assert!(
+        stdout_json(&read)["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("# Runbook")
+    );
+    for (tool, input, error) in [
+        (
+            "write",
+            r#"{"path":"/workspace/x.md","content":"x"}"#,
+            "error: tool 'files.write' was denied",
+        ),
+        (
+            "delete",
+            r#"{"path":"/workspace/runbook.md"}"#,
+            "not allowed for agent 'ops'",
+        ),
+    ] {
+        let output = as_ops(tool, input);
+        assert!(!output.status.success());
+        assert!(String::from_utf8_lossy(&output.stderr).contains(error));
+    }
+    let workspace = repo().join(EXAMPLE).join("workspace");
+    assert!(workspace.join("runbook.md").exists() && !workspace.join("x.md").exists());
+}

@@ -4,6 +4,7 @@
 //! - `/redirect?to=URL` answers 302 to URL;
 //! - `/bytes?n=N` streams N bytes;
 //! - `/html` is a small HTML page;
+//! - `/slow?ms=N` answers after N milliseconds;
 //! - anything else answers 200 `ok`.
 
 use std::collections::HashMap;
@@ -105,6 +106,11 @@ async fn handle(
             Response::new(Body::from_stream(stream::iter(chunks)))
         }
         "/html" => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], HTML).into_response(),
+        "/slow" => {
+            let ms = query.get("ms").and_then(|n| n.parse().ok()).unwrap_or(0);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            "late".into_response()
+        }
         _ => "ok".into_response(),
     }
 }

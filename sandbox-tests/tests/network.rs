@@ -15,12 +15,16 @@ const HOSTS: &str = "[network.hosts]\n\"allowed.test\" = [\"127.0.0.1\"]\n\
 
 /// A runtime whose agent `prober` holds `skill` with these network grants.
 fn agent_with(skill: &str, grants: &str) -> (Config, Runtime, Agent) {
+    agent_with_limits(skill, grants, "")
+}
+
+fn agent_with_limits(skill: &str, grants: &str, limits: &str) -> (Config, Runtime, Agent) {
     let config = Config::new(HOSTS);
     config.agent(
         "prober",
         &format!(
             "id = \"prober\"\n[tools]\nallow = [\"*\"]\n[skills.{skill}]\npath = \"{{skill:{skill}}}\"\n\
-             [skills.{skill}.grants]\nnetwork = [{grants}]\n"
+             [skills.{skill}.grants]\nnetwork = [{grants}]\n[limits]\n{limits}\n"
         ),
     );
     let (runtime, agent) = config.open("prober");
@@ -171,6 +175,21 @@ async fn a_huge_response_is_cut_off_at_the_limit() {
         read <= 4 << 20,
         "read {read} bytes, more than the 4 MiB limit"
     );
+}
+
+#[tokio::test]
+async fn a_slow_response_times_out() {
+    let server = TestServer::start().await;
+    let (_config, runtime, agent) =
+        agent_with_limits("net-probe", &allowed(&server), "http_timeout = \"300ms\"");
+    let url = format!("http://allowed.test:{}/slow?ms=5000", server.port());
+    let started = std::time::Instant::now();
+    let error = fail(&runtime, &agent, "fetch", &fetch(&url)).await;
+    assert_kind(
+        &error,
+        |k| matches!(k, CallErrorKind::Failed(m) if m.contains("ConnectionTimeout")),
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 //! No consent channel is attached to the sandbox yet, so every request is
 //! refused: without a person to answer, the answer is no.
 
+use std::sync::Arc;
+
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::sandbox::CallState;
@@ -11,14 +13,12 @@ use crate::sandbox::bindings::skillbox::skill::types::Error;
 
 /// The consent capability of one call.
 pub struct ConsentCap {
-    skill: String,
+    skill: Arc<str>,
 }
 
 impl ConsentCap {
-    pub fn new(skill: &str) -> Self {
-        Self {
-            skill: skill.to_owned(),
-        }
+    pub fn new(skill: Arc<str>) -> Self {
+        Self { skill }
     }
 }
 

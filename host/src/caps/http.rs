@@ -22,20 +22,20 @@ pub const MAX_REQUEST_BODY: usize = 4 << 20;
 /// The outgoing HTTP capability of one call.
 pub struct HttpCap {
     agent: AgentId,
-    skill: String,
+    skill: Arc<str>,
     session: Option<EgressSession>,
 }
 
 impl HttpCap {
     pub fn new(
         agent: &AgentId,
-        skill: &str,
+        skill: Arc<str>,
         network: Option<Arc<NetworkAccess>>,
         limits: &Limits,
     ) -> Self {
         Self {
             agent: agent.clone(),
-            skill: skill.to_owned(),
+            skill,
             session: network.map(|access| access.session(limits)),
         }
     }

@@ -3,6 +3,8 @@
 //! No inference service is attached to the sandbox yet, so every request is
 //! refused as not granted: the deny-by-default answer.
 
+use std::sync::Arc;
+
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::sandbox::CallState;
@@ -11,14 +13,12 @@ use crate::sandbox::bindings::skillbox::skill::types::Error;
 
 /// The inference capability of one call.
 pub struct InferenceCap {
-    skill: String,
+    skill: Arc<str>,
 }
 
 impl InferenceCap {
-    pub fn new(skill: &str) -> Self {
-        Self {
-            skill: skill.to_owned(),
-        }
+    pub fn new(skill: Arc<str>) -> Self {
+        Self { skill }
     }
 }
 

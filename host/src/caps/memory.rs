@@ -3,8 +3,11 @@
 //! The namespace is fixed by the host when the call starts: the guest names
 //! keys, never agents or skills, so it cannot reach another namespace.
 
+use std::sync::Arc;
+
 use wasmtime::component::{HasSelf, Linker};
 
+use crate::config::AgentId;
 use crate::db::{Db, KvError, Namespace, Quota};
 use crate::sandbox::CallState;
 use crate::sandbox::bindings::skillbox::skill::memory as wit;
@@ -15,24 +18,24 @@ use crate::sandbox::bindings::skillbox::skill::types::Error;
 #[derive(Clone)]
 pub struct MemoryGrant {
     pub db: Db,
-    pub agent: String,
-    pub skill: String,
+    pub agent: AgentId,
+    pub skill: Arc<str>,
     pub quota: Quota,
 }
 
 /// The memory capability of one call.
 pub struct MemoryCap {
     grant: Option<MemoryGrant>,
-    skill: String,
+    skill: Arc<str>,
     /// Opened on first use, so calls that never touch memory pay nothing.
     namespace: Option<Namespace>,
 }
 
 impl MemoryCap {
-    pub fn new(skill: &str, grant: Option<MemoryGrant>) -> Self {
+    pub fn new(skill: Arc<str>, grant: Option<MemoryGrant>) -> Self {
         Self {
             grant,
-            skill: skill.to_owned(),
+            skill,
             namespace: None,
         }
     }
@@ -48,7 +51,7 @@ impl MemoryCap {
             };
             let namespace = grant
                 .db
-                .namespace(&grant.agent, &grant.skill, grant.quota)
+                .namespace(grant.agent.as_str(), &grant.skill, grant.quota)
                 .map_err(|e| Error::Failed(e.to_string()))?;
             self.namespace = Some(namespace);
         }

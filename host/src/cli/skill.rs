@@ -121,31 +121,7 @@ fn describe(runtime: &Runtime, skill: &crate::skill::Skill) -> anyhow::Result<St
         bytesize::ByteSize::b(size),
         skill.prepared().digest()
     )?;
-    let caps = &m.capabilities;
-    let mut asked: Vec<String> = Vec::new();
-    if caps.memory {
-        asked.push("memory".into());
-    }
-    if caps.inference {
-        asked.push("inference".into());
-    }
-    asked.extend(caps.network.iter().map(|p| format!("network {p}")));
-    asked.extend(
-        caps.filesystem
-            .iter()
-            .map(|r| format!("filesystem {} {}", r.access, r.guest)),
-    );
-    asked.extend(caps.secrets.iter().map(|(name, s)| {
-        let hosts: Vec<String> = s.hosts.iter().map(ToString::to_string).collect();
-        format!(
-            "secret {name} as header '{}' to {}",
-            s.header,
-            hosts.join(", ")
-        )
-    }));
-    if asked.is_empty() {
-        asked.push("nothing".into());
-    }
+    let asked = crate::policy::asked(m);
     writeln!(out, "asks for    {}", asked.join("\n            "))?;
     let host = runtime.host();
     let l = host.defaults.with(&m.limits).capped_by(&host.maxima);

@@ -10,6 +10,7 @@ pub mod toml_file;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use agent::AgentConfig;
 pub use capabilities::{Access, Capabilities, FsRequest, SecretRequest};
@@ -68,7 +69,7 @@ impl ConfigDir {
 /// The id of an agent: `[a-z][a-z0-9-]{0,63}`. It names the agent's state,
 /// so it can never hold a path separator.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AgentId(String);
+pub struct AgentId(Arc<str>);
 
 impl std::borrow::Borrow<str> for AgentId {
     fn borrow(&self) -> &str {
@@ -79,7 +80,7 @@ impl std::borrow::Borrow<str> for AgentId {
 impl AgentId {
     pub fn new(id: &str) -> Result<AgentId, String> {
         if manifest::is_skill_name(id) {
-            Ok(AgentId(id.to_owned()))
+            Ok(AgentId(id.into()))
         } else {
             Err(format!(
                 "'{id}' is not an agent id: use a lowercase letter, then up to 63 lowercase \

@@ -26,6 +26,11 @@ pub(super) fn explain(policy: &AgentPolicy, manifests: &BTreeMap<String, Manifes
             })
             .collect();
         let _ = writeln!(out, "  tools        {}", tools.join(", "));
+        let _ = writeln!(
+            out,
+            "  asks for     {}",
+            asked(manifest).join("\n               ")
+        );
 
         let mut granted = Vec::new();
         if skill.memory {
@@ -73,21 +78,59 @@ pub(super) fn explain(policy: &AgentPolicy, manifests: &BTreeMap<String, Manifes
             );
         }
         let l = &skill.limits;
-        let _ = writeln!(
-            out,
-            "  limits       memory {}, fuel {}, timeout {}, output {}, log {}\n               \
-             memory quota {} / {} keys, http {} requests of at most {} in {} each",
+        let mut limits = vec![format!(
+            "memory {}, fuel {}, timeout {}, output {}, log {}",
             l.memory,
             l.fuel,
             humantime::format_duration(l.timeout),
             l.output,
-            l.log,
-            l.memory_quota,
-            l.memory_keys,
-            l.http_requests,
-            l.http_response,
-            humantime::format_duration(l.http_timeout),
-        );
+            l.log
+        )];
+        if skill.memory {
+            limits.push(format!(
+                "memory quota {} in {} keys",
+                l.memory_quota, l.memory_keys
+            ));
+        }
+        if skill.network.is_some() {
+            limits.push(format!(
+                "http: {} requests a call, responses up to {}, {} each",
+                l.http_requests,
+                l.http_response,
+                humantime::format_duration(l.http_timeout)
+            ));
+        }
+        let _ = writeln!(out, "  limits       {}", limits.join("\n               "));
     }
     out
+}
+
+/// What a manifest asks for, one line each.
+pub fn asked(manifest: &Manifest) -> Vec<String> {
+    let caps = &manifest.capabilities;
+    let mut asked = Vec::new();
+    if caps.memory {
+        asked.push("memory".to_owned());
+    }
+    if caps.inference {
+        asked.push("inference".to_owned());
+    }
+    asked.extend(caps.network.iter().map(|p| format!("network {p}")));
+    asked.extend(
+        caps.filesystem
+            .iter()
+            .map(|r| format!("filesystem {} {}", r.access, r.guest)),
+    );
+    asked.extend(caps.secrets.iter().map(|(name, s)| {
+        let hosts: Vec<String> = s.hosts.iter().map(ToString::to_string).collect();
+        format!(
+            "secret {name} as header '{}' to {}",
+            s.header,
+            hosts.join(", ")
+        )
+    }));
+    if asked.is_empty() {
+        asked.push("nothing".to_owned());
+    }
+    asked
 }

@@ -27,6 +27,7 @@ use crate::db::{Db, Quota};
 use crate::egress::{Egress, EgressRules, NetworkAccess, SecretBinding, SecretScanner};
 use crate::sandbox::Limits;
 
+pub use explain::asked;
 pub use tools::ToolRules;
 
 /// Everything an agent may do.
@@ -41,14 +42,15 @@ pub struct AgentPolicy {
 #[derive(Debug)]
 pub struct SkillPolicy {
     pub agent: AgentId,
-    pub skill: String,
+    pub skill: Arc<str>,
     /// Its key/value namespace (`memory` import).
     pub memory: bool,
     pub inference: bool,
     /// Outgoing HTTP, when any host is granted.
     pub network: Option<Arc<NetworkAccess>>,
-    /// Directories preopened for every call.
+    /// Directories preopened for every call, and their open handles.
     pub mounts: Vec<MountGrant>,
+    fs: FsCap,
     pub limits: Limits,
     /// What the manifest asks for and the agent does not grant, in words.
     pub not_granted: Vec<String>,
@@ -200,8 +202,15 @@ impl AgentPolicy {
                 });
             }
             for request in &asked.filesystem {
-                if !mounts.iter().any(|m| m.guest == request.guest) {
-                    not_granted.push(format!("filesystem {} {}", request.access, request.guest));
+                match mounts.iter().find(|m| m.guest == request.guest) {
+                    None => {
+                        not_granted.push(format!("filesystem {} {}", request.access, request.guest))
+                    }
+                    Some(m) if m.access < request.access => not_granted.push(format!(
+                        "filesystem {} {} (granted {})",
+                        request.access, request.guest, m.access
+                    )),
+                    Some(_) => {}
                 }
             }
             for secret in asked.secrets.keys() {
@@ -210,6 +219,7 @@ impl AgentPolicy {
                 }
             }
 
+            let fs = FsCap::open(&mounts).map_err(|m| error(field("filesystem"), entry.line, m))?;
             let limits = host.defaults.with(&manifest.limits).capped_by(&ceiling);
             let network = (!grants.network.is_empty()).then(|| {
                 Arc::new(egress.network_access(EgressRules {
@@ -224,11 +234,12 @@ impl AgentPolicy {
                 name.clone(),
                 SkillPolicy {
                     agent: agent.id.clone(),
-                    skill: name.clone(),
+                    skill: name.as_str().into(),
                     memory: grants.memory,
                     inference: grants.inference,
                     network,
                     mounts,
+                    fs,
                     limits,
                     not_granted,
                 },
@@ -287,11 +298,12 @@ impl AgentPolicy {
         not_granted.extend(asked.secrets.keys().map(|s| format!("secret {s}")));
         let skill = SkillPolicy {
             agent: agent.clone(),
-            skill: manifest.name.clone(),
+            skill: manifest.name.as_str().into(),
             memory: asked.memory,
             inference: asked.inference,
             network: None,
             mounts: Vec::new(),
+            fs: FsCap::default(),
             limits: host.defaults.with(&manifest.limits).capped_by(&host.maxima),
             not_granted,
         };
@@ -311,10 +323,7 @@ impl AgentPolicy {
     pub fn authorize(&self, skill: &str, tool: &str) -> Result<&SkillPolicy, String> {
         match self.skills.get(skill) {
             Some(policy) if self.tools.allows(skill, tool) => Ok(policy),
-            Some(_) => Err(format!(
-                "tool '{skill}.{tool}' is not allowed for agent '{}'",
-                self.agent
-            )),
+            Some(_) => Err(format!("not allowed for agent '{}'", self.agent)),
             None => Err(format!("agent '{}' has no skill '{skill}'", self.agent)),
         }
     }
@@ -341,11 +350,11 @@ impl AgentPolicy {
 impl SkillPolicy {
     /// The capabilities of one call of this skill.
     pub fn call_caps(&self, db: &Db) -> CallCaps {
-        let skill = self.skill.as_str();
+        let skill = &self.skill;
         let memory = self.memory.then(|| MemoryGrant {
             db: db.clone(),
-            agent: self.agent.as_str().to_owned(),
-            skill: skill.to_owned(),
+            agent: self.agent.clone(),
+            skill: skill.clone(),
             quota: Quota {
                 bytes: self.limits.memory_quota.as_u64(),
                 keys: self.limits.memory_keys,
@@ -353,11 +362,16 @@ impl SkillPolicy {
         });
         CallCaps {
             log: LogCap::new(usize::try_from(self.limits.log.as_u64()).unwrap_or(usize::MAX)),
-            memory: MemoryCap::new(skill, memory),
-            inference: InferenceCap::new(skill),
-            consent: ConsentCap::new(skill),
-            http: HttpCap::new(&self.agent, skill, self.network.clone(), &self.limits),
-            fs: FsCap::new(self.mounts.clone()),
+            memory: MemoryCap::new(skill.clone(), memory),
+            inference: InferenceCap::new(skill.clone()),
+            consent: ConsentCap::new(skill.clone()),
+            http: HttpCap::new(
+                &self.agent,
+                skill.clone(),
+                self.network.clone(),
+                &self.limits,
+            ),
+            fs: self.fs.clone(),
         }
     }
 }

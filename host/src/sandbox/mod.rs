@@ -305,8 +305,7 @@ impl Sandbox {
             .expect("the semaphore is never closed");
         let limits = call.limits;
 
-        let state = CallState::new(call.caps, &limits).map_err(CallErrorKind::Failed)?;
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&self.engine, CallState::new(call.caps, &limits));
         self.stores_created.fetch_add(1, Ordering::Relaxed);
         store.limiter(|state| &mut state.limiter);
         store

@@ -23,9 +23,7 @@ pub struct CallState {
 }
 
 impl CallState {
-    /// The state of a call with `caps`; fails if a granted directory cannot
-    /// be opened.
-    pub fn new(caps: CallCaps, limits: &Limits) -> Result<Self, String> {
+    pub fn new(caps: CallCaps, limits: &Limits) -> Self {
         // WasiCtxBuilder denies by default: no env, args or preopens. Name
         // lookups and sockets are turned off explicitly all the same.
         let mut wasi = WasiCtx::builder();
@@ -34,17 +32,17 @@ impl CallState {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        caps.fs.preopen(&mut wasi)?;
-        let wasi = wasi.build();
+        let mut wasi = wasi.build();
+        caps.fs.install(&mut wasi);
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_HANDLES);
-        Ok(Self {
+        Self {
             wasi,
             http: WasiHttpCtx::new(),
             table,
             limiter: CallLimiter::new(limits.memory.as_u64()),
             caps,
-        })
+        }
     }
 }
 
