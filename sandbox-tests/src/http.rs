@@ -5,6 +5,8 @@
 //! - `/bytes?n=N` streams N bytes;
 //! - `/html` is a small HTML page;
 //! - `/slow?ms=N` answers after N milliseconds;
+//! - `/echo` answers with the request's headers, in its body and as
+//!   `x-echo-*` headers;
 //! - anything else answers 200 `ok`.
 
 use std::collections::HashMap;
@@ -88,7 +90,7 @@ async fn handle(
     requests.lock().unwrap().push(Recorded {
         method: parts.method,
         uri: parts.uri.clone(),
-        headers: parts.headers,
+        headers: parts.headers.clone(),
         body,
     });
     match parts.uri.path() {
@@ -106,6 +108,15 @@ async fn handle(
             Response::new(Body::from_stream(stream::iter(chunks)))
         }
         "/html" => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], HTML).into_response(),
+        "/echo" => {
+            let mut text = String::new();
+            let mut response = Response::builder();
+            for (name, value) in &parts.headers {
+                text.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("?")));
+                response = response.header(format!("x-echo-{name}"), value);
+            }
+            response.body(Body::from(text)).unwrap()
+        }
         "/slow" => {
             let ms = query.get("ms").and_then(|n| n.parse().ok()).unwrap_or(0);
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;

@@ -63,6 +63,52 @@ async fn a_granted_host_is_reached() {
 }
 
 #[tokio::test]
+async fn allow_private_holds_only_for_the_grant_that_says_so() {
+    let (granted, other) = (TestServer::start().await, TestServer::start().await);
+    // allowed.test may reach its private address on `granted`'s port only;
+    // the wildcard grant matches the other port, but never privately.
+    let grants = format!("{}, \"http://*:*\"", allowed(&granted));
+    let (_config, runtime, agent) = agent_with("net-probe", &grants);
+    let url = |port: u16| format!("http://allowed.test:{port}/");
+    assert!(
+        call(&runtime, &agent, "fetch", &fetch(&url(granted.port())))
+            .await
+            .result
+            .is_ok()
+    );
+    let error = fail(&runtime, &agent, "fetch", &fetch(&url(other.port()))).await;
+    assert_denied(&error, "the host refused the destination address");
+    assert_eq!(granted.requests().len(), 1);
+    assert!(other.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_grant_naming_an_address_wins_over_a_wildcard() {
+    let server = TestServer::start().await;
+    let grants = format!("\"http://*:*\", \"http://127.0.0.1:{}\"", server.port());
+    let (_config, runtime, agent) = agent_with("net-probe", &grants);
+    let report = call(&runtime, &agent, "fetch", &fetch(&server.url("/"))).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+}
+
+#[tokio::test]
+async fn request_bodies_are_bounded_by_the_calls_memory() {
+    let server = TestServer::start().await;
+    // 32 MiB of memory: the host holds at most 32 MiB of request bodies for
+    // the call, so eight 4 MB bodies go out and the rest are refused.
+    let (_config, runtime, agent) =
+        agent_with_limits("net-flood", &allowed(&server), "memory = \"32MiB\"");
+    let url = format!("http://allowed.test:{}/", server.port());
+    let input = serde_json::json!({ "url": url, "times": 12, "body_bytes": 4_000_000 }).to_string();
+    let report = call(&runtime, &agent, "flood", &input).await;
+    assert_eq!(
+        report.result.unwrap(),
+        r#"{"denied":0,"failed":4,"sent":8}"#
+    );
+    assert_eq!(server.requests().len(), 8);
+}
+
+#[tokio::test]
 async fn hosts_ports_and_schemes_not_granted_are_refused() {
     let server = TestServer::start().await;
     let (_config, runtime, agent) = agent_with("net-probe", &allowed(&server));
@@ -199,7 +245,10 @@ async fn too_many_requests_in_one_call_are_refused() {
     let url = format!("http://allowed.test:{}/", server.port());
     let input = serde_json::json!({ "url": url, "times": 30 }).to_string();
     let report = call(&runtime, &agent, "flood", &input).await;
-    assert_eq!(report.result.unwrap(), r#"{"denied":10,"sent":20}"#);
+    assert_eq!(
+        report.result.unwrap(),
+        r#"{"denied":10,"failed":0,"sent":20}"#
+    );
     assert_eq!(server.requests().len(), 20);
 }
 

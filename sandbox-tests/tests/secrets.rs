@@ -72,7 +72,7 @@ async fn a_secret_is_injected_on_its_host_and_nowhere_else() {
     let to_other = format!("http://elsewhere.test:{}/", other.port());
     for url in [&to_api, &to_other] {
         let report = call(&runtime, &agent, "leak", &leak(url, "none")).await;
-        assert_eq!(report.result.unwrap(), r#"{"status":200}"#);
+        assert_eq!(report.result.unwrap(), r#"{"body":"ok","status":200}"#);
     }
     let injected = api.requests()[0].headers.get("x-api-key").cloned();
     assert_eq!(injected.unwrap(), SECRET);
@@ -90,7 +90,16 @@ async fn a_secret_in_the_url_body_base64_header_or_subdomain_never_leaves() {
             "elsewhere.test"
         };
         let url = format!("http://{host}:{}/collect", server.port());
-        for via in ["query", "body", "base64", "header", "subdomain"] {
+        for via in [
+            "query",
+            "partly-encoded",
+            "userinfo",
+            "body",
+            "base64",
+            "header",
+            "subdomain",
+            "method",
+        ] {
             let error = fail(&runtime, &agent, "leak", &leak(&url, via)).await;
             assert_kind(
                 &error,
@@ -100,6 +109,28 @@ async fn a_secret_in_the_url_body_base64_header_or_subdomain_never_leaves() {
     }
     assert!(api.requests().is_empty() && other.requests().is_empty());
     assert_never_received(&[&api, &other]);
+}
+
+#[tokio::test]
+async fn a_secret_echoed_by_its_host_is_masked() {
+    let (api, other) = (TestServer::start().await, TestServer::start().await);
+    let (_config, runtime, agent) = agent_with("exfil", &api, &other);
+    let url = format!("http://api.test:{}/echo", api.port());
+    let report = call(&runtime, &agent, "leak", &leak(&url, "none")).await;
+    let output = report.result.unwrap();
+    assert!(
+        !output.contains(SECRET),
+        "the guest saw the secret: {output}"
+    );
+    assert!(
+        output.contains(&format!("x-api-key: {}", "*".repeat(SECRET.len()))),
+        "{output}"
+    );
+    assert_eq!(
+        api.requests()[0].headers["x-api-key"],
+        SECRET,
+        "the host did send it"
+    );
 }
 
 #[tokio::test]

@@ -7,23 +7,23 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, WasiBody, WasiHttpHooks};
 
 use crate::config::AgentId;
-use crate::egress::{EgressError, EgressSession, NetworkAccess, is_host_controlled_header};
+use crate::egress::{
+    BodyError, EgressError, EgressSession, NetworkAccess, is_host_controlled_header,
+};
 use crate::sandbox::{CallState, Limits};
-
-/// Largest request body a guest may send.
-pub const MAX_REQUEST_BODY: usize = 4 << 20;
 
 /// The outgoing HTTP capability of one call.
 pub struct HttpCap {
     agent: AgentId,
     skill: Arc<str>,
     session: Option<EgressSession>,
+    /// Whether a refusal was logged yet; one line per call is enough.
+    refusal_logged: bool,
 }
 
 impl HttpCap {
@@ -37,6 +37,7 @@ impl HttpCap {
             agent: agent.clone(),
             skill,
             session: network.map(|access| access.session(limits)),
+            refusal_logged: false,
         }
     }
 }
@@ -59,46 +60,32 @@ impl WasiHttpHooks for HttpCap {
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = wasmtime_wasi_http::Result<(Response, IoFuture)>> + Send> {
         let Some(session) = self.session.clone() else {
-            tracing::warn!(
-                agent = %self.agent,
-                skill = %self.skill,
-                url = %request.uri(),
-                "outgoing request denied: skill '{}' has no network grant in agent '{}'",
-                self.skill,
-                self.agent
-            );
+            if !std::mem::replace(&mut self.refusal_logged, true) {
+                tracing::warn!(
+                    agent = %self.agent,
+                    skill = %self.skill,
+                    host = ?request.uri().host(),
+                    "outgoing request denied: skill '{}' has no network grant in agent '{}'",
+                    self.skill,
+                    self.agent
+                );
+            }
             return Box::new(async { Err(Error::HttpRequestDenied) });
         };
         Box::new(async move {
-            let (parts, body) = request.into_parts();
-            let body = Limited::new(body, MAX_REQUEST_BODY)
-                .collect()
-                .await
-                .map_err(|e| match e.downcast::<Error>() {
-                    Ok(e) => *e,
-                    Err(_) => Error::HttpRequestBodySize(Some(MAX_REQUEST_BODY as u64)),
-                })?
-                .to_bytes();
-            let max_response = session.max_response() as u64;
-            let response = session
-                .send(http::Request::from_parts(parts, body))
-                .await
-                .map_err(|e| match e {
-                    EgressError::Denied(_) => Error::HttpRequestDenied,
-                    EgressError::AddressRefused(_) => Error::DestinationIpProhibited,
-                    EgressError::Timeout => Error::ConnectionTimeout,
-                    EgressError::Connect(_) => Error::ConnectionRefused,
-                    EgressError::Protocol(m) => Error::InternalError(Some(m)),
-                })?;
+            let response = session.send(request).await.map_err(|e| match e {
+                EgressError::Denied(_) => Error::HttpRequestDenied,
+                EgressError::Body(_) => Error::HttpRequestBodySize(None),
+                EgressError::AddressRefused(_) => Error::DestinationIpProhibited,
+                EgressError::Timeout => Error::ConnectionTimeout,
+                EgressError::Connect(_) => Error::ConnectionRefused,
+                EgressError::Protocol(m) => Error::InternalError(Some(m)),
+            })?;
             let response = response.map(|body| {
-                body.map_err(move |e| {
-                    if e.is::<LengthLimitError>() {
-                        Error::HttpResponseBodySize(Some(max_response))
-                    } else {
-                        Error::HttpResponseIncomplete
-                    }
+                body.map_err(|e| match e {
+                    BodyError::TooLarge(max) => Error::HttpResponseBodySize(Some(max as u64)),
+                    BodyError::Failed(_) => Error::HttpResponseIncomplete,
                 })
-                .map_frame(|frame| frame.map_data(|data: Bytes| data))
                 .boxed_unsync()
             });
             Ok((response, Box::new(async { Ok(()) }) as IoFuture))

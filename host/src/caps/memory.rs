@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::config::AgentId;
 use crate::db::{Db, KvError, Namespace, Quota};
 use crate::sandbox::CallState;
 use crate::sandbox::bindings::skillbox::skill::memory as wit;
@@ -18,7 +17,8 @@ use crate::sandbox::bindings::skillbox::skill::types::Error;
 #[derive(Clone)]
 pub struct MemoryGrant {
     pub db: Db,
-    pub agent: AgentId,
+    /// Whose memory it is: an agent id, or `local:<id>` for a local agent.
+    pub owner: Arc<str>,
     pub skill: Arc<str>,
     pub quota: Quota,
 }
@@ -51,7 +51,7 @@ impl MemoryCap {
             };
             let namespace = grant
                 .db
-                .namespace(grant.agent.as_str(), &grant.skill, grant.quota)
+                .namespace(&grant.owner, &grant.skill, grant.quota)
                 .map_err(|e| Error::Failed(e.to_string()))?;
             self.namespace = Some(namespace);
         }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::toml_file::{ConfigError, TomlFile};
-use crate::policy::network::NetPattern;
+use crate::policy::network::{HostPattern, NetPattern};
 
 /// Read-only or read-write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -135,12 +135,20 @@ impl RawCapabilities {
                     "name at least one host the secret may be sent to",
                 ));
             }
-            let hosts = raw
-                .hosts
-                .iter()
-                .enumerate()
-                .map(|(i, p)| parse_pattern(file, &format!("{field}.hosts[{i}]"), p))
-                .collect::<Result<_, _>>()?;
+            let mut hosts = Vec::new();
+            for (i, host) in raw.hosts.iter().enumerate() {
+                let at = format!("{field}.hosts[{i}]");
+                let pattern = parse_pattern(file, &at, host)?;
+                // A secret goes to hosts its skill names, never to any host.
+                if pattern.host == HostPattern::Any {
+                    return Err(file.error(
+                        at,
+                        Some(host.span()),
+                        "a secret's hosts must be named (a host or *.domain), not '*'",
+                    ));
+                }
+                hosts.push(pattern);
+            }
             let (header, value_template) = parse_header_template(raw.header.get_ref())
                 .map_err(|m| file.error(format!("{field}.header"), Some(raw.header.span()), m))?;
             secrets.insert(

@@ -402,6 +402,14 @@ secrets.GITHUB_TOKEN = { hosts = ["https://api.github.com"], header = "Authoriza
         ))
         .unwrap_err();
         assert_eq!(err.field, "capabilities.secrets.github");
+
+        let err = parse(&GOOD.replace(
+            "memory = true",
+            r#"secrets.TOKEN = { hosts = ["https://*"], header = "X: {}" }"#,
+        ))
+        .unwrap_err();
+        assert_eq!(err.field, "capabilities.secrets.TOKEN.hosts[0]");
+        assert!(err.message.contains("must be named"), "{err}");
     }
 
     #[test]

@@ -37,10 +37,10 @@ impl Db {
         Ok(Db { sled })
     }
 
-    /// The key/value namespace of `skill` in `agent`. Names are validated by
-    /// the caller (agent ids and skill names cannot contain `/`).
-    pub fn namespace(&self, agent: &str, skill: &str, quota: Quota) -> Result<Namespace, DbError> {
-        let tree = self.sled.open_tree(format!("kv/{agent}/{skill}"))?;
+    /// The key/value namespace of `skill` in `owner` (an agent). Names are
+    /// validated by the caller: neither can contain `/`.
+    pub fn namespace(&self, owner: &str, skill: &str, quota: Quota) -> Result<Namespace, DbError> {
+        let tree = self.sled.open_tree(format!("kv/{owner}/{skill}"))?;
         Ok(Namespace::new(self.sled.clone(), tree, quota))
     }
 

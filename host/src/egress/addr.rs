@@ -8,32 +8,34 @@ use std::sync::LazyLock;
 use ipnet::{Ipv4Net, Ipv6Net};
 
 const V4_NOT_PUBLIC: &[&str] = &[
-    "0.0.0.0/8",       // "this network"
-    "10.0.0.0/8",      // private
-    "100.64.0.0/10",   // CGNAT (also holds 100.100.100.200, a metadata endpoint)
-    "127.0.0.0/8",     // loopback
-    "169.254.0.0/16",  // link-local (holds 169.254.169.254, cloud metadata)
-    "172.16.0.0/12",   // private
-    "192.0.0.0/24",    // IETF protocol assignments
-    "192.0.2.0/24",    // documentation
-    "192.88.99.0/24",  // 6to4 relay
-    "192.168.0.0/16",  // private
-    "198.18.0.0/15",   // benchmarking
-    "198.51.100.0/24", // documentation
-    "203.0.113.0/24",  // documentation
-    "224.0.0.0/4",     // multicast
-    "240.0.0.0/4",     // reserved, and broadcast
+    "0.0.0.0/8",        // "this network"
+    "10.0.0.0/8",       // private
+    "100.64.0.0/10",    // CGNAT (also holds 100.100.100.200, a metadata endpoint)
+    "168.63.129.16/32", // Azure's platform endpoint
+    "127.0.0.0/8",      // loopback
+    "169.254.0.0/16",   // link-local (holds 169.254.169.254, cloud metadata)
+    "172.16.0.0/12",    // private
+    "192.0.0.0/24",     // IETF protocol assignments
+    "192.0.2.0/24",     // documentation
+    "192.88.99.0/24",   // 6to4 relay
+    "192.168.0.0/16",   // private
+    "198.18.0.0/15",    // benchmarking
+    "198.51.100.0/24",  // documentation
+    "203.0.113.0/24",   // documentation
+    "224.0.0.0/4",      // multicast
+    "240.0.0.0/4",      // reserved, and broadcast
 ];
 
 const V6_NOT_PUBLIC: &[&str] = &[
-    "::/128",        // unspecified
-    "::1/128",       // loopback
-    "100::/64",      // discard
-    "2001::/32",     // Teredo
-    "2001:db8::/32", // documentation
-    "fc00::/7",      // unique local (holds fd00:ec2::254, cloud metadata)
-    "fe80::/10",     // link-local
-    "ff00::/8",      // multicast
+    "::/96",          // unspecified, loopback, IPv4-compatible (deprecated)
+    "100::/64",       // discard
+    "2001::/32",      // Teredo
+    "2001:db8::/32",  // documentation
+    "64:ff9b:1::/48", // local-use NAT64
+    "fec0::/10",      // site-local (deprecated)
+    "fc00::/7",       // unique local (holds fd00:ec2::254, cloud metadata)
+    "fe80::/10",      // link-local
+    "ff00::/8",       // multicast
 ];
 
 static V4_RANGES: LazyLock<Vec<Ipv4Net>> = LazyLock::new(|| {
@@ -64,14 +66,14 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
     !V4_RANGES.iter().any(|net| net.contains(&ip))
 }
 
-/// The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
-/// (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) or 6to4 (`2002::/16`) address.
+/// The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`), IPv4-translated
+/// (`::ffff:0:a.b.c.d`), NAT64 (`64:ff9b::/96`) or 6to4 (`2002::/16`)
+/// address.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let last32 = || Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
-        [0, 0, 0, 0, 0, 0xffff, _, _] => Some(last32()),
-        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(last32()),
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => Some(last32()),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(last32()),
         [0x2002, a, b, ..] => Some(Ipv4Addr::new(
             (a >> 8) as u8,
@@ -111,6 +113,11 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "2002:7f00:1::1",
             "::127.0.0.1",
+            "::2",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::1",
+            "fec0::1",
+            "168.63.129.16",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip} should not be public");
         }

@@ -1,35 +1,40 @@
 //! The one way out of the host. Every outgoing HTTP request a skill makes
 //! goes through here (and the inference service and the registry will too):
 //!
-//! - its scheme, host and port must match a granted pattern;
+//! - its scheme, host and port must match a granted pattern, and its URL may
+//!   not carry a user or password;
 //! - the addresses a name resolves to are checked at connect time, so a
 //!   granted name cannot be pointed at loopback, private or metadata
-//!   addresses (unless the grant names that host with `allow_private`, or is
-//!   an IP address itself);
+//!   addresses, unless the grant that matched the request names that host
+//!   with `allow_private`, or is an IP address itself;
 //! - redirects are not followed: each hop is a new request, checked anew;
-//! - a request carrying a secret's value (raw or encoded) is refused; a
-//!   secret reaches only the hosts it is bound to, as the header it is bound
-//!   to, injected here;
-//! - requests per call, response size and time per request are bounded;
+//! - a request carrying a secret's value (raw or encoded) anywhere is
+//!   refused; a secret reaches only the hosts it is bound to, as the header
+//!   it is bound to, injected here, and is masked in what those hosts answer;
+//! - attempts per call, request and response bodies, and time per request
+//!   are bounded;
 //! - no proxy from the environment is used.
 
 mod addr;
+mod redact;
 mod resolve;
 mod secrets;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderName;
-use http_body_util::Limited;
+use http::{HeaderName, Method};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Limited};
 use url::{Host, Url};
 
 use crate::config::AgentId;
 use crate::config::agent::NetGrant;
+use crate::policy::network::HostPattern;
 use crate::sandbox::Limits;
 
 pub use addr::is_public;
@@ -38,6 +43,13 @@ pub use secrets::{SecretBinding, SecretScanner};
 
 /// Time to establish a connection, within the request's own time bound.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest request body a guest may send; the whole body is read before the
+/// request leaves, to check it for secrets.
+pub const MAX_REQUEST_BODY: usize = 4 << 20;
+
+/// Longest URL written to the host's log.
+const MAX_LOGGED_URL: usize = 200;
 
 /// Shared by every client of the host: TLS roots and static names.
 #[derive(Clone)]
@@ -57,12 +69,16 @@ pub struct EgressRules {
     pub scanner: Arc<SecretScanner>,
 }
 
-/// A skill's network access in an agent: its rules and, once needed, an
-/// HTTP client whose resolver enforces them.
+/// A skill's network access in an agent: its rules and, once needed, the
+/// HTTP clients whose resolvers enforce them.
 pub struct NetworkAccess {
     egress: Egress,
     rules: EgressRules,
-    client: OnceLock<reqwest::Client>,
+    /// Connects to public addresses only.
+    public_only: OnceLock<reqwest::Client>,
+    /// For requests matched by an `allow_private` grant: may also connect to
+    /// the private addresses of the hosts such grants name.
+    private_too: OnceLock<reqwest::Client>,
 }
 
 impl std::fmt::Debug for NetworkAccess {
@@ -71,13 +87,15 @@ impl std::fmt::Debug for NetworkAccess {
     }
 }
 
-/// One call's use of a skill's network access: bounded in requests, time
-/// and response size. Clones share the request count.
+/// One call's use of a skill's network access. Clones share its budgets.
 #[derive(Clone)]
 pub struct EgressSession {
     access: Arc<NetworkAccess>,
-    requests_left: Arc<AtomicU64>,
-    max_requests: u64,
+    /// Requests the call may still attempt, sent or refused.
+    attempts_left: Arc<AtomicU64>,
+    max_attempts: u64,
+    /// Bytes of request bodies the call may still have the host hold.
+    body_budget: Arc<AtomicUsize>,
     max_response: usize,
     timeout: Duration,
 }
@@ -88,6 +106,9 @@ pub enum EgressError {
     /// Refused before anything was sent.
     #[error("denied: {0}")]
     Denied(String),
+    /// The request body is over its limit, or could not be read.
+    #[error("request body: {0}")]
+    Body(String),
     /// The name resolved only to addresses the grant does not allow.
     #[error("{0}")]
     AddressRefused(String),
@@ -99,8 +120,22 @@ pub enum EgressError {
     Protocol(String),
 }
 
-/// A response whose body fails once it passes the size bound.
-pub type Response = http::Response<Limited<reqwest::Body>>;
+/// Why a response body stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("response body over {0} bytes")]
+    TooLarge(usize),
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub type Response = http::Response<BoxBody<Bytes, BodyError>>;
+
+/// How a checked request may leave.
+struct Admitted {
+    url: Url,
+    private_too: bool,
+}
 
 impl Egress {
     pub fn new(static_hosts: BTreeMap<String, Vec<IpAddr>>) -> Egress {
@@ -123,7 +158,8 @@ impl Egress {
         NetworkAccess {
             egress: self.clone(),
             rules,
-            client: OnceLock::new(),
+            public_only: OnceLock::new(),
+            private_too: OnceLock::new(),
         }
     }
 
@@ -151,37 +187,54 @@ impl NetworkAccess {
     pub fn session(self: &Arc<Self>, limits: &Limits) -> EgressSession {
         EgressSession {
             access: self.clone(),
-            requests_left: Arc::new(AtomicU64::new(limits.http_requests)),
-            max_requests: limits.http_requests,
+            attempts_left: Arc::new(AtomicU64::new(limits.http_requests)),
+            max_attempts: limits.http_requests,
+            body_budget: Arc::new(AtomicUsize::new(
+                usize::try_from(limits.memory.as_u64()).unwrap_or(usize::MAX),
+            )),
             max_response: usize::try_from(limits.http_response.as_u64()).unwrap_or(usize::MAX),
             timeout: limits.http_timeout,
         }
     }
 
-    fn client(&self) -> &reqwest::Client {
-        self.client.get_or_init(|| {
-            let private_ok = self
-                .rules
-                .allow
-                .iter()
-                .filter(|g| g.allow_private)
-                .filter_map(|g| match &g.pattern.host {
-                    crate::policy::network::HostPattern::Name(name) => Some(name.clone()),
-                    _ => None,
-                })
-                .collect();
-            self.egress.client(private_ok)
+    fn client(&self, private_too: bool) -> &reqwest::Client {
+        if !private_too {
+            return self
+                .public_only
+                .get_or_init(|| self.egress.client(HashSet::new()));
+        }
+        self.private_too.get_or_init(|| {
+            let names = self.rules.allow.iter().filter(|g| g.allow_private);
+            let names = names.filter_map(|g| match &g.pattern.host {
+                HostPattern::Name(name) => Some(name.clone()),
+                _ => None,
+            });
+            self.egress.client(names.collect())
         })
     }
 
-    /// Refuse the request unless it is granted and carries no secret.
-    fn check(&self, url: &Url, headers: &http::HeaderMap, body: &[u8]) -> Result<(), String> {
-        let grant = self
+    /// Whether the request line and headers may leave, and how.
+    fn check_head(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &http::HeaderMap,
+    ) -> Result<Admitted, String> {
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("a URL may not carry a user or password".into());
+        }
+        if [Method::CONNECT, Method::TRACE].contains(method) {
+            return Err(format!("the method {method} is not allowed"));
+        }
+        let matching: Vec<&NetGrant> = self
             .rules
             .allow
             .iter()
-            .find(|g| g.pattern.matches(url))
-            .ok_or_else(|| format!("{} is not granted", origin(url)))?;
+            .filter(|g| g.pattern.matches(url))
+            .collect();
+        if matching.is_empty() {
+            return Err(format!("{} is not granted", origin(url)));
+        }
         // An IP address in the URL is never resolved, so it is checked here:
         // one that is not public is reached only through a grant naming it.
         let literal = match url.host() {
@@ -191,22 +244,27 @@ impl NetworkAccess {
         };
         if let Some(ip) = literal
             && !is_public(ip)
-            && !grant.pattern.is_exact()
+            && !matching.iter().any(|g| g.pattern.is_exact())
         {
             return Err(format!("{ip} is not a public address"));
         }
         let scanner = &self.rules.scanner;
-        let carries_secret = scanner.finds(url.as_str().as_bytes())
+        let carries_secret = scanner.finds_in_url(url.as_str())
+            || scanner.finds(method.as_str().as_bytes())
             || headers.iter().any(|(name, value)| {
                 scanner.finds(name.as_str().as_bytes()) || scanner.finds(value.as_bytes())
-            })
-            || scanner.finds(body);
+            });
         if carries_secret {
-            return Err("the request carries the value of a secret".into());
+            return Err(SECRET_REFUSAL.into());
         }
-        Ok(())
+        Ok(Admitted {
+            url: url.clone(),
+            private_too: matching.iter().any(|g| g.allow_private),
+        })
     }
 }
+
+const SECRET_REFUSAL: &str = "the request carries the value of a secret";
 
 impl EgressSession {
     /// Headers a guest may not set: those the host controls, and those it
@@ -216,57 +274,37 @@ impl EgressSession {
             || self.access.rules.secrets.iter().any(|s| s.header == *name)
     }
 
-    /// Check `request` and, if allowed, send it.
-    pub async fn send(&self, request: http::Request<Bytes>) -> Result<Response, EgressError> {
-        let request = self.admit(request)?;
-        let response = tokio::time::timeout(self.timeout, request.send())
-            .await
-            .map_err(|_| EgressError::Timeout)?
-            .map_err(connect_error)?;
-        let response: http::Response<reqwest::Body> = response.into();
-        Ok(response.map(|body| Limited::new(body, self.max_response)))
-    }
-
-    /// The largest response body a request of this session may receive.
-    pub fn max_response(&self) -> usize {
-        self.max_response
-    }
-
-    fn admit(&self, request: http::Request<Bytes>) -> Result<reqwest::RequestBuilder, EgressError> {
-        let rules = &self.access.rules;
+    /// Check `request` and, if allowed, send it. Every attempt counts
+    /// against the call's requests; the head is checked before the body is
+    /// read, and the body before anything leaves.
+    pub async fn send<B>(&self, request: http::Request<B>) -> Result<Response, EgressError>
+    where
+        B: http_body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let (parts, body) = request.into_parts();
         let url = Url::parse(&parts.uri.to_string())
-            .map_err(|e| EgressError::Denied(format!("bad URL {}: {e}", parts.uri)))?;
-        let verdict = self
-            .access
-            .check(&url, &parts.headers, &body)
-            .and_then(|()| {
-                self.requests_left
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                        left.checked_sub(1)
-                    })
-                    .map(|_| ())
-                    .map_err(|_| format!("more than {} requests in one call", self.max_requests))
-            });
-        if let Err(reason) = verdict {
-            tracing::warn!(
-                agent = %rules.agent,
-                skill = %rules.skill,
-                url = %shown(&url, &rules.scanner),
-                "outgoing request denied: {reason}"
-            );
-            return Err(EgressError::Denied(reason));
+            .map_err(|e| EgressError::Denied(format!("bad URL: {e}")))?;
+        let admitted = self
+            .take_attempt()
+            .and_then(|()| self.access.check_head(&parts.method, &url, &parts.headers))
+            .map_err(|reason| self.refuse(&url, reason))?;
+        let body = self.read_body(body).await?;
+        if self.access.rules.scanner.finds_in_body(&body) {
+            return Err(self.refuse(&url, SECRET_REFUSAL.into()));
         }
 
+        let rules = &self.access.rules;
         let mut headers = parts.headers;
         for name in [http::header::HOST, http::header::CONTENT_LENGTH] {
             headers.remove(name);
         }
-        for secret in rules
+        let injected: Vec<&SecretBinding> = rules
             .secrets
             .iter()
-            .filter(|s| s.hosts.iter().any(|h| h.matches(&url)))
-        {
+            .filter(|s| s.hosts.iter().any(|h| h.matches(&admitted.url)))
+            .collect();
+        for secret in &injected {
             let value = http::HeaderValue::from_str(&secret.header_value()).map_err(|_| {
                 EgressError::Denied(format!(
                     "secret {} is not a valid header value",
@@ -275,13 +313,97 @@ impl EgressSession {
             })?;
             headers.insert(secret.header.clone(), value);
         }
-        Ok(self
+        let request = self
             .access
-            .client()
-            .request(parts.method, url)
+            .client(admitted.private_too)
+            .request(parts.method, admitted.url)
             .headers(headers)
             .body(body)
-            .timeout(self.timeout))
+            .timeout(self.timeout);
+        let response = tokio::time::timeout(self.timeout, request.send())
+            .await
+            .map_err(|_| EgressError::Timeout)?
+            .map_err(connect_error)?;
+
+        let response: http::Response<reqwest::Body> = response.into();
+        let max = self.max_response;
+        let limited = |body: reqwest::Body| {
+            Limited::new(body, max).map_err(move |e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    BodyError::TooLarge(max)
+                } else {
+                    BodyError::Failed(e.to_string())
+                }
+            })
+        };
+        // A host that received a secret may echo it; the guest never sees it.
+        Ok(
+            match redact::Mask::new(injected.iter().map(|s| s.value.as_str())) {
+                Some(mask) => {
+                    let (mut parts, body) = response.into_parts();
+                    mask.headers(&mut parts.headers);
+                    http::Response::from_parts(parts, mask.body(limited(body)).boxed())
+                }
+                None => response.map(|body| limited(body).boxed()),
+            },
+        )
+    }
+
+    /// The largest response body a request of this session may receive.
+    pub fn max_response(&self) -> usize {
+        self.max_response
+    }
+
+    fn take_attempt(&self) -> Result<(), String> {
+        self.attempts_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .map(|_| ())
+            .map_err(|_| format!("more than {} requests in one call", self.max_attempts))
+    }
+
+    /// Read the body whole, within the request body limit and what is left
+    /// of the call's budget for bodies.
+    async fn read_body<B>(&self, body: B) -> Result<Bytes, EgressError>
+    where
+        B: http_body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let before = self
+            .body_budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                Some(left - left.min(MAX_REQUEST_BODY))
+            })
+            .unwrap_or_else(|left| left);
+        let reserved = before.min(MAX_REQUEST_BODY);
+        let collected = Limited::new(body, reserved).collect().await;
+        let bytes = match collected {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                let why = if e.is::<http_body_util::LengthLimitError>() {
+                    format!("over {reserved} bytes")
+                } else {
+                    e.to_string()
+                };
+                return Err(EgressError::Body(why));
+            }
+        };
+        self.body_budget
+            .fetch_add(reserved - bytes.len(), Ordering::SeqCst);
+        Ok(bytes)
+    }
+
+    /// Log a refusal for the operator and turn it into an error.
+    fn refuse(&self, url: &Url, reason: String) -> EgressError {
+        let rules = &self.access.rules;
+        tracing::warn!(
+            agent = %rules.agent,
+            skill = %rules.skill,
+            url = %shown(url, &rules.scanner),
+            "outgoing request denied: {reason}"
+        );
+        EgressError::Denied(reason)
     }
 }
 
@@ -315,11 +437,12 @@ fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
-/// The URL as it may be logged: whole, unless it carries a secret.
-fn shown(url: &Url, scanner: &SecretScanner) -> String {
-    if scanner.finds(url.as_str().as_bytes()) {
+/// The URL as it may be logged: bounded, and cut to its origin if it
+/// carries a secret.
+pub(crate) fn shown(url: &Url, scanner: &SecretScanner) -> String {
+    if scanner.finds_in_url(url.as_str()) {
         format!("{}/<redacted>", origin(url))
     } else {
-        url.to_string()
+        crate::caps::truncate(url.as_str(), MAX_LOGGED_URL)
     }
 }

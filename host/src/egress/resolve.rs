@@ -43,7 +43,8 @@ impl std::error::Error for AddressRefused {}
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let name = name.as_str().to_ascii_lowercase();
+        // `host.` and `host` are the same name.
+        let name = name.as_str().trim_end_matches('.').to_ascii_lowercase();
         let fixed = self.static_hosts.get(&name).cloned();
         let private_ok = self.private_ok.contains(&name);
         Box::pin(async move {

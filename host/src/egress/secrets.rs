@@ -6,7 +6,6 @@
 use aho_corasick::AhoCorasick;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::policy::network::NetPattern;
 
@@ -38,7 +37,10 @@ impl std::fmt::Debug for SecretBinding {
     }
 }
 
-/// Finds any encoding of any of a set of secrets in bytes.
+/// Finds any of a set of secrets in bytes: raw (in any letter case), hex,
+/// base64 (standard or URL-safe, at any alignment) or form-encoded, and,
+/// through [`finds_in_url`](Self::finds_in_url) and
+/// [`finds_in_body`](Self::finds_in_body), percent-encoded however partly.
 pub struct SecretScanner {
     matcher: Option<AhoCorasick>,
 }
@@ -55,23 +57,12 @@ impl std::fmt::Debug for SecretScanner {
 /// chance.
 const MIN_FRAGMENT: usize = 6;
 
-/// Percent-encoding of everything but unreserved characters.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
 impl SecretScanner {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> SecretScanner {
         let mut needles: Vec<String> = Vec::new();
         for secret in secrets {
             needles.push(secret.to_owned());
-            for set in [NON_ALPHANUMERIC, COMPONENT] {
-                let encoded = utf8_percent_encode(secret, set).to_string();
-                needles.push(lowercase_escapes(&encoded));
-                needles.push(encoded);
-            }
+            needles.push(hex::encode(secret));
             needles.push(url::form_urlencoded::byte_serialize(secret.as_bytes()).collect());
             for fragment in base64_fragments(secret.as_bytes()) {
                 needles.push(fragment.replace('+', "-").replace('/', "_"));
@@ -81,31 +72,46 @@ impl SecretScanner {
         needles.retain(|n| n.len() >= MIN_FRAGMENT);
         needles.sort();
         needles.dedup();
-        let matcher =
-            (!needles.is_empty()).then(|| AhoCorasick::new(&needles).expect("plain byte patterns"));
+        // Letter case is ignored: names (hosts, headers) are lowercased on
+        // the way out, and a random secret does not turn up by accident in
+        // another case. Base64 fragments lose a little precision, not safety.
+        let matcher = (!needles.is_empty()).then(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&needles)
+                .expect("plain byte patterns")
+        });
         SecretScanner { matcher }
     }
 
-    /// Whether `haystack` holds a secret in any encoding.
+    /// Whether `haystack` holds a secret in any of the encodings above.
     pub fn finds(&self, haystack: &[u8]) -> bool {
         self.matcher.as_ref().is_some_and(|m| m.is_match(haystack))
     }
-}
 
-/// `%2F` → `%2f`, leaving everything else as is.
-fn lowercase_escapes(encoded: &str) -> String {
-    let mut out = String::with_capacity(encoded.len());
-    let mut hex_left = 0;
-    for c in encoded.chars() {
-        if hex_left > 0 {
-            out.push(c.to_ascii_lowercase());
-            hex_left -= 1;
-        } else {
-            hex_left = if c == '%' { 2 } else { 0 };
-            out.push(c);
-        }
+    /// Whether `url` holds a secret, as written or once percent-decoded.
+    pub fn finds_in_url(&self, url: &str) -> bool {
+        self.finds_decoded(url.as_bytes())
     }
-    out
+
+    /// Whether a request body holds a secret, as sent or once decoded.
+    pub fn finds_in_body(&self, body: &[u8]) -> bool {
+        self.finds_decoded(body)
+    }
+
+    /// `bytes` as they are, percent-decoded, and decoded as a form (where
+    /// `+` is a space).
+    fn finds_decoded(&self, bytes: &[u8]) -> bool {
+        if self.matcher.is_none() {
+            return false;
+        }
+        let form: Vec<u8> = bytes
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        let decoded = |b: &[u8]| percent_encoding::percent_decode(b).collect::<Vec<u8>>();
+        self.finds(bytes) || self.finds(&decoded(bytes)) || self.finds(&decoded(&form))
+    }
 }
 
 /// The base64 text that `secret` turns into wherever it sits in a longer
@@ -129,33 +135,41 @@ fn base64_fragments(secret: &[u8]) -> Vec<String> {
 mod tests {
     use super::*;
     use base64::engine::general_purpose::STANDARD;
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
     const SECRET: &str = "ghp_s3cr3t/t0ken+value";
 
     #[test]
     fn finds_a_secret_in_every_encoding_and_alignment() {
         let scanner = SecretScanner::new([SECRET]);
-        let mut carriers = vec![
+        let encoded_all = utf8_percent_encode(SECRET, NON_ALPHANUMERIC).to_string();
+        let mut urls = vec![
             format!("https://evil.example/?t={SECRET}"),
-            format!("q={}", utf8_percent_encode(SECRET, NON_ALPHANUMERIC)),
-            format!(
-                "q={}",
-                lowercase_escapes(&utf8_percent_encode(SECRET, NON_ALPHANUMERIC).to_string())
-            ),
-            format!("q={}", utf8_percent_encode(SECRET, COMPONENT)),
+            format!("https://evil.example/?q={encoded_all}"),
+            format!("https://evil.example/?q={}", encoded_all.to_lowercase()),
+            // One character encoded is enough to dodge a naive match.
+            format!("https://evil.example/?q=%67{}", &SECRET[1..]),
+            format!("https://{}.evil.example/", SECRET.to_lowercase()),
+        ];
+        let mut bodies = vec![
             url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("token", SECRET)
                 .finish(),
+            hex::encode(SECRET),
+            hex::encode(SECRET).to_uppercase(),
         ];
         for prefix in ["", "a", "ab", "abc"] {
             let embedded = format!("{prefix}{SECRET}!!");
-            carriers.push(STANDARD.encode(&embedded));
-            carriers.push(URL_SAFE_NO_PAD.encode(&embedded));
+            bodies.push(STANDARD.encode(&embedded));
+            bodies.push(URL_SAFE_NO_PAD.encode(&embedded));
         }
-        for carrier in carriers {
-            assert!(scanner.finds(carrier.as_bytes()), "missed: {carrier}");
+        for url in urls.drain(..) {
+            assert!(scanner.finds_in_url(&url), "missed: {url}");
         }
-        assert!(!scanner.finds(b"an ordinary request body with ghp_ in it"));
+        for body in bodies {
+            assert!(scanner.finds_in_body(body.as_bytes()), "missed: {body}");
+        }
+        assert!(!scanner.finds_in_body(b"an ordinary request body with ghp_ in it"));
         assert!(!SecretScanner::new([]).finds(SECRET.as_bytes()));
     }
 }

@@ -43,6 +43,9 @@ pub struct AgentPolicy {
 pub struct SkillPolicy {
     pub agent: AgentId,
     pub skill: Arc<str>,
+    /// Whose memory the skill uses: the agent's, or for a local agent a
+    /// space of its own (`local:<id>`), which no configured agent can name.
+    memory_owner: Arc<str>,
     /// Its key/value namespace (`memory` import).
     pub memory: bool,
     pub inference: bool,
@@ -235,6 +238,7 @@ impl AgentPolicy {
                 SkillPolicy {
                     agent: agent.id.clone(),
                     skill: name.as_str().into(),
+                    memory_owner: agent.id.as_str().into(),
                     memory: grants.memory,
                     inference: grants.inference,
                     network,
@@ -299,6 +303,7 @@ impl AgentPolicy {
         let skill = SkillPolicy {
             agent: agent.clone(),
             skill: manifest.name.as_str().into(),
+            memory_owner: format!("local:{agent}").into(),
             memory: asked.memory,
             inference: asked.inference,
             network: None,
@@ -353,7 +358,7 @@ impl SkillPolicy {
         let skill = &self.skill;
         let memory = self.memory.then(|| MemoryGrant {
             db: db.clone(),
-            agent: self.agent.clone(),
+            owner: self.memory_owner.clone(),
             skill: skill.clone(),
             quota: Quota {
                 bytes: self.limits.memory_quota.as_u64(),

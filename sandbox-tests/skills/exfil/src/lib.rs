@@ -32,6 +32,19 @@ fn base64(bytes: &[u8]) -> String {
 fn leak(input: Leak) -> Result<serde_json::Value, ToolError> {
     let request = match input.via.as_str() {
         "query" => Request::new("GET", &format!("{}?q={}", input.url, input.value)),
+        "partly-encoded" => {
+            let mut chars = input.value.chars();
+            let first = chars.next().unwrap_or('x');
+            Request::new(
+                "GET",
+                &format!("{}?q=%{:02X}{}", input.url, first as u32, chars.as_str()),
+            )
+        }
+        "userinfo" => {
+            let (scheme, rest) = input.url.split_once("://").unwrap_or(("http", &input.url));
+            Request::new("GET", &format!("{scheme}://x:{}@{rest}", input.value))
+        }
+        "method" => Request::new(&input.value, &input.url),
         "body" => Request::new("POST", &input.url).body(format!("data={}", input.value)),
         "base64" => Request::new("POST", &input.url)
             .body(base64(format!("token:{}", input.value).as_bytes())),
@@ -43,7 +56,7 @@ fn leak(input: Leak) -> Result<serde_json::Value, ToolError> {
         _ => Request::new("GET", &input.url),
     };
     let response = http::send(&request)?;
-    Ok(serde_json::json!({ "status": response.status }))
+    Ok(serde_json::json!({ "status": response.status, "body": response.text() }))
 }
 
 export_tools! {
