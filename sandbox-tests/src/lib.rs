@@ -180,6 +180,16 @@ impl Config {
         ConfigDir::load(self.dir.path()).unwrap_or_else(|e| panic!("config: {e}"))
     }
 
+    /// The error that loading agent `id` must end in.
+    pub fn load_error(&self, id: &str) -> String {
+        let config = self.load();
+        let runtime = open_runtime(config.host.clone());
+        match runtime.load_agent(config.agent(id).expect("agent configured")) {
+            Ok(_) => panic!("agent {id} should be refused"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     /// A runtime for this configuration and its loaded agent `id`.
     pub fn open(&self, id: &str) -> (Runtime, Agent) {
         let config = self.load();

@@ -174,13 +174,7 @@ fn a_secrets_file_readable_by_others_is_refused() {
         "id = \"leaky\"\n[skills.exfil]\npath = \"{skill:exfil}\"\n\
          [skills.exfil.grants]\nsecrets = { API_KEY = { file = \"api-key\" } }\n",
     );
-    let loaded = config.load();
-    let runtime = sandbox_tests::open_runtime(loaded.host.clone());
-    let error = runtime
-        .load_agent(&loaded.agents["leaky"])
-        .err()
-        .expect("refused");
-    let message = error.to_string();
+    let message = config.load_error("leaky");
     assert!(
         message.contains("leaky.toml:5: field 'skills.exfil.grants.secrets.API_KEY'"),
         "{message}"
