@@ -18,6 +18,7 @@ use hdrhistogram::Histogram;
 use skillbox::Runtime;
 use skillbox::agent::Agent;
 use skillbox::config::{AgentId, ConfigDir, HostConfig};
+use skillbox::policy::consent::Session;
 use skillbox::sandbox::{SandboxConfig, pooling_allocator};
 use wasmtime::component::{Component, ComponentType, InstancePre, Lift, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
@@ -108,10 +109,11 @@ fn measure(name: &'static str, threads: usize, per_thread: u64, call: CallFn) ->
 /// The whole skillbox path: allowlist, input schema, fresh store with limits
 /// and capabilities, instantiate, call, output checks.
 fn skillbox_call(runtime: Arc<Runtime>, agent: Arc<Agent>) -> CallFn {
+    let session = Session::new("bench");
     Arc::new(move || {
-        let (runtime, agent) = (runtime.clone(), agent.clone());
+        let (runtime, agent, session) = (runtime.clone(), agent.clone(), session.clone());
         Box::pin(async move {
-            let report = runtime.call(&agent, "echo", "echo", INPUT).await;
+            let report = runtime.call(&agent, &session, "echo", "echo", INPUT).await;
             assert_eq!(report.result.unwrap(), INPUT);
         })
     })

@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod egress;
 pub mod policy;
+pub mod prompt;
 pub mod runtime;
 pub mod sandbox;
 pub mod skill;

@@ -7,11 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::agent::{self, Agent};
+use crate::config::agent::NetGrant;
 use crate::config::{AgentConfig, AgentId, ConfigError, HostConfig};
 use crate::db::Db;
-use crate::egress::Egress;
-use crate::policy::AgentPolicy;
-use crate::sandbox::{Call, CallError, CallErrorKind, CallReport, Sandbox};
+use crate::egress::{Egress, EgressRules, SecretScanner};
+use crate::policy::consent::{CallConsent, ConsentBroker, Mode, Session, Verdict};
+use crate::policy::network::NetPattern;
+use crate::policy::{AgentPolicy, Authorization};
+use crate::prompt::Capability;
+use crate::prompt::{PromptQueue, Webhook};
+use crate::sandbox::{Call, CallError, CallErrorKind, CallReport, Deadline, Sandbox};
 use crate::skill::{self, LoadError, Skill};
 
 pub struct Runtime {
@@ -19,6 +24,7 @@ pub struct Runtime {
     sandbox: Sandbox,
     db: Db,
     egress: Egress,
+    consent: Arc<ConsentBroker>,
     /// Skills by canonical directory, loaded once and shared by agents.
     skills: Mutex<HashMap<PathBuf, Arc<Skill>>>,
 }
@@ -43,6 +49,7 @@ impl Runtime {
         let db = Db::open(&data_dir.join("db"))?;
         Ok(Runtime {
             sandbox: Sandbox::new(&host.sandbox)?,
+            consent: Arc::new(ConsentBroker::new(db.clone())),
             db,
             egress: Egress::new(host.hosts.clone()),
             host: host.clone(),
@@ -64,6 +71,36 @@ impl Runtime {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The consent broker; attach a prompt channel to it to ask people.
+    pub fn consent(&self) -> &Arc<ConsentBroker> {
+        &self.consent
+    }
+
+    pub fn egress(&self) -> &Egress {
+        &self.egress
+    }
+
+    /// The prompt webhook the host configuration names, if any; prompts it
+    /// does not answer at once wait in `queue`. The operator named its URL,
+    /// so it may be a private address.
+    pub fn webhook(&self, queue: Arc<PromptQueue>) -> Option<Webhook> {
+        let url = self.host.consent_webhook.clone()?;
+        let pattern = NetPattern::parse(&url.origin().ascii_serialization())
+            .expect("checked when the configuration was read");
+        let access = self.egress.network_access(EgressRules {
+            agent: AgentId::new("host").expect("a valid id"),
+            skill: "consent-webhook".into(),
+            allow: vec![NetGrant {
+                pattern,
+                allow_private: true,
+            }],
+            requested: Vec::new(),
+            secrets: Vec::new(),
+            scanner: Arc::new(SecretScanner::new([])),
+        });
+        Some(Webhook::new(url.to_string(), Arc::new(access), queue))
     }
 
     /// The skill in `dir`, loaded (and compiled) once per runtime.
@@ -97,9 +134,17 @@ impl Runtime {
         }
     }
 
-    /// Call `tool` of `skill` for `agent`. A tool the agent may not call is
-    /// refused before any sandbox exists.
-    pub async fn call(&self, agent: &Agent, skill: &str, tool: &str, input: &str) -> CallReport {
+    /// Call `tool` of `skill` for `agent`, in `session`. A tool the agent
+    /// may not call is refused (or, with consent mode `ask`, asked about)
+    /// before any sandbox exists.
+    pub async fn call(
+        &self,
+        agent: &Agent,
+        session: &Session,
+        skill: &str,
+        tool: &str,
+        input: &str,
+    ) -> CallReport {
         let refused = |kind| CallReport {
             result: Err(CallError {
                 skill: skill.to_owned(),
@@ -108,14 +153,52 @@ impl Runtime {
             }),
             logs: Vec::new(),
         };
-        let policy = match agent.policy.authorize(skill, tool) {
-            Ok(policy) => policy,
-            Err(why) => return refused(CallErrorKind::Denied(why)),
+        let (policy, needs_consent) = match agent.policy.authorize(skill, tool) {
+            Authorization::Granted(policy) => (policy, None),
+            Authorization::NeedsConsent(policy, why) => (policy, Some(why)),
+            Authorization::NoSuchSkill(why) => return refused(CallErrorKind::Denied(why)),
         };
         let loaded = &agent.skills[skill];
+        let deadline = Deadline::after(policy.limits.timeout);
+        let consent = CallConsent::new(
+            self.consent.clone(),
+            agent.id().clone(),
+            agent.policy.consent.clone(),
+            session.clone(),
+            policy.skill.clone(),
+            tool,
+            input,
+            agent.policy.secrets.clone(),
+            deadline.clone(),
+        );
+        // Refused without asking: before looking at the input. Asked: only
+        // about input the tool accepts.
+        let ask = |why: String| {
+            let capability = Capability::Tool {
+                tool: format!("{skill}.{tool}"),
+            };
+            let consent = &consent;
+            async move { consent.decide(capability, &why).await }
+        };
+        if let Some(why) = &needs_consent
+            && consent.mode() == Mode::Deny
+            && let Verdict::Denied(why) = ask(why.clone()).await
+        {
+            return refused(CallErrorKind::Denied(why));
+        }
         if let Err(kind) = loaded.check_input(tool, input, &policy.limits) {
             return refused(kind);
         }
+        if let Some(why) = needs_consent
+            && consent.mode() != Mode::Deny
+            && let Verdict::Denied(why) = ask(why).await
+        {
+            return refused(CallErrorKind::Denied(why));
+        }
+        let fs = match policy.mounts_for(&consent).await {
+            Ok(fs) => fs,
+            Err(e) => return refused(CallErrorKind::Failed(e)),
+        };
         let mut report = self
             .sandbox
             .run(
@@ -125,7 +208,8 @@ impl Runtime {
                     tool,
                     input,
                     limits: policy.limits,
-                    caps: policy.call_caps(&self.db),
+                    caps: policy.call_caps(&self.db, consent, fs),
+                    deadline,
                 },
             )
             .await;

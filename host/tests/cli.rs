@@ -292,3 +292,167 @@ fn skill_run_as_an_agent_applies_its_grants() {
     let workspace = repo().join(EXAMPLE).join("workspace");
     assert!(workspace.join("runbook.md").exists() && !workspace.join("x.md").exists());
 }
+
+/// A configuration with one agent, `asking`, in consent mode ask, that may
+/// call text.word_count and must ask for the rest of text.
+fn asking_config() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("agents")).unwrap();
+    std::fs::write(
+        dir.path().join("agents/asking.toml"),
+        format!(
+            "id = \"asking\"\n[consent]\nmode = \"ask\"\ntimeout = \"20s\"\n\
+             [tools]\nallow = [\"text.word_count\"]\n[skills.text]\npath = \"{}\"\n",
+            repo().join("skills/text").display()
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+const REGEX_INPUT: &str = r#"{"text":"a1 b2","pattern":"[0-9]"}"#;
+
+#[test]
+fn a_terminal_prompt_is_answered_with_one_key() {
+    let config = asking_config();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_skillbox"));
+    command.args([
+        "skill",
+        "run",
+        "text",
+        "--tool",
+        "regex_extract",
+        "--input",
+        REGEX_INPUT,
+    ]);
+    command
+        .arg("--config")
+        .arg(config.path())
+        .args(["--agent", "asking"]);
+    let mut terminal =
+        rexpect::session::spawn_command(command, Some(30_000)).expect("spawn in a pty");
+    terminal.exp_string("agent 'asking'").unwrap();
+    terminal
+        .exp_string("wants      tool text.regex_extract")
+        .unwrap();
+    terminal.exp_string("[s] for this session").unwrap();
+    terminal.send("a").unwrap();
+    terminal.flush().unwrap();
+    terminal.exp_string("allow always").unwrap();
+    terminal.exp_string(r#"{"matches":["1","2"]}"#).unwrap();
+    terminal.exp_eof().unwrap();
+
+    // Remembered: the next run asks nobody, and the grant is listed.
+    let data = config.path().join("data");
+    let again = skillbox(
+        &data,
+        &[
+            "skill",
+            "run",
+            "text",
+            "--tool",
+            "regex_extract",
+            "--input",
+            REGEX_INPUT,
+            "--config",
+            config.path().to_str().unwrap(),
+            "--agent",
+            "asking",
+        ],
+    );
+    assert_eq!(
+        stdout_json(&again),
+        serde_json::json!({"matches": ["1", "2"]})
+    );
+    let listed = skillbox(
+        &data,
+        &[
+            "grants",
+            "list",
+            "asking",
+            "--config",
+            config.path().to_str().unwrap(),
+        ],
+    );
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.contains("allow tool text.regex_extract to skill 'text', always (by terminal)"),
+        "{listed}"
+    );
+
+    let id = listed.split_whitespace().next().unwrap().to_owned();
+    let revoked = skillbox(
+        &data,
+        &[
+            "grants",
+            "revoke",
+            "asking",
+            &id,
+            "--config",
+            config.path().to_str().unwrap(),
+        ],
+    );
+    assert!(revoked.status.success());
+    // Without a terminal and a grant, nobody can be asked: denied.
+    let denied = skillbox(
+        &data,
+        &[
+            "skill",
+            "run",
+            "text",
+            "--tool",
+            "regex_extract",
+            "--input",
+            REGEX_INPUT,
+            "--config",
+            config.path().to_str().unwrap(),
+            "--agent",
+            "asking",
+        ],
+    );
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("no one to ask"));
+
+    let audit = skillbox(
+        &data,
+        &[
+            "audit",
+            "asking",
+            "--json",
+            "--config",
+            config.path().to_str().unwrap(),
+        ],
+    );
+    let entries: Vec<serde_json::Value> = String::from_utf8(audit.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let decisions: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["decision"].as_str().unwrap(),
+                e["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(decisions[0], ("allowed", "answered: allow always"));
+    assert_eq!(entries[0]["channel"], "terminal");
+    assert_eq!(decisions[1].0, "allowed");
+    assert!(decisions[1].1.starts_with("remembered answer"));
+    assert_eq!(decisions[2].0, "denied");
+    assert!(decisions[2].1.contains("no one to ask"));
+    let recent = skillbox(
+        &data,
+        &[
+            "audit",
+            "asking",
+            "--since",
+            "1h",
+            "--config",
+            config.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(String::from_utf8(recent.stdout).unwrap().lines().count(), 3);
+}

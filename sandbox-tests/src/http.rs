@@ -7,6 +7,8 @@
 //! - `/slow?ms=N` answers after N milliseconds;
 //! - `/echo` answers with the request's headers, in its body and as
 //!   `x-echo-*` headers;
+//! - `/webhook?answer=allow` answers a consent prompt (allow once);
+//!   `/webhook` alone accepts it without an answer;
 //! - anything else answers 200 `ok`.
 
 use std::collections::HashMap;
@@ -117,6 +119,14 @@ async fn handle(
             }
             response.body(Body::from(text)).unwrap()
         }
+        "/webhook" => match query.get("answer").map(String::as_str) {
+            Some("allow") => (
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"allow":true,"scope":"once"}"#,
+            )
+                .into_response(),
+            _ => StatusCode::ACCEPTED.into_response(),
+        },
         "/slow" => {
             let ms = query.get("ms").and_then(|n| n.parse().ok()).unwrap_or(0);
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;

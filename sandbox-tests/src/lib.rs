@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use skillbox::Runtime;
 use skillbox::agent::Agent;
 use skillbox::config::{AgentId, ConfigDir, HostConfig};
+use skillbox::policy::consent::Session;
 use skillbox::sandbox::{CallError, CallErrorKind, CallReport};
 
 pub fn repo_root() -> PathBuf {
@@ -103,10 +104,15 @@ impl Default for Host {
     }
 }
 
+/// The session of calls made by the helpers here.
+pub fn session() -> Session {
+    Session::new("test")
+}
+
 /// Call `tool` of the agent's only skill.
 pub async fn call(runtime: &Runtime, agent: &Agent, tool: &str, input: &str) -> CallReport {
     let skill = only_skill(agent);
-    runtime.call(agent, skill, tool, input).await
+    runtime.call(agent, &session(), skill, tool, input).await
 }
 
 /// The error of a call that must fail.
@@ -135,7 +141,13 @@ pub async fn still_serves(runtime: &Runtime) {
     let echo = runtime.load_skill(&skill_dir("echo")).expect("load echo");
     let agent = runtime.local_agent(&AgentId::new("bystander").unwrap(), echo);
     let report = runtime
-        .call(&agent, "echo", "echo", r#"{"message":"still here"}"#)
+        .call(
+            &agent,
+            &session(),
+            "echo",
+            "echo",
+            r#"{"message":"still here"}"#,
+        )
         .await;
     assert_eq!(
         report.result.expect("echo after a hostile call"),

@@ -1,7 +1,7 @@
 //! Skill memory: durable across runtimes, private to its agent and skill,
 //! bounded by quotas.
 
-use sandbox_tests::{Config, Host, assert_kind, open_runtime};
+use sandbox_tests::{Config, Host, assert_kind, open_runtime, session};
 use skillbox::config::{AgentId, HostConfig};
 use skillbox::sandbox::CallErrorKind;
 
@@ -20,6 +20,7 @@ async fn notes_survive_a_restart_of_the_runtime() {
         let report = runtime
             .call(
                 &agent,
+                &session(),
                 "notes",
                 "remember",
                 r#"{"key":"milk","text":"2 litres"}"#,
@@ -29,7 +30,8 @@ async fn notes_survive_a_restart_of_the_runtime() {
         assert!(report.logs.iter().any(|r| r.message == "remembered 'milk'"));
     }
     let (runtime, agent) = open();
-    let call = |tool, input| runtime.call(&agent, "notes", tool, input);
+    let session = session();
+    let call = |tool, input| runtime.call(&agent, &session, "notes", tool, input);
     let recalled = call("recall", r#"{"key":"milk"}"#).await.result.unwrap();
     assert_eq!(recalled, r#"{"key":"milk","found":true,"text":"2 litres"}"#);
     assert_eq!(
@@ -87,6 +89,7 @@ async fn keys_cannot_climb_out_of_a_namespace() {
     let stored = runtime
         .call(
             &alice,
+            &session(),
             "notes",
             "remember",
             r#"{"key":"pin","text":"4711"}"#,
@@ -100,7 +103,9 @@ async fn keys_cannot_climb_out_of_a_namespace() {
     ]})
     .to_string();
     for agent in [&alice, &bob] {
-        let report = runtime.call(agent, "memory-thief", "steal", &keys).await;
+        let report = runtime
+            .call(agent, &session(), "memory-thief", "steal", &keys)
+            .await;
         let loot: serde_json::Value = serde_json::from_str(&report.result.unwrap()).unwrap();
         assert_eq!(
             loot,

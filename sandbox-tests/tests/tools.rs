@@ -1,7 +1,7 @@
 //! Tool allowlists: a call to a tool the agent may not call is refused
 //! before any sandbox exists; deny wins over allow.
 
-use sandbox_tests::{Config, assert_kind};
+use sandbox_tests::{Config, assert_kind, session};
 use skillbox::sandbox::CallErrorKind;
 
 #[tokio::test]
@@ -16,7 +16,13 @@ async fn a_tool_outside_the_allowlist_is_refused_before_any_sandbox_exists() {
     let (runtime, agent) = config.open("narrow");
 
     let allowed = runtime
-        .call(&agent, "text", "word_count", r#"{"text":"a b"}"#)
+        .call(
+            &agent,
+            &session(),
+            "text",
+            "word_count",
+            r#"{"text":"a b"}"#,
+        )
         .await;
     assert!(allowed.result.is_ok());
     let sandboxes = runtime.sandbox().stores_created();
@@ -26,7 +32,9 @@ async fn a_tool_outside_the_allowlist_is_refused_before_any_sandbox_exists() {
         ("notes", "recall"),
         ("notes", "remember"),
     ] {
-        let report = runtime.call(&agent, skill, tool, r#"{"key":"x"}"#).await;
+        let report = runtime
+            .call(&agent, &session(), skill, tool, r#"{"key":"x"}"#)
+            .await;
         let error = report.result.unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -36,7 +44,7 @@ async fn a_tool_outside_the_allowlist_is_refused_before_any_sandbox_exists() {
             *k == CallErrorKind::Denied("not allowed for agent 'narrow'".into())
         });
     }
-    let report = runtime.call(&agent, "web", "fetch", "{}").await;
+    let report = runtime.call(&agent, &session(), "web", "fetch", "{}").await;
     assert_kind(&report.result.unwrap_err(), |k| {
         *k == CallErrorKind::Denied("agent 'narrow' has no skill 'web'".into())
     });

@@ -15,6 +15,7 @@ use crate::config::AgentId;
 use crate::egress::{
     BodyError, EgressError, EgressSession, NetworkAccess, is_host_controlled_header,
 };
+use crate::policy::consent::CallConsent;
 use crate::sandbox::{CallState, Limits};
 
 /// The outgoing HTTP capability of one call.
@@ -22,7 +23,8 @@ pub struct HttpCap {
     agent: AgentId,
     skill: Arc<str>,
     session: Option<EgressSession>,
-    /// Whether a refusal was logged yet; one line per call is enough.
+    consent: CallConsent,
+    /// Whether a refusal was recorded yet; once per call is enough.
     refusal_logged: bool,
 }
 
@@ -32,11 +34,13 @@ impl HttpCap {
         skill: Arc<str>,
         network: Option<Arc<NetworkAccess>>,
         limits: &Limits,
+        consent: CallConsent,
     ) -> Self {
         Self {
             agent: agent.clone(),
             skill,
-            session: network.map(|access| access.session(limits)),
+            session: network.map(|access| access.session(limits, Some(consent.clone()))),
+            consent,
             refusal_logged: false,
         }
     }
@@ -61,14 +65,14 @@ impl WasiHttpHooks for HttpCap {
     ) -> Box<dyn Future<Output = wasmtime_wasi_http::Result<(Response, IoFuture)>> + Send> {
         let Some(session) = self.session.clone() else {
             if !std::mem::replace(&mut self.refusal_logged, true) {
+                let reason = format!("skill '{}' has no network grant", self.skill);
                 tracing::warn!(
                     agent = %self.agent,
                     skill = %self.skill,
                     host = ?request.uri().host(),
-                    "outgoing request denied: skill '{}' has no network grant in agent '{}'",
-                    self.skill,
-                    self.agent
+                    "outgoing request denied: {reason}"
                 );
+                self.consent.refuse("network", reason);
             }
             return Box::new(async { Err(Error::HttpRequestDenied) });
         };

@@ -1,16 +1,19 @@
 //! The `skillbox` command line.
 
 mod agent;
+mod grants;
 mod skill;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::Runtime;
 use crate::config::{ConfigDir, HostConfig};
+use crate::prompt::{PromptQueue, Terminal};
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +34,11 @@ enum Command {
     /// Show what agents may do.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// List and revoke the grants people made by answering prompts.
+    #[command(subcommand)]
+    Grants(grants::GrantsCommand),
+    /// Print an agent's audit log.
+    Audit(grants::AuditArgs),
 }
 
 /// Where configuration and state live.
@@ -64,6 +72,15 @@ impl Places {
         Ok(config)
     }
 
+    /// Host settings: from the configuration directory when one is named,
+    /// else defaults with the data directory.
+    fn host(&self) -> anyhow::Result<HostConfig> {
+        Ok(match self.explicit_config() {
+            Some(_) => self.load_config()?.host,
+            None => self.bare_host(),
+        })
+    }
+
     /// Host settings without a configuration directory.
     fn bare_host(&self) -> HostConfig {
         let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
@@ -74,6 +91,17 @@ impl Places {
         host.data_dir = data_dir.to_owned();
         host.sandbox.cache_dir = Some(data_dir.join("cache").join("components"));
         host
+    }
+}
+
+/// Ask on the terminal when there is one to ask on, else through the
+/// configured webhook, if any.
+fn attach_prompts(runtime: &Runtime) {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        runtime.consent().attach(Arc::new(Terminal::default()));
+    } else if let Some(webhook) = runtime.webhook(Arc::new(PromptQueue::default())) {
+        runtime.consent().attach(Arc::new(webhook));
     }
 }
 
@@ -115,6 +143,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Skill(command) => skill::run(command).await,
             Command::Agent(command) => agent::run(command),
+            Command::Grants(command) => grants::run(command).await,
+            Command::Audit(args) => grants::audit(args),
         }
     });
     match result {

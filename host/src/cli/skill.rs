@@ -10,6 +10,7 @@ use wasmtime::component::types::ComponentItem;
 use super::Places;
 use crate::Runtime;
 use crate::config::AgentId;
+use crate::policy::consent::Session;
 
 #[derive(Subcommand)]
 pub enum SkillCommand {
@@ -74,7 +75,9 @@ pub async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
                 true => runtime.load_skill(Path::new(&skill))?.name().to_owned(),
                 false => skill,
             };
-            let report = runtime.call(&agent, &name, &tool, &input).await;
+            super::attach_prompts(&runtime);
+            let session = Session::new(&format!("cli-{}", std::process::id()));
+            let report = runtime.call(&agent, &session, &name, &tool, &input).await;
             if !quiet {
                 for record in &report.logs {
                     eprintln!("[{name}] {record}");
@@ -92,11 +95,7 @@ pub async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
             }
         }
         SkillCommand::Inspect { dir, places } => {
-            let host = match places.explicit_config() {
-                Some(_) => places.load_config()?.host,
-                None => places.bare_host(),
-            };
-            let runtime = super::open_runtime(&host)?;
+            let runtime = super::open_runtime(&places.host()?)?;
             let skill = runtime.load_skill(&dir)?;
             print!("{}", describe(&runtime, &skill)?);
             Ok(ExitCode::SUCCESS)

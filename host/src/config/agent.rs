@@ -39,6 +39,7 @@ use super::AgentId;
 use super::capabilities::{Access, check_guest_path, is_secret_name, parse_pattern};
 use super::manifest::is_skill_name;
 use super::toml_file::{ConfigError, TomlFile};
+use crate::policy::consent::ConsentSettings;
 use crate::policy::network::NetPattern;
 use crate::policy::tools::ToolPattern;
 use crate::sandbox::LimitOverrides;
@@ -54,6 +55,7 @@ pub struct Located<T> {
 pub struct AgentConfig {
     pub id: AgentId,
     pub description: String,
+    pub consent: ConsentSettings,
     /// The file it was read from.
     pub file: PathBuf,
     pub allow: Vec<Located<ToolPattern>>,
@@ -87,7 +89,7 @@ pub struct Grants {
     pub inference: bool,
     pub network: Vec<Located<NetGrant>>,
     pub filesystem: Vec<Located<FsGrant>>,
-    pub secrets: BTreeMap<String, Located<SecretSource>>,
+    pub secrets: BTreeMap<String, Located<SecretGrant>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,11 +105,21 @@ pub struct FsGrant {
     pub mount: String,
     pub guest: String,
     pub access: Access,
+    /// Offered, not given: each use needs a person's consent.
+    pub ask: bool,
+}
+
+/// A secret an agent grants a skill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretGrant {
+    pub source: SecretSource,
+    /// Offered, not given: each use needs a person's consent.
+    pub ask: bool,
 }
 
 /// Where a secret's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum SecretSource {
     /// An environment variable of the host process.
     Env(String),
@@ -121,6 +133,8 @@ struct RawAgent {
     id: Spanned<String>,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    consent: ConsentSettings,
     #[serde(default)]
     tools: RawTools,
     #[serde(default)]
@@ -167,7 +181,15 @@ struct RawGrants {
     #[serde(default)]
     filesystem: Vec<Spanned<RawFsGrant>>,
     #[serde(default)]
-    secrets: BTreeMap<String, Spanned<SecretSource>>,
+    secrets: BTreeMap<String, Spanned<RawSecretGrant>>,
+}
+
+#[derive(Deserialize)]
+struct RawSecretGrant {
+    #[serde(flatten)]
+    source: SecretSource,
+    #[serde(default)]
+    ask: bool,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +209,8 @@ struct RawFsGrant {
     mount: String,
     guest: String,
     access: Access,
+    #[serde(default)]
+    ask: bool,
 }
 
 impl AgentConfig {
@@ -275,6 +299,7 @@ impl AgentConfig {
         Ok(AgentConfig {
             id,
             description: raw.description,
+            consent: raw.consent,
             file: path.to_owned(),
             allow,
             deny,
@@ -321,6 +346,7 @@ fn validate_grants(file: &TomlFile, skill: &str, raw: RawGrants) -> Result<Grant
             mount,
             guest,
             access,
+            ask,
         } = grant.into_inner();
         check_guest_path(&guest).map_err(|m| {
             file.error(
@@ -334,6 +360,7 @@ fn validate_grants(file: &TomlFile, skill: &str, raw: RawGrants) -> Result<Grant
                 mount,
                 guest,
                 access,
+                ask,
             },
             line: at(span),
         });
@@ -349,10 +376,11 @@ fn validate_grants(file: &TomlFile, skill: &str, raw: RawGrants) -> Result<Grant
                 format!("'{name}' is not a secret name"),
             ));
         }
+        let RawSecretGrant { source, ask } = source.into_inner();
         secrets.insert(
             name,
             Located {
-                value: source.into_inner(),
+                value: SecretGrant { source, ask },
                 line: at(span),
             },
         );
@@ -418,7 +446,7 @@ memory = "128MiB"
         assert!(web.network[1].value.allow_private);
         assert_eq!(web.network[1].line, 15);
         assert_eq!(
-            web.secrets["GITHUB_TOKEN"].value,
+            web.secrets["GITHUB_TOKEN"].value.source,
             SecretSource::Env("OPS_GITHUB_TOKEN".into())
         );
         assert_eq!(

@@ -16,6 +16,9 @@
 //!
 //! [network.hosts]                    # names resolved here before DNS
 //! "api.internal.test" = ["10.0.0.7"]
+//!
+//! [consent]
+//! webhook = "http://127.0.0.1:9000/prompts"   # where prompts are posted
 //! ```
 
 use std::collections::BTreeMap;
@@ -26,6 +29,7 @@ use bytesize::ByteSize;
 use serde::Deserialize;
 
 use super::toml_file::{ConfigError, TomlFile};
+use crate::policy::network::NetPattern;
 use crate::sandbox::{LimitOverrides, Limits, SandboxConfig};
 
 pub const HOST_FILE: &str = "skillbox.toml";
@@ -42,6 +46,8 @@ pub struct HostConfig {
     pub maxima: Limits,
     /// Static name resolution, consulted before DNS.
     pub hosts: BTreeMap<String, Vec<IpAddr>>,
+    /// Where prompts are posted for chat bridges, if anywhere.
+    pub consent_webhook: Option<url::Url>,
 }
 
 #[derive(Deserialize, Default)]
@@ -56,6 +62,14 @@ struct RawHost {
     maxima: LimitOverrides,
     #[serde(default)]
     network: RawNetwork,
+    #[serde(default)]
+    consent: RawConsent,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConsent {
+    webhook: Option<url::Url>,
 }
 
 #[derive(Deserialize, Default)]
@@ -98,6 +112,14 @@ impl HostConfig {
         }
         let data_dir = dir.join(raw.data_dir.unwrap_or_else(|| "data".into()));
         sandbox.cache_dir = Some(data_dir.join("cache").join("components"));
+        if let Some(url) = &raw.consent.webhook {
+            NetPattern::parse(&url.origin().ascii_serialization()).map_err(|m| ConfigError {
+                file: path.clone(),
+                line: None,
+                field: "consent.webhook".into(),
+                message: m,
+            })?;
+        }
         let hosts = raw
             .network
             .hosts
@@ -111,6 +133,7 @@ impl HostConfig {
             defaults,
             maxima,
             hosts,
+            consent_webhook: raw.consent.webhook,
         })
     }
 
@@ -126,6 +149,7 @@ impl HostConfig {
             defaults: Limits::DEFAULT,
             maxima: Limits::MAXIMUM,
             hosts: BTreeMap::new(),
+            consent_webhook: None,
         }
     }
 }

@@ -68,8 +68,25 @@ impl ConfigDir {
 
 /// The id of an agent: `[a-z][a-z0-9-]{0,63}`. It names the agent's state,
 /// so it can never hold a path separator.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct AgentId(Arc<str>);
+
+impl TryFrom<String> for AgentId {
+    type Error = String;
+
+    fn try_from(id: String) -> Result<AgentId, String> {
+        AgentId::new(&id)
+    }
+}
+
+impl From<AgentId> for String {
+    fn from(id: AgentId) -> String {
+        id.0.to_string()
+    }
+}
 
 impl std::borrow::Borrow<str> for AgentId {
     fn borrow(&self) -> &str {

@@ -2,8 +2,12 @@
 //!
 //! Trees are named by what they hold and whose it is, so that an agent's
 //! state can be listed, exported and deleted by prefix:
-//! `kv/<agent>/<skill>` holds a skill's key/value namespace in an agent.
+//! `kv/<agent>/<skill>` holds a skill's key/value namespace in an agent,
+//! `grants/<agent>` the grants a person made by answering prompts, and
+//! `audit/<agent>` the agent's audit log.
 
+pub mod audit;
+pub mod grants;
 mod kv;
 
 use std::path::Path;
@@ -42,6 +46,11 @@ impl Db {
     pub fn namespace(&self, owner: &str, skill: &str, quota: Quota) -> Result<Namespace, DbError> {
         let tree = self.sled.open_tree(format!("kv/{owner}/{skill}"))?;
         Ok(Namespace::new(self.sled.clone(), tree, quota))
+    }
+
+    /// A number never returned before by this database.
+    pub fn generate_id(&self) -> Result<u64, DbError> {
+        Ok(self.sled.generate_id()?)
     }
 
     /// Write everything to disk.

@@ -34,7 +34,9 @@ use url::{Host, Url};
 
 use crate::config::AgentId;
 use crate::config::agent::NetGrant;
-use crate::policy::network::HostPattern;
+use crate::policy::consent::{CallConsent, Verdict};
+use crate::policy::network::{HostPattern, NetPattern};
+use crate::prompt::Capability;
 use crate::sandbox::Limits;
 
 pub use addr::is_public;
@@ -64,6 +66,9 @@ pub struct EgressRules {
     pub agent: AgentId,
     pub skill: String,
     pub allow: Vec<NetGrant>,
+    /// What the skill's manifest asks for: a request it covers but no grant
+    /// does goes to the consent broker.
+    pub requested: Vec<NetPattern>,
     pub secrets: Vec<SecretBinding>,
     /// Every secret of the agent, to keep out of requests.
     pub scanner: Arc<SecretScanner>,
@@ -91,6 +96,9 @@ impl std::fmt::Debug for NetworkAccess {
 #[derive(Clone)]
 pub struct EgressSession {
     access: Arc<NetworkAccess>,
+    /// The call's consent, when the session is a skill's; the host's own
+    /// requests (webhooks, later inference) have none: misses are refused.
+    consent: Option<CallConsent>,
     /// Requests the call may still attempt, sent or refused.
     attempts_left: Arc<AtomicU64>,
     max_attempts: u64,
@@ -135,6 +143,14 @@ pub type Response = http::Response<BoxBody<Bytes, BodyError>>;
 struct Admitted {
     url: Url,
     private_too: bool,
+}
+
+/// Why a request does not leave as it is.
+enum Miss {
+    /// No grant matches, but the manifest asks for it: a person may allow it.
+    Ungranted,
+    /// Refused outright.
+    Refused(String),
 }
 
 impl Egress {
@@ -184,9 +200,14 @@ impl NetworkAccess {
     }
 
     /// A session for one call, under the call's limits.
-    pub fn session(self: &Arc<Self>, limits: &Limits) -> EgressSession {
+    pub fn session(
+        self: &Arc<Self>,
+        limits: &Limits,
+        consent: Option<CallConsent>,
+    ) -> EgressSession {
         EgressSession {
             access: self.clone(),
+            consent,
             attempts_left: Arc::new(AtomicU64::new(limits.http_requests)),
             max_attempts: limits.http_requests,
             body_budget: Arc::new(AtomicUsize::new(
@@ -219,12 +240,22 @@ impl NetworkAccess {
         method: &Method,
         url: &Url,
         headers: &http::HeaderMap,
-    ) -> Result<Admitted, String> {
+    ) -> Result<Admitted, Miss> {
+        let refused = Miss::Refused;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err("a URL may not carry a user or password".into());
+            return Err(refused("a URL may not carry a user or password".into()));
         }
         if [Method::CONNECT, Method::TRACE].contains(method) {
-            return Err(format!("the method {method} is not allowed"));
+            return Err(refused(format!("the method {method} is not allowed")));
+        }
+        let scanner = &self.rules.scanner;
+        let carries_secret = scanner.finds_in_url(url.as_str())
+            || scanner.finds(method.as_str().as_bytes())
+            || headers.iter().any(|(name, value)| {
+                scanner.finds(name.as_str().as_bytes()) || scanner.finds(value.as_bytes())
+            });
+        if carries_secret {
+            return Err(refused(SECRET_REFUSAL.into()));
         }
         let matching: Vec<&NetGrant> = self
             .rules
@@ -232,9 +263,6 @@ impl NetworkAccess {
             .iter()
             .filter(|g| g.pattern.matches(url))
             .collect();
-        if matching.is_empty() {
-            return Err(format!("{} is not granted", origin(url)));
-        }
         // An IP address in the URL is never resolved, so it is checked here:
         // one that is not public is reached only through a grant naming it.
         let literal = match url.host() {
@@ -246,16 +274,14 @@ impl NetworkAccess {
             && !is_public(ip)
             && !matching.iter().any(|g| g.pattern.is_exact())
         {
-            return Err(format!("{ip} is not a public address"));
+            return Err(refused(format!("{ip} is not a public address")));
         }
-        let scanner = &self.rules.scanner;
-        let carries_secret = scanner.finds_in_url(url.as_str())
-            || scanner.finds(method.as_str().as_bytes())
-            || headers.iter().any(|(name, value)| {
-                scanner.finds(name.as_str().as_bytes()) || scanner.finds(value.as_bytes())
+        if matching.is_empty() {
+            return Err(if self.rules.requested.iter().any(|r| r.matches(url)) {
+                Miss::Ungranted
+            } else {
+                refused(format!("{} is not granted", origin(url)))
             });
-        if carries_secret {
-            return Err(SECRET_REFUSAL.into());
         }
         Ok(Admitted {
             url: url.clone(),
@@ -285,13 +311,30 @@ impl EgressSession {
         let (parts, body) = request.into_parts();
         let url = Url::parse(&parts.uri.to_string())
             .map_err(|e| EgressError::Denied(format!("bad URL: {e}")))?;
-        let admitted = self
-            .take_attempt()
-            .and_then(|()| self.access.check_head(&parts.method, &url, &parts.headers))
-            .map_err(|reason| self.refuse(&url, reason))?;
+        let network = Capability::Network {
+            method: parts.method.to_string(),
+            origin: origin(&url),
+        };
+        self.take_attempt()
+            .map_err(|reason| self.refuse(&url, &network, reason))?;
+        let admitted = match self.access.check_head(&parts.method, &url, &parts.headers) {
+            Ok(admitted) => admitted,
+            Err(Miss::Refused(reason)) => return Err(self.refuse(&url, &network, reason)),
+            // Public addresses only: a person cannot allow a private one.
+            Err(Miss::Ungranted) => match self
+                .decide(network.clone(), "the agent does not grant this host")
+                .await
+            {
+                Verdict::Allowed => Admitted {
+                    url: url.clone(),
+                    private_too: false,
+                },
+                Verdict::Denied(reason) => return Err(self.log_refusal(&url, reason)),
+            },
+        };
         let body = self.read_body(body).await?;
         if self.access.rules.scanner.finds_in_body(&body) {
-            return Err(self.refuse(&url, SECRET_REFUSAL.into()));
+            return Err(self.refuse(&url, &network, SECRET_REFUSAL.into()));
         }
 
         let rules = &self.access.rules;
@@ -305,6 +348,16 @@ impl EgressSession {
             .filter(|s| s.hosts.iter().any(|h| h.matches(&admitted.url)))
             .collect();
         for secret in &injected {
+            if secret.ask {
+                let capability = Capability::Secret {
+                    name: secret.name.clone(),
+                    origin: origin(&admitted.url),
+                };
+                let reason = "the agent lends this secret only with a person's consent";
+                if let Verdict::Denied(why) = self.decide(capability, reason).await {
+                    return Err(self.log_refusal(&url, why));
+                }
+            }
             let value = http::HeaderValue::from_str(&secret.header_value()).map_err(|_| {
                 EgressError::Denied(format!(
                     "secret {} is not a valid header value",
@@ -394,8 +447,25 @@ impl EgressSession {
         Ok(bytes)
     }
 
-    /// Log a refusal for the operator and turn it into an error.
-    fn refuse(&self, url: &Url, reason: String) -> EgressError {
+    /// Record a refusal in the audit log and the host's log, and turn it
+    /// into an error.
+    fn refuse(&self, url: &Url, capability: &Capability, reason: String) -> EgressError {
+        if let Some(consent) = &self.consent {
+            consent.refuse(&capability.to_string(), reason.clone());
+        }
+        self.log_refusal(url, reason)
+    }
+
+    /// Ask the consent broker, when there is a call to ask for.
+    async fn decide(&self, capability: Capability, reason: &str) -> Verdict {
+        match &self.consent {
+            Some(consent) => consent.decide(capability, reason).await,
+            None => Verdict::Denied(format!("{capability}: {reason}")),
+        }
+    }
+
+    /// Log a refusal (already audited) for the operator; the error.
+    fn log_refusal(&self, url: &Url, reason: String) -> EgressError {
         let rules = &self.access.rules;
         tracing::warn!(
             agent = %rules.agent,

@@ -18,6 +18,8 @@ pub struct SecretBinding {
     pub hosts: Vec<NetPattern>,
     pub header: http::HeaderName,
     pub value_template: String,
+    /// Offered, not given: each use needs a person's consent.
+    pub ask: bool,
 }
 
 impl SecretBinding {
@@ -87,6 +89,18 @@ impl SecretScanner {
     /// Whether `haystack` holds a secret in any of the encodings above.
     pub fn finds(&self, haystack: &[u8]) -> bool {
         self.matcher.as_ref().is_some_and(|m| m.is_match(haystack))
+    }
+
+    /// `text` with every secret found in it replaced by as many `*`.
+    pub fn mask(&self, text: &str) -> String {
+        let Some(matcher) = &self.matcher else {
+            return text.to_owned();
+        };
+        let mut bytes = text.as_bytes().to_vec();
+        for found in matcher.find_iter(text) {
+            bytes[found.range()].fill(b'*');
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Whether `url` holds a secret, as written or once percent-decoded.

@@ -8,7 +8,15 @@ use crate::config::Manifest;
 
 pub(super) fn explain(policy: &AgentPolicy, manifests: &BTreeMap<String, Manifest>) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "agent {}", policy.agent);
+    let consent = &policy.consent;
+    let _ = writeln!(
+        out,
+        "agent {} (consent mode {}, prompts wait {}, with no one to ask: {})",
+        policy.agent,
+        format!("{:?}", consent.mode).to_lowercase(),
+        humantime::format_duration(consent.timeout),
+        format!("{:?}", consent.fallback).to_lowercase()
+    );
     for (name, skill) in &policy.skills {
         let manifest = &manifests[name];
         let _ = writeln!(out, "\nskill {name} {}", manifest.version);
@@ -50,17 +58,26 @@ pub(super) fn explain(policy: &AgentPolicy, manifests: &BTreeMap<String, Manifes
             }
             for secret in &network.rules().secrets {
                 let hosts: Vec<String> = secret.hosts.iter().map(ToString::to_string).collect();
+                let ask = if secret.ask {
+                    " (each use asks a person)"
+                } else {
+                    ""
+                };
                 granted.push(format!(
-                    "secret {} as header '{}' to {}",
+                    "secret {} as header '{}' to {}{ask}",
                     secret.name,
                     secret.header,
                     hosts.join(", ")
                 ));
             }
         }
-        for mount in &skill.mounts {
+        let offered = skill
+            .offered_mounts
+            .iter()
+            .map(|m| (m, " (each call asks a person)"));
+        for (mount, ask) in skill.mounts.iter().map(|m| (m, "")).chain(offered) {
             granted.push(format!(
-                "filesystem {} {} (host {})",
+                "filesystem {} {} (host {}){ask}",
                 mount.access,
                 mount.guest,
                 mount.host.display()

@@ -5,6 +5,7 @@
 //! A skill gets what its manifest asks for AND its agent grants, nothing
 //! else. A grant the manifest never asked for is an error, not a widening.
 
+pub mod consent;
 mod explain;
 pub mod network;
 mod secrets;
@@ -25,7 +26,10 @@ use crate::config::agent::{AgentConfig, NetGrant};
 use crate::config::{Access, AgentId, ConfigError, HostConfig, Manifest, ToolSpec};
 use crate::db::{Db, Quota};
 use crate::egress::{Egress, EgressRules, NetworkAccess, SecretBinding, SecretScanner};
+use crate::prompt::Capability;
+
 use crate::sandbox::Limits;
+use consent::{CallConsent, ConsentSettings, Verdict};
 
 pub use explain::asked;
 pub use tools::ToolRules;
@@ -34,6 +38,9 @@ pub use tools::ToolRules;
 #[derive(Debug)]
 pub struct AgentPolicy {
     pub agent: AgentId,
+    pub consent: Arc<ConsentSettings>,
+    /// Every secret of the agent, to find in requests and mask in prompts.
+    pub secrets: Arc<SecretScanner>,
     pub tools: ToolRules,
     pub skills: BTreeMap<String, SkillPolicy>,
 }
@@ -54,9 +61,20 @@ pub struct SkillPolicy {
     /// Directories preopened for every call, and their open handles.
     pub mounts: Vec<MountGrant>,
     fs: FsCap,
+    /// Directories offered with `ask`: preopened for a call once a person
+    /// allows it.
+    pub offered_mounts: Vec<MountGrant>,
     pub limits: Limits,
     /// What the manifest asks for and the agent does not grant, in words.
     pub not_granted: Vec<String>,
+}
+
+/// What the allowlist says about a call.
+pub enum Authorization<'a> {
+    Granted(&'a SkillPolicy),
+    /// Only with a person's consent, for this reason.
+    NeedsConsent(&'a SkillPolicy, String),
+    NoSuchSkill(String),
 }
 
 /// A host directory visible to a skill at `guest`.
@@ -98,7 +116,7 @@ impl AgentPolicy {
                         format!("skill '{name}' does not ask for a secret {secret}"),
                     ));
                 };
-                let value = secrets::read(&source.value, &host.dir)
+                let value = secrets::read(&source.value.source, &host.dir)
                     .map_err(|m| error(field, source.line, m))?;
                 bindings.entry(name).or_default().push(SecretBinding {
                     name: secret.clone(),
@@ -106,6 +124,7 @@ impl AgentPolicy {
                     hosts: request.hosts.clone(),
                     header: request.header.clone(),
                     value_template: request.value_template.clone(),
+                    ask: source.value.ask,
                 });
             }
         }
@@ -161,6 +180,7 @@ impl AgentPolicy {
             }
 
             let mut mounts = Vec::new();
+            let mut offered_mounts = Vec::new();
             for (i, grant) in grants.filesystem.iter().enumerate() {
                 let g = &grant.value;
                 let at = field(&format!("filesystem[{i}]"));
@@ -198,14 +218,20 @@ impl AgentPolicy {
                         ),
                     ));
                 }
-                mounts.push(MountGrant {
+                let granted = MountGrant {
                     host: mount.value.path.clone(),
                     guest: g.guest.clone(),
                     access: g.access,
-                });
+                };
+                if g.ask {
+                    offered_mounts.push(granted);
+                } else {
+                    mounts.push(granted);
+                }
             }
             for request in &asked.filesystem {
-                match mounts.iter().find(|m| m.guest == request.guest) {
+                let granted = mounts.iter().chain(&offered_mounts);
+                match granted.clone().find(|m| m.guest == request.guest) {
                     None => {
                         not_granted.push(format!("filesystem {} {}", request.access, request.guest))
                     }
@@ -224,11 +250,15 @@ impl AgentPolicy {
 
             let fs = FsCap::open(&mounts).map_err(|m| error(field("filesystem"), entry.line, m))?;
             let limits = host.defaults.with(&manifest.limits).capped_by(&ceiling);
-            let network = (!grants.network.is_empty()).then(|| {
+            // Without grants, a skill still reaches the network when a person
+            // may allow hosts its manifest asks for.
+            let may_ask = !asked.network.is_empty() && agent.consent.mode != consent::Mode::Deny;
+            let network = (!grants.network.is_empty() || may_ask).then(|| {
                 Arc::new(egress.network_access(EgressRules {
                     agent: agent.id.clone(),
                     skill: name.clone(),
                     allow: grants.network.iter().map(|g| g.value.clone()).collect(),
+                    requested: asked.network.clone(),
                     secrets: bindings.remove(name.as_str()).unwrap_or_default(),
                     scanner: scanner.clone(),
                 }))
@@ -244,6 +274,7 @@ impl AgentPolicy {
                     network,
                     mounts,
                     fs,
+                    offered_mounts,
                     limits,
                     not_granted,
                 },
@@ -278,6 +309,8 @@ impl AgentPolicy {
 
         Ok(AgentPolicy {
             agent: agent.id.clone(),
+            consent: Arc::new(agent.consent.clone()),
+            secrets: scanner,
             tools: rules,
             skills,
         })
@@ -309,6 +342,7 @@ impl AgentPolicy {
             network: None,
             mounts: Vec::new(),
             fs: FsCap::default(),
+            offered_mounts: Vec::new(),
             limits: host.defaults.with(&manifest.limits).capped_by(&host.maxima),
             not_granted,
         };
@@ -316,6 +350,8 @@ impl AgentPolicy {
             .expect("a skill name makes a valid pattern");
         AgentPolicy {
             agent: agent.clone(),
+            consent: Arc::new(ConsentSettings::default()),
+            secrets: Arc::new(SecretScanner::new([])),
             tools: ToolRules {
                 allow: vec![all],
                 deny: Vec::new(),
@@ -324,13 +360,24 @@ impl AgentPolicy {
         }
     }
 
-    /// The policy of `skill`, if the agent may call `tool` of it.
-    pub fn authorize(&self, skill: &str, tool: &str) -> Result<&SkillPolicy, String> {
-        match self.skills.get(skill) {
-            Some(policy) if self.tools.allows(skill, tool) => Ok(policy),
-            Some(_) => Err(format!("not allowed for agent '{}'", self.agent)),
-            None => Err(format!("agent '{}' has no skill '{skill}'", self.agent)),
+    /// Whether the agent may call `tool` of `skill`: by its allowlist, or
+    /// with a person's consent.
+    pub fn authorize(&self, skill: &str, tool: &str) -> Authorization<'_> {
+        let Some(policy) = self.skills.get(skill) else {
+            return Authorization::NoSuchSkill(format!(
+                "agent '{}' has no skill '{skill}'",
+                self.agent
+            ));
+        };
+        if !self.tools.allows(skill, tool) {
+            let why = format!("not allowed for agent '{}'", self.agent);
+            return Authorization::NeedsConsent(policy, why);
         }
+        if self.consent.mode == consent::Mode::Always {
+            let why = format!("agent '{}' asks before every tool call", self.agent);
+            return Authorization::NeedsConsent(policy, why);
+        }
+        Authorization::Granted(policy)
     }
 
     /// Every tool the agent may call, as (skill, tool): skills by name, tools
@@ -354,7 +401,28 @@ impl AgentPolicy {
 
 impl SkillPolicy {
     /// The capabilities of one call of this skill.
-    pub fn call_caps(&self, db: &Db) -> CallCaps {
+    /// The directories of one call: those granted, and those offered that
+    /// a person allows.
+    pub async fn mounts_for(&self, consent: &CallConsent) -> Result<FsCap, String> {
+        if self.offered_mounts.is_empty() {
+            return Ok(self.fs.clone());
+        }
+        let mut mounts = self.mounts.clone();
+        for offered in &self.offered_mounts {
+            let capability = Capability::Filesystem {
+                access: offered.access,
+                guest: offered.guest.clone(),
+            };
+            let reason = "the agent lends this directory only with a person's consent";
+            if consent.decide(capability, reason).await == Verdict::Allowed {
+                mounts.push(offered.clone());
+            }
+        }
+        FsCap::open(&mounts)
+    }
+
+    /// The capabilities of one call.
+    pub fn call_caps(&self, db: &Db, consent: CallConsent, fs: FsCap) -> CallCaps {
         let skill = &self.skill;
         let memory = self.memory.then(|| MemoryGrant {
             db: db.clone(),
@@ -369,14 +437,15 @@ impl SkillPolicy {
             log: LogCap::new(usize::try_from(self.limits.log.as_u64()).unwrap_or(usize::MAX)),
             memory: MemoryCap::new(skill.clone(), memory),
             inference: InferenceCap::new(skill.clone()),
-            consent: ConsentCap::new(skill.clone()),
             http: HttpCap::new(
                 &self.agent,
                 skill.clone(),
                 self.network.clone(),
                 &self.limits,
+                consent.clone(),
             ),
-            fs: self.fs.clone(),
+            consent: ConsentCap::new(consent),
+            fs,
         }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod bindings;
 mod cache;
+mod deadline;
 mod error;
 mod limits;
 mod state;
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytesize::ByteSize;
 use tokio::sync::Semaphore;
@@ -35,6 +36,7 @@ use crate::caps::log::{LogLimitExceeded, LogRecord};
 use crate::caps::{self, CallCaps};
 
 pub use cache::sha256_hex;
+pub use deadline::Deadline;
 pub use error::{CallError, CallErrorKind};
 pub use limits::{LimitOverrides, Limits};
 pub use state::CallState;
@@ -138,6 +140,8 @@ pub struct Call<'a> {
     pub input: &'a str,
     pub limits: Limits,
     pub caps: CallCaps,
+    /// Set when the call started; prompts push it back.
+    pub deadline: Deadline,
 }
 
 /// What a call produced: its output or error, and everything it logged.
@@ -261,16 +265,20 @@ impl Sandbox {
     pub async fn run(&self, prepared: &Prepared, call: Call<'_>) -> CallReport {
         let log = call.caps.log.clone();
         let (skill, tool, limits) = (call.skill, call.tool, call.limits);
-        // One deadline for all of it: waiting for a slot, instantiating, running.
-        let deadline = Instant::now() + limits.timeout;
-        let result = match tokio::time::timeout_at(
-            deadline.into(),
-            self.run_in_store(prepared, call, deadline),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_elapsed) => Err(CallErrorKind::Deadline(limits.timeout)),
+        // One deadline for all of it: waiting for a slot, instantiating,
+        // running, and host calls, which epochs cannot interrupt.
+        let deadline = call.deadline.clone();
+        let run = self.run_in_store(prepared, call);
+        tokio::pin!(run);
+        let result = loop {
+            tokio::select! {
+                result = &mut run => break result,
+                () = tokio::time::sleep_until(deadline.instant().into()) => {
+                    if deadline.has_passed() {
+                        break Err(CallErrorKind::Deadline(limits.timeout));
+                    }
+                }
+            }
         };
         let result = result.map_err(|kind| {
             let kind = match kind {
@@ -296,8 +304,8 @@ impl Sandbox {
         &self,
         prepared: &Prepared,
         call: Call<'_>,
-        deadline: Instant,
     ) -> Result<String, CallErrorKind> {
+        let deadline = call.deadline.clone();
         let _slot = self
             .slots
             .acquire()
@@ -318,7 +326,7 @@ impl Sandbox {
         store.set_hostcall_fuel(usize::try_from(limits.memory.as_u64()).unwrap_or(usize::MAX));
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+            if deadline.has_passed() {
                 Err(DeadlineExceeded.into())
             } else {
                 // Let other tasks run between slices of a long call.

@@ -23,6 +23,7 @@
 //! Build with `cargo build --target wasm32-wasip2` as a `cdylib`; declare the
 //! tools and their input schemas in `skill.toml`.
 
+pub mod consent;
 pub mod http;
 pub mod log;
 pub mod memory;

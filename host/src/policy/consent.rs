@@ -1,0 +1,435 @@
+//! The consent broker: what happens when a call needs a capability its
+//! agent's configuration does not grant, or (in mode `always`) before every
+//! tool call.
+//!
+//! A remembered answer decides first (a deny wins over an allow); then the
+//! agent's mode (`deny` refuses); then a person, through the attached
+//! prompt channel, within the agent's timeout. No channel means the agent's
+//! fallback, deny unless configured. Only a person's answer (or the
+//! operator, through configuration or the CLI) creates a grant: nothing a
+//! skill or a model sends can. Every decision goes to the audit log.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+
+use crate::config::AgentId;
+use crate::db::Db;
+use crate::db::audit::{self, AuditEntry};
+use crate::db::grants::{self, Grant};
+use crate::egress::SecretScanner;
+use crate::prompt::{Answer, Capability, ChannelError, Prompt, PromptChannel, Scope};
+use crate::sandbox::Deadline;
+
+/// Longest argument text shown in a prompt.
+const MAX_ARGUMENTS: usize = 500;
+
+/// What an agent does about a capability it does not hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Refuse, without asking.
+    #[default]
+    Deny,
+    /// Ask a person.
+    Ask,
+    /// Ask a person, also before every tool call, granted or not.
+    Always,
+}
+
+/// When no prompt channel is attached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fallback {
+    #[default]
+    Deny,
+    AllowOnce,
+}
+
+/// `[consent]` of an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentSettings {
+    #[serde(default)]
+    pub mode: Mode,
+    /// How long a prompt waits for an answer before the capability is refused.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub fallback: Fallback,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for ConsentSettings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Deny,
+            timeout: default_timeout(),
+            fallback: Fallback::Deny,
+        }
+    }
+}
+
+/// A session: one CLI run, one conversation. "Allow for this session"
+/// lasts as long as it does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Session(Arc<str>);
+
+impl Session {
+    pub fn new(id: &str) -> Session {
+        Session(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The outcome of asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Denied(String),
+}
+
+pub struct ConsentBroker {
+    db: Db,
+    channel: RwLock<Option<Arc<dyn PromptChannel>>>,
+    /// Grants that last a session: never written to disk.
+    session_grants: Mutex<Vec<(Session, AgentId, Grant)>>,
+}
+
+impl ConsentBroker {
+    pub fn new(db: Db) -> ConsentBroker {
+        ConsentBroker {
+            db,
+            channel: RwLock::new(None),
+            session_grants: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Attach the channel prompts go through from now on.
+    pub fn attach(&self, channel: Arc<dyn PromptChannel>) {
+        *self.channel.write().unwrap_or_else(|e| e.into_inner()) = Some(channel);
+    }
+
+    fn channel(&self) -> Option<Arc<dyn PromptChannel>> {
+        self.channel
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The session grants of `agent` still in force.
+    pub fn session_grants(&self, agent: &AgentId) -> Vec<Grant> {
+        let now = SystemTime::now();
+        self.lock_sessions()
+            .iter()
+            .filter(|(_, a, g)| a == agent && !g.is_expired(now))
+            .map(|(_, _, g)| g.clone())
+            .collect()
+    }
+
+    /// Revoke a grant, remembered or of a session.
+    pub async fn revoke(&self, agent: &AgentId, id: &str) -> Result<bool, crate::db::DbError> {
+        let mut found = false;
+        self.lock_sessions().retain(|(_, a, g)| {
+            let this = a == agent && g.id == id;
+            found |= this;
+            !this
+        });
+        Ok(grants::revoke(&self.db, agent.as_str(), id).await? || found)
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, Vec<(Session, AgentId, Grant)>> {
+        self.session_grants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A remembered answer about `capability` for `skill`, used once: a
+    /// deny wins over an allow.
+    async fn remembered(&self, call: &CallConsent, capability: &Capability) -> Option<Grant> {
+        let now = SystemTime::now();
+        let matches = |g: &Grant| g.skill == *call.skill && g.capability == *capability;
+        let mut candidates: Vec<Grant> = self
+            .lock_sessions()
+            .iter()
+            .filter(|(s, a, g)| {
+                *s == call.session && *a == call.agent && matches(g) && !g.is_expired(now)
+            })
+            .map(|(_, _, g)| g.clone())
+            .collect();
+        match grants::list(&self.db, call.agent.as_str()) {
+            Ok(stored) => candidates.extend(stored.into_iter().filter(matches)),
+            Err(e) => tracing::warn!(agent = %call.agent, "cannot read grants: {e}"),
+        }
+        if let Some(deny) = candidates.iter().find(|g| !g.allow) {
+            return Some(deny.clone());
+        }
+        for grant in candidates {
+            if self.use_grant(&call.agent, &grant).await {
+                return Some(grant);
+            }
+        }
+        None
+    }
+
+    /// Take one use of `grant`; false if it ran out meanwhile. Session
+    /// grants are not counted.
+    async fn use_grant(&self, agent: &AgentId, grant: &Grant) -> bool {
+        let in_session = self
+            .lock_sessions()
+            .iter()
+            .any(|(_, a, g)| a == agent && g.id == grant.id);
+        in_session
+            || grants::use_once(&self.db, agent.as_str(), &grant.id)
+                .await
+                .unwrap_or(false)
+    }
+
+    /// Remember `answer` about `prompt`'s capability, as its scope says;
+    /// the grant made, if any.
+    async fn remember(
+        &self,
+        call: &CallConsent,
+        prompt: &Prompt,
+        answer: Answer,
+        by: &str,
+    ) -> Option<String> {
+        let id = match self.db.generate_id() {
+            Ok(n) => format!("g{n}"),
+            Err(e) => {
+                tracing::warn!("cannot number a grant: {e}");
+                return None;
+            }
+        };
+        let mut grant = Grant {
+            id: id.clone(),
+            skill: call.skill.to_string(),
+            capability: prompt.capability.clone(),
+            allow: answer.allow,
+            created_at: SystemTime::now(),
+            expires_at: None,
+            uses_left: None,
+            by: by.to_owned(),
+        };
+        match answer.scope {
+            Scope::Once => return None,
+            Scope::Session => {
+                self.lock_sessions()
+                    .push((call.session.clone(), call.agent.clone(), grant));
+                return Some(id);
+            }
+            Scope::For { duration } => grant = grant.expiring_in(duration),
+            // This use is the first of them.
+            Scope::Times { times } if times <= 1 => return None,
+            Scope::Times { times } => grant.uses_left = Some(times - 1),
+            Scope::Always => {}
+        }
+        match grants::add(&self.db, call.agent.as_str(), &grant).await {
+            Ok(()) => Some(id),
+            Err(e) => {
+                tracing::warn!(agent = %call.agent, "cannot store a grant: {e}");
+                None
+            }
+        }
+    }
+
+    fn audit(
+        &self,
+        call: &CallConsent,
+        capability: &str,
+        allowed: bool,
+        reason: String,
+        channel: Option<&str>,
+        grant: Option<String>,
+    ) {
+        let entry = AuditEntry {
+            time: SystemTime::now(),
+            agent: call.agent.to_string(),
+            skill: call.skill.to_string(),
+            tool: call.tool.to_string(),
+            capability: capability.to_owned(),
+            decision: if allowed { "allowed" } else { "denied" }.to_owned(),
+            reason,
+            channel: channel.map(str::to_owned),
+            grant,
+        };
+        if let Err(e) = audit::append(&self.db, &entry) {
+            tracing::warn!(agent = %call.agent, "cannot write the audit log: {e}");
+        }
+    }
+}
+
+/// The consent side of one call: who asks, in which session, for what.
+#[derive(Clone)]
+pub struct CallConsent {
+    broker: Arc<ConsentBroker>,
+    agent: AgentId,
+    settings: Arc<ConsentSettings>,
+    session: Session,
+    skill: Arc<str>,
+    tool: Arc<str>,
+    /// The call's input, shown (masked and cut) in prompts; kept only
+    /// where a prompt may be asked.
+    input: Option<Arc<str>>,
+    /// The agent's secrets, masked in prompts.
+    scanner: Arc<SecretScanner>,
+    /// Pushed back by the time spent waiting for a person.
+    deadline: Deadline,
+}
+
+impl CallConsent {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        broker: Arc<ConsentBroker>,
+        agent: AgentId,
+        settings: Arc<ConsentSettings>,
+        session: Session,
+        skill: Arc<str>,
+        tool: &str,
+        input: &str,
+        scanner: Arc<SecretScanner>,
+        deadline: Deadline,
+    ) -> CallConsent {
+        CallConsent {
+            broker,
+            agent,
+            session,
+            skill,
+            tool: tool.into(),
+            input: (settings.mode != Mode::Deny).then(|| input.into()),
+            settings,
+            scanner,
+            deadline,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.settings.mode
+    }
+
+    /// Decide about `capability`, which the call does not hold: by a
+    /// remembered answer, the mode, or a person.
+    pub async fn decide(&self, capability: Capability, reason: &str) -> Verdict {
+        let broker = &self.broker;
+        let class = capability.to_string();
+        if let Some(grant) = broker.remembered(self, &capability).await {
+            let verdict = if grant.allow {
+                Verdict::Allowed
+            } else {
+                Verdict::Denied(format!("{class} was denied by grant {}", grant.id))
+            };
+            broker.audit(
+                self,
+                &class,
+                grant.allow,
+                format!("remembered answer ({})", grant.by),
+                None,
+                Some(grant.id),
+            );
+            return verdict;
+        }
+        if self.settings.mode == Mode::Deny {
+            broker.audit(
+                self,
+                &class,
+                false,
+                format!("{reason} (consent mode deny)"),
+                None,
+                None,
+            );
+            return Verdict::Denied(reason.to_owned());
+        }
+        let Some(channel) = broker.channel() else {
+            return match self.settings.fallback {
+                Fallback::Deny => self.refuse(&class, format!("{reason}; no one to ask")),
+                Fallback::AllowOnce => {
+                    broker.audit(
+                        self,
+                        &class,
+                        true,
+                        "no one to ask; fallback allow-once".into(),
+                        None,
+                        None,
+                    );
+                    Verdict::Allowed
+                }
+            };
+        };
+        let prompt = match self.prompt(capability, reason) {
+            Ok(prompt) => prompt,
+            Err(e) => return self.refuse(&class, format!("cannot ask: {e}")),
+        };
+        let waiting = Instant::now();
+        let answered = channel.ask(&prompt).await;
+        self.deadline.extend(waiting.elapsed());
+        match answered {
+            Ok(answer) => {
+                let grant = broker.remember(self, &prompt, answer, channel.name()).await;
+                broker.audit(
+                    self,
+                    &class,
+                    answer.allow,
+                    format!("answered: {answer}"),
+                    Some(channel.name()),
+                    grant,
+                );
+                if answer.allow {
+                    Verdict::Allowed
+                } else {
+                    Verdict::Denied(format!("{class} was denied by a person"))
+                }
+            }
+            Err(ChannelError::Timeout) => {
+                broker.audit(
+                    self,
+                    &class,
+                    false,
+                    "no answer in time".into(),
+                    Some(channel.name()),
+                    None,
+                );
+                Verdict::Denied(format!(
+                    "{class}: no answer within {}",
+                    humantime::format_duration(self.settings.timeout)
+                ))
+            }
+            Err(ChannelError::Failed(e)) => self.refuse(&class, format!("cannot ask: {e}")),
+        }
+    }
+
+    /// Record a refusal made without asking, and return it.
+    pub fn refuse(&self, capability: &str, reason: String) -> Verdict {
+        self.broker
+            .audit(self, capability, false, reason.clone(), None, None);
+        Verdict::Denied(reason)
+    }
+
+    fn prompt(&self, capability: Capability, reason: &str) -> Result<Prompt, crate::db::DbError> {
+        let asked_at = SystemTime::now();
+        Ok(Prompt {
+            id: format!("p{}", self.broker.db.generate_id()?),
+            agent: self.agent.clone(),
+            skill: self.skill.to_string(),
+            tool: self.tool.to_string(),
+            capability,
+            arguments: crate::caps::truncate(
+                &self.scanner.mask(self.input.as_deref().unwrap_or_default()),
+                MAX_ARGUMENTS,
+            ),
+            reason: reason.to_owned(),
+            asked_at,
+            expires_at: asked_at + self.settings.timeout,
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! Prompts waiting in the host for an answer from elsewhere: the HTTP API
+//! lists and answers them. Any number may be pending, across agents; each
+//! caller waits only for its own.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use tokio::sync::{broadcast, oneshot};
+
+use super::{Answer, ChannelError, Prompt, PromptChannel};
+
+struct Pending {
+    prompt: Prompt,
+    reply: oneshot::Sender<Answer>,
+}
+
+pub struct PromptQueue {
+    pending: Mutex<BTreeMap<String, Pending>>,
+    asked: broadcast::Sender<Prompt>,
+}
+
+impl Default for PromptQueue {
+    fn default() -> Self {
+        Self {
+            pending: Mutex::new(BTreeMap::new()),
+            asked: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl PromptQueue {
+    /// The prompts waiting for an answer, oldest first.
+    pub fn pending(&self) -> Vec<Prompt> {
+        let mut prompts: Vec<Prompt> = self.lock().values().map(|p| p.prompt.clone()).collect();
+        prompts.sort_by_key(|p| p.asked_at);
+        prompts
+    }
+
+    /// Answer the prompt `id`.
+    pub fn answer(&self, id: &str, answer: Answer) -> Result<(), String> {
+        let pending = self
+            .lock()
+            .remove(id)
+            .ok_or_else(|| format!("no pending prompt '{id}'"))?;
+        pending
+            .reply
+            .send(answer)
+            .map_err(|_| format!("prompt '{id}' was given up"))
+    }
+
+    /// Every prompt as it is asked.
+    pub fn subscribe(&self) -> broadcast::Receiver<Prompt> {
+        self.asked.subscribe()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Pending>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Removes a prompt from the queue when dropped.
+struct Withdraw<'a> {
+    queue: &'a PromptQueue,
+    id: &'a str,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.queue.lock().remove(self.id);
+    }
+}
+
+#[async_trait::async_trait]
+impl PromptChannel for PromptQueue {
+    fn name(&self) -> &'static str {
+        "queue"
+    }
+
+    async fn ask(&self, prompt: &Prompt) -> Result<Answer, ChannelError> {
+        let (reply, answer) = oneshot::channel();
+        self.lock().insert(
+            prompt.id.clone(),
+            Pending {
+                prompt: prompt.clone(),
+                reply,
+            },
+        );
+        // However this ends (answer, timeout, or the caller giving up), the
+        // prompt is no longer pending.
+        let _pending = Withdraw {
+            queue: self,
+            id: &prompt.id,
+        };
+        let _ = self.asked.send(prompt.clone());
+        let left = prompt
+            .expires_at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        match tokio::time::timeout(left, answer).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(ChannelError::Failed("the queue was dropped".into())),
+            Err(_) => Err(ChannelError::Timeout),
+        }
+    }
+}
