@@ -27,7 +27,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 const INPUT: &str = r#"{"message":"hello"}"#;
 
 /// Each path is measured in this many interleaved rounds.
-const ROUNDS: u64 = 5;
+const ROUNDS: u64 = 10;
 
 fn echo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../sandbox-tests/skills/echo")
