@@ -11,6 +11,7 @@ use crate::config::agent::NetGrant;
 use crate::config::{AgentConfig, AgentId, ConfigError, HostConfig};
 use crate::db::Db;
 use crate::egress::{Egress, EgressRules, SecretScanner};
+use crate::inference::Inference;
 use crate::policy::consent::{CallConsent, ConsentBroker, Mode, Session, Verdict};
 use crate::policy::network::NetPattern;
 use crate::policy::{AgentPolicy, Authorization};
@@ -25,6 +26,7 @@ pub struct Runtime {
     db: Db,
     egress: Egress,
     consent: Arc<ConsentBroker>,
+    inference: Arc<Inference>,
     /// Skills by canonical directory, loaded once and shared by agents.
     skills: Mutex<HashMap<PathBuf, Arc<Skill>>>,
 }
@@ -47,11 +49,13 @@ impl Runtime {
             anyhow::anyhow!("cannot create the data dir {}: {e}", data_dir.display())
         })?;
         let db = Db::open(&data_dir.join("db"))?;
+        let egress = Egress::new(host.hosts.clone());
         Ok(Runtime {
             sandbox: Sandbox::new(&host.sandbox)?,
             consent: Arc::new(ConsentBroker::new(db.clone())),
+            inference: Arc::new(Inference::new(host, &egress, db.clone())?),
             db,
-            egress: Egress::new(host.hosts.clone()),
+            egress,
             host: host.clone(),
             skills: Mutex::new(HashMap::new()),
         })
@@ -122,7 +126,16 @@ impl Runtime {
         for (name, entry) in &config.skills {
             skills.insert(name.clone(), self.load_skill(&entry.path)?);
         }
-        Ok(Agent { policy, skills })
+        let inference = config
+            .inference
+            .clone()
+            .map(|settings| self.inference.client(&config.id, settings));
+        Ok(Agent {
+            policy,
+            skills,
+            inference,
+            prompts: config.prompts.clone(),
+        })
     }
 
     /// A one-skill agent for running `skill` directly (see
@@ -131,6 +144,8 @@ impl Runtime {
         Agent {
             policy: AgentPolicy::local(id, &skill.manifest, &self.host),
             skills: BTreeMap::from([(skill.name().to_owned(), skill)]),
+            inference: None,
+            prompts: Default::default(),
         }
     }
 
@@ -208,7 +223,7 @@ impl Runtime {
                     tool,
                     input,
                     limits: policy.limits,
-                    caps: policy.call_caps(&self.db, consent, fs),
+                    caps: policy.call_caps(&self.db, consent, fs, agent.inference.as_ref()),
                     deadline,
                 },
             )

@@ -5,6 +5,8 @@
 //! - `/bytes?n=N` streams N bytes;
 //! - `/html` is a small HTML page;
 //! - `/slow?ms=N` answers after N milliseconds;
+//! - `/barrier?n=N` answers 200 once N requests to it have arrived, or 504
+//!   if they do not within 3 s: proof that requests run at once;
 //! - `/echo` answers with the request's headers, in its body and as
 //!   `x-echo-*` headers;
 //! - `/webhook?answer=allow` answers a consent prompt (allow once);
@@ -127,6 +129,24 @@ async fn handle(
                 .into_response(),
             _ => StatusCode::ACCEPTED.into_response(),
         },
+        "/barrier" => {
+            let n: usize = query.get("n").and_then(|n| n.parse().ok()).unwrap_or(2);
+            let arrived = || {
+                let requests = requests.lock().unwrap();
+                requests
+                    .iter()
+                    .filter(|r| r.uri.path() == "/barrier")
+                    .count()
+            };
+            let waiting = std::time::Instant::now();
+            while arrived() < n {
+                if waiting.elapsed() > std::time::Duration::from_secs(3) {
+                    return (StatusCode::GATEWAY_TIMEOUT, "alone").into_response();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            "together".into_response()
+        }
         "/slow" => {
             let ms = query.get("ms").and_then(|n| n.parse().ok()).unwrap_or(0);
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;

@@ -1,15 +1,25 @@
-//! A loaded agent: its policy and the skills it may use.
+//! A loaded agent: its policy, the skills it may use, its models and
+//! prompts; and its conversations ([`turn`]).
+
+pub mod turn;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::config::inference::Prompts;
 use crate::config::{AgentConfig, AgentId, ConfigError, Manifest, ToolSpec};
+use crate::inference::AgentClient;
 use crate::policy::AgentPolicy;
 use crate::skill::Skill;
+
+pub use turn::{OnEvent, TurnError, TurnEvent, TurnReport};
 
 pub struct Agent {
     pub policy: AgentPolicy,
     pub skills: BTreeMap<String, Arc<Skill>>,
+    /// Its access to the inference service, if it has models.
+    pub inference: Option<AgentClient>,
+    pub prompts: Prompts,
 }
 
 impl Agent {

@@ -31,7 +31,7 @@ enum Command {
     /// Run and inspect skills.
     #[command(subcommand)]
     Skill(skill::SkillCommand),
-    /// Show what agents may do.
+    /// Show what agents may do, and talk with them.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
     /// List and revoke the grants people made by answering prompts.
@@ -142,7 +142,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Skill(command) => skill::run(command).await,
-            Command::Agent(command) => agent::run(command),
+            Command::Agent(command) => agent::run(command).await,
             Command::Grants(command) => grants::run(command).await,
             Command::Audit(args) => grants::audit(args),
         }

@@ -27,6 +27,9 @@
 //!
 //! [limits]                                        # the ceiling of this agent's calls
 //! memory = "128MiB"
+//!
+//! [inference]                                     # see `config::inference`
+//! model = "local/gpt-oss:20b"
 //! ```
 
 use std::collections::BTreeMap;
@@ -36,7 +39,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::AgentId;
+use super::HostConfig;
 use super::capabilities::{Access, check_guest_path, is_secret_name, parse_pattern};
+use super::inference::{InferenceSettings, Prompts, RawInferenceSettings, RawPrompts};
 use super::manifest::is_skill_name;
 use super::toml_file::{ConfigError, TomlFile};
 use crate::policy::consent::ConsentSettings;
@@ -63,6 +68,9 @@ pub struct AgentConfig {
     pub mounts: BTreeMap<String, Located<Mount>>,
     pub skills: BTreeMap<String, SkillEntry>,
     pub limits: LimitOverrides,
+    /// The models it talks to, if it talks to any.
+    pub inference: Option<InferenceSettings>,
+    pub prompts: Prompts,
 }
 
 /// A host directory the agent may lend to its skills.
@@ -86,10 +94,22 @@ pub struct SkillEntry {
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
     pub memory: bool,
-    pub inference: bool,
+    pub inference: Option<InferenceGrant>,
     pub network: Vec<Located<NetGrant>>,
     pub filesystem: Vec<Located<FsGrant>>,
     pub secrets: BTreeMap<String, Located<SecretGrant>>,
+}
+
+/// Inference granted to a skill: chat completions metered to the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InferenceGrant {
+    /// Tokens (prompt and completion) one tool call may spend.
+    pub max_tokens: u32,
+}
+
+impl InferenceGrant {
+    /// What `inference = true` grants.
+    pub const DEFAULT: InferenceGrant = InferenceGrant { max_tokens: 4096 };
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +163,9 @@ struct RawAgent {
     skills: BTreeMap<String, Spanned<RawSkillEntry>>,
     #[serde(default)]
     limits: LimitOverrides,
+    inference: Option<RawInferenceSettings>,
+    #[serde(default)]
+    prompts: RawPrompts,
 }
 
 #[derive(Deserialize, Default)]
@@ -174,8 +197,7 @@ struct RawSkillEntry {
 struct RawGrants {
     #[serde(default)]
     memory: bool,
-    #[serde(default)]
-    inference: bool,
+    inference: Option<RawInferenceGrant>,
     #[serde(default)]
     network: Vec<Spanned<RawNetGrant>>,
     #[serde(default)]
@@ -190,6 +212,13 @@ struct RawSecretGrant {
     source: SecretSource,
     #[serde(default)]
     ask: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawInferenceGrant {
+    Granted(bool),
+    Capped { max_tokens: u32 },
 }
 
 #[derive(Deserialize)]
@@ -214,8 +243,11 @@ struct RawFsGrant {
 }
 
 impl AgentConfig {
-    /// Read `path`; relative paths in it are resolved against `config_dir`.
-    pub fn load(path: &Path, config_dir: &Path) -> Result<AgentConfig, ConfigError> {
+    /// Read `path`; relative paths in it are resolved against the config
+    /// directory of `host`, and the models it names checked against its
+    /// backends.
+    pub fn load(path: &Path, host: &HostConfig) -> Result<AgentConfig, ConfigError> {
+        let config_dir = host.dir.as_path();
         let file = TomlFile::read(path)?;
         let raw: RawAgent = file.parse()?;
         let at = |span: std::ops::Range<usize>| file.line_of(span.start);
@@ -296,6 +328,12 @@ impl AgentConfig {
             );
         }
 
+        let inference = match raw.inference {
+            Some(raw) => Some(raw.validate(&file, &host.backends)?),
+            None => None,
+        };
+        let prompts = raw.prompts.read(&file, config_dir)?;
+
         Ok(AgentConfig {
             id,
             description: raw.description,
@@ -306,6 +344,8 @@ impl AgentConfig {
             mounts,
             skills,
             limits: raw.limits,
+            inference,
+            prompts,
         })
     }
 }
@@ -386,9 +426,14 @@ fn validate_grants(file: &TomlFile, skill: &str, raw: RawGrants) -> Result<Grant
         );
     }
 
+    let inference = match raw.inference {
+        None | Some(RawInferenceGrant::Granted(false)) => None,
+        Some(RawInferenceGrant::Granted(true)) => Some(InferenceGrant::DEFAULT),
+        Some(RawInferenceGrant::Capped { max_tokens }) => Some(InferenceGrant { max_tokens }),
+    };
     Ok(Grants {
         memory: raw.memory,
-        inference: raw.inference,
+        inference,
         network,
         filesystem,
         secrets,
@@ -431,7 +476,7 @@ memory = "128MiB"
         std::fs::create_dir(dir.path().join("work")).unwrap();
         let path = dir.path().join("ops.toml");
         std::fs::write(&path, text).unwrap();
-        AgentConfig::load(&path, dir.path())
+        AgentConfig::load(&path, &HostConfig::with_data_dir(dir.path()))
     }
 
     #[test]

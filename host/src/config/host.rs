@@ -19,6 +19,10 @@
 //!
 //! [consent]
 //! webhook = "http://127.0.0.1:9000/prompts"   # where prompts are posted
+//!
+//! [inference.backends.local]         # see `config::inference`
+//! kind = "openai"
+//! url = "http://127.0.0.1:11434/v1"
 //! ```
 
 use std::collections::BTreeMap;
@@ -28,6 +32,7 @@ use std::path::{Path, PathBuf};
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+use super::inference::{BackendConfig, RawHostInference};
 use super::toml_file::{ConfigError, TomlFile};
 use crate::policy::network::NetPattern;
 use crate::sandbox::{LimitOverrides, Limits, SandboxConfig};
@@ -48,6 +53,8 @@ pub struct HostConfig {
     pub hosts: BTreeMap<String, Vec<IpAddr>>,
     /// Where prompts are posted for chat bridges, if anywhere.
     pub consent_webhook: Option<url::Url>,
+    /// Inference backends by name.
+    pub backends: BTreeMap<String, BackendConfig>,
 }
 
 #[derive(Deserialize, Default)]
@@ -64,6 +71,8 @@ struct RawHost {
     network: RawNetwork,
     #[serde(default)]
     consent: RawConsent,
+    #[serde(default)]
+    inference: RawHostInference,
 }
 
 #[derive(Deserialize, Default)]
@@ -91,10 +100,13 @@ impl HostConfig {
     pub fn load(dir: &Path) -> Result<HostConfig, ConfigError> {
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
         let path = dir.join(HOST_FILE);
-        let raw: RawHost = if path.exists() {
-            TomlFile::read(&path)?.parse()?
+        let (raw, backends): (RawHost, _) = if path.exists() {
+            let file = TomlFile::read(&path)?;
+            let mut raw: RawHost = file.parse()?;
+            let backends = std::mem::take(&mut raw.inference).validate(&file)?;
+            (raw, backends)
         } else {
-            RawHost::default()
+            (RawHost::default(), BTreeMap::new())
         };
         let maxima = Limits::MAXIMUM
             .with(&raw.maxima)
@@ -134,6 +146,7 @@ impl HostConfig {
             maxima,
             hosts,
             consent_webhook: raw.consent.webhook,
+            backends,
         })
     }
 
@@ -150,6 +163,7 @@ impl HostConfig {
             maxima: Limits::MAXIMUM,
             hosts: BTreeMap::new(),
             consent_webhook: None,
+            backends: BTreeMap::new(),
         }
     }
 }

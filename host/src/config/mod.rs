@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod capabilities;
 pub mod host;
+pub mod inference;
 pub mod manifest;
 pub mod toml_file;
 
@@ -43,7 +44,7 @@ impl ConfigDir {
                 .collect();
             files.sort();
             for file in files {
-                let agent = AgentConfig::load(&file, &host.dir)?;
+                let agent = AgentConfig::load(&file, &host)?;
                 agents.insert(agent.id.clone(), agent);
             }
         }

@@ -3,12 +3,15 @@
 //! Trees are named by what they hold and whose it is, so that an agent's
 //! state can be listed, exported and deleted by prefix:
 //! `kv/<agent>/<skill>` holds a skill's key/value namespace in an agent,
-//! `grants/<agent>` the grants a person made by answering prompts, and
-//! `audit/<agent>` the agent's audit log.
+//! `grants/<agent>` the grants a person made by answering prompts,
+//! `audit/<agent>` the agent's audit log, `history/<agent>` its
+//! conversations and `usage/<agent>` what it spent on inference.
 
 pub mod audit;
 pub mod grants;
+pub mod history;
 mod kv;
+pub mod usage;
 
 use std::path::Path;
 

@@ -44,8 +44,11 @@ pub(super) fn explain(policy: &AgentPolicy, manifests: &BTreeMap<String, Manifes
         if skill.memory {
             granted.push("memory (its own namespace in this agent)".to_owned());
         }
-        if skill.inference {
-            granted.push("inference".to_owned());
+        if let Some(grant) = skill.inference {
+            granted.push(format!(
+                "inference (up to {} tokens a call)",
+                grant.max_tokens
+            ));
         }
         if let Some(network) = &skill.network {
             for grant in &network.rules().allow {

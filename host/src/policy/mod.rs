@@ -19,19 +19,21 @@ use crate::caps::CallCaps;
 use crate::caps::consent::ConsentCap;
 use crate::caps::fs::FsCap;
 use crate::caps::http::HttpCap;
-use crate::caps::inference::InferenceCap;
+use crate::caps::inference::{InferenceAccess, InferenceCap};
 use crate::caps::log::LogCap;
 use crate::caps::memory::{MemoryCap, MemoryGrant};
-use crate::config::agent::{AgentConfig, NetGrant};
+use crate::config::agent::{AgentConfig, InferenceGrant, NetGrant};
 use crate::config::{Access, AgentId, ConfigError, HostConfig, Manifest, ToolSpec};
 use crate::db::{Db, Quota};
 use crate::egress::{Egress, EgressRules, NetworkAccess, SecretBinding, SecretScanner};
+use crate::inference::AgentClient;
 use crate::prompt::Capability;
 
 use crate::sandbox::Limits;
 use consent::{CallConsent, ConsentSettings, Verdict};
 
 pub use explain::asked;
+pub use secrets::read as read_secret;
 pub use tools::ToolRules;
 
 /// Everything an agent may do.
@@ -55,7 +57,8 @@ pub struct SkillPolicy {
     memory_owner: Arc<str>,
     /// Its key/value namespace (`memory` import).
     pub memory: bool,
-    pub inference: bool,
+    /// Chat completions metered to the agent (`inference` import).
+    pub inference: Option<InferenceGrant>,
     /// Outgoing HTTP, when any host is granted.
     pub network: Option<Arc<NetworkAccess>>,
     /// Directories preopened for every call, and their open handles.
@@ -142,7 +145,7 @@ impl AgentPolicy {
 
             for (granted, requested, what) in [
                 (grants.memory, asked.memory, "memory"),
-                (grants.inference, asked.inference, "inference"),
+                (grants.inference.is_some(), asked.inference, "inference"),
             ] {
                 if granted && !requested {
                     return Err(error(
@@ -154,6 +157,17 @@ impl AgentPolicy {
                 if requested && !granted {
                     not_granted.push(what.to_owned());
                 }
+            }
+
+            if grants.inference.is_some() && agent.inference.is_none() {
+                return Err(error(
+                    field("inference"),
+                    entry.line,
+                    format!(
+                        "grants inference, but agent '{}' has no [inference] model",
+                        agent.id
+                    ),
+                ));
             }
 
             for (i, grant) in grants.network.iter().enumerate() {
@@ -338,7 +352,7 @@ impl AgentPolicy {
             skill: manifest.name.as_str().into(),
             memory_owner: format!("local:{agent}").into(),
             memory: asked.memory,
-            inference: asked.inference,
+            inference: asked.inference.then_some(InferenceGrant::DEFAULT),
             network: None,
             mounts: Vec::new(),
             fs: FsCap::default(),
@@ -400,7 +414,6 @@ impl AgentPolicy {
 }
 
 impl SkillPolicy {
-    /// The capabilities of one call of this skill.
     /// The directories of one call: those granted, and those offered that
     /// a person allows.
     pub async fn mounts_for(&self, consent: &CallConsent) -> Result<FsCap, String> {
@@ -421,8 +434,15 @@ impl SkillPolicy {
         FsCap::open(&mounts)
     }
 
-    /// The capabilities of one call.
-    pub fn call_caps(&self, db: &Db, consent: CallConsent, fs: FsCap) -> CallCaps {
+    /// The capabilities of one call; `models` is the agent's access to
+    /// inference, if it has any.
+    pub fn call_caps(
+        &self,
+        db: &Db,
+        consent: CallConsent,
+        fs: FsCap,
+        models: Option<&AgentClient>,
+    ) -> CallCaps {
         let skill = &self.skill;
         let memory = self.memory.then(|| MemoryGrant {
             db: db.clone(),
@@ -436,7 +456,16 @@ impl SkillPolicy {
         CallCaps {
             log: LogCap::new(usize::try_from(self.limits.log.as_u64()).unwrap_or(usize::MAX)),
             memory: MemoryCap::new(skill.clone(), memory),
-            inference: InferenceCap::new(skill.clone()),
+            inference: InferenceCap::new(
+                skill.clone(),
+                self.inference
+                    .zip(models)
+                    .map(|(grant, client)| InferenceAccess {
+                        client: client.clone(),
+                        consent: consent.clone(),
+                        max_tokens: grant.max_tokens,
+                    }),
+            ),
             http: HttpCap::new(
                 &self.agent,
                 skill.clone(),

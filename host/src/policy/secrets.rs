@@ -8,7 +8,9 @@ use crate::config::agent::SecretSource;
 /// ordinary text when scanning outgoing requests for it.
 const MIN_SECRET_LEN: usize = 8;
 
-pub(super) fn read(source: &SecretSource, config_dir: &Path) -> Result<String, String> {
+/// The value of a secret, from the environment or a private file
+/// (relative to `config_dir`).
+pub fn read(source: &SecretSource, config_dir: &Path) -> Result<String, String> {
     let value = match source {
         SecretSource::Env(var) => {
             std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))?

@@ -33,6 +33,8 @@ pub enum Capability {
     Secret { name: String, origin: String },
     /// Something a skill asked about itself through `consent.request`.
     Action { action: String },
+    /// Inference beyond a limit of the agent's budget (`tokens_per_day`, ...).
+    Budget { limit: String },
 }
 
 impl fmt::Display for Capability {
@@ -43,6 +45,7 @@ impl fmt::Display for Capability {
             Capability::Filesystem { access, guest } => write!(f, "fs {access} {guest}"),
             Capability::Secret { name, origin } => write!(f, "secret {name} to {origin}"),
             Capability::Action { action } => write!(f, "action \"{action}\""),
+            Capability::Budget { limit } => write!(f, "inference beyond {limit}"),
         }
     }
 }

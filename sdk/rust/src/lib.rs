@@ -25,6 +25,7 @@
 
 pub mod consent;
 pub mod http;
+pub mod inference;
 pub mod log;
 pub mod memory;
 

@@ -1,0 +1,227 @@
+//! The shared inference service: every agent's model requests, and every
+//! skill's through the `inference` import, go through here to the backends
+//! of `skillbox.toml`.
+//!
+//! A request is checked against its agent's budget (a person may allow it
+//! beyond), waits for its turn in the backend's fair queue, goes out through
+//! the egress layer, is retried on 429, 5xx and failed connections, falls
+//! back along the agent's chain of models, and is metered to the agent by
+//! the usage the backend reports. Dropping a request's future cancels it
+//! wherever it is: in the queue, waiting to retry, or streaming.
+
+mod backend;
+mod meter;
+pub mod protocol;
+mod scheduler;
+mod types;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::config::inference::InferenceSettings;
+use crate::config::{AgentId, ConfigError, HostConfig};
+use crate::db::Db;
+use crate::egress::Egress;
+use crate::policy::consent::{CallConsent, Verdict};
+use crate::prompt::Capability;
+
+pub use backend::Failure;
+pub use meter::Over;
+pub use protocol::OnToken;
+pub use scheduler::{FairQueue, Permit};
+pub use types::{ChatRequest, ChatResponse, Message, ModelRef, Role, ToolCall, ToolSpec, Usage};
+
+use backend::Backend;
+use meter::Meter;
+
+/// The backends of the host and the meter of its agents.
+pub struct Inference {
+    backends: BTreeMap<String, Backend>,
+    meter: Meter,
+}
+
+/// Why a chat request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    /// Over budget, and no person allowed more.
+    #[error("{0}")]
+    OverBudget(String),
+    /// The request names something the agent may not use.
+    #[error("{0}")]
+    Denied(String),
+    /// Every model of the chain failed; why, model by model.
+    #[error("{}", Failures(.0))]
+    Failed(Vec<(ModelRef, Failure)>),
+}
+
+struct Failures<'a>(&'a [(ModelRef, Failure)]);
+
+impl fmt::Display for Failures<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no model answered: ")?;
+        for (i, (model, failure)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{model}: {failure}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Inference {
+    /// The backends `host` configures, with their API keys read.
+    pub fn new(host: &HostConfig, egress: &Egress, db: Db) -> Result<Inference, ConfigError> {
+        let mut backends = BTreeMap::new();
+        for (name, config) in &host.backends {
+            let api_key = match &config.api_key {
+                Some(source) => Some(crate::policy::read_secret(source, &host.dir).map_err(
+                    |message| ConfigError {
+                        file: host.dir.join(crate::config::host::HOST_FILE),
+                        line: None,
+                        field: format!("inference.backends.{name}.api_key"),
+                        message,
+                    },
+                )?),
+                None => None,
+            };
+            backends.insert(name.clone(), Backend::new(config.clone(), api_key, egress));
+        }
+        Ok(Inference {
+            backends,
+            meter: Meter::new(db),
+        })
+    }
+
+    /// `agent`'s access to the service, under `settings`.
+    pub fn client(self: &Arc<Self>, agent: &AgentId, settings: InferenceSettings) -> AgentClient {
+        AgentClient {
+            service: self.clone(),
+            agent: agent.clone(),
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+/// One agent's access to the inference service: its models, weight and
+/// budget.
+#[derive(Clone)]
+pub struct AgentClient {
+    service: Arc<Inference>,
+    agent: AgentId,
+    settings: Arc<InferenceSettings>,
+}
+
+impl AgentClient {
+    pub fn settings(&self) -> &InferenceSettings {
+        &self.settings
+    }
+
+    /// The agent's chain: its model, then its fallbacks.
+    pub fn models(&self) -> impl Iterator<Item = &ModelRef> {
+        self.settings.models.iter().map(|m| &m.value)
+    }
+
+    /// The next message of `request`, from the first model of the agent's
+    /// chain that answers (starting at `from`, if given). Budget misses go
+    /// to `consent`. With `on_token`, text is streamed to it; once some was,
+    /// a failure is final, with no retry or fallback.
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        from: Option<&str>,
+        consent: &CallConsent,
+        on_token: Option<OnToken<'_>>,
+    ) -> Result<ChatResponse, InferenceError> {
+        let chain: Vec<&ModelRef> = self.models().collect();
+        let start = match from {
+            None => 0,
+            Some(name) => chain
+                .iter()
+                .position(|m| m.to_string() == name || m.model == name)
+                .ok_or_else(|| {
+                    InferenceError::Denied(format!(
+                        "agent '{}' does not use the model '{name}' (its models: {})",
+                        self.agent,
+                        chain
+                            .iter()
+                            .map(|m| m.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?,
+        };
+        self.admit(consent).await?;
+
+        let meter = &self.service.meter;
+        let mut failures = Vec::new();
+        for model in &chain[start..] {
+            let backend = &self.service.backends[&model.backend];
+            let answer = backend
+                .complete(
+                    &self.agent,
+                    self.settings.weight,
+                    &model.model,
+                    request,
+                    on_token,
+                )
+                .await;
+            match answer {
+                Ok((message, usage)) => {
+                    let usage = usage.unwrap_or_else(|| estimate(request, &message));
+                    meter.record(&self.agent, model, usage);
+                    return Ok(ChatResponse {
+                        message,
+                        usage,
+                        model: (*model).clone(),
+                    });
+                }
+                Err(failure) => {
+                    tracing::warn!(agent = %self.agent, model = %model, "inference failed: {failure}");
+                    let last = failure.after_output();
+                    failures.push(((*model).clone(), failure));
+                    if last {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(InferenceError::Failed(failures))
+    }
+
+    /// Count the request against the budget, or have a person allow it
+    /// beyond.
+    async fn admit(&self, consent: &CallConsent) -> Result<(), InferenceError> {
+        let meter = &self.service.meter;
+        let Err(over) = meter.admit(&self.agent, &self.settings.budget) else {
+            return Ok(());
+        };
+        let capability = Capability::Budget {
+            limit: over.limit.to_owned(),
+        };
+        match consent.decide(capability, &over.to_string()).await {
+            Verdict::Allowed => {
+                meter.admit_beyond_budget(&self.agent);
+                Ok(())
+            }
+            Verdict::Denied(why) => Err(InferenceError::OverBudget(why)),
+        }
+    }
+}
+
+/// Usage for a backend that reports none: about four characters a token.
+fn estimate(request: &ChatRequest, answer: &Message) -> Usage {
+    let chars = |m: &Message| {
+        m.content.len()
+            + m.tool_calls
+                .iter()
+                .map(|c| c.name.len() + c.arguments.len())
+                .sum::<usize>()
+    };
+    let prompt: usize = request.messages.iter().map(chars).sum();
+    Usage {
+        prompt_tokens: (prompt / 4) as u64,
+        completion_tokens: (chars(answer) / 4) as u64,
+    }
+}
