@@ -1,6 +1,7 @@
 //! `skillbox agent ask`, `chat`, `history` and `usage`, run as a user runs
 //! them, against a scripted model server: answers, traces, and a
-//! conversation that outlives a process killed with SIGKILL.
+//! conversation that outlives a process killed with SIGKILL. The model is
+//! the demo script of `scripted-model`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -8,40 +9,13 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use scripted_model::{Exchange, Reply, ScriptedModel};
-use serde_json::json;
+use scripted_model::ScriptedModel;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_owned()
-}
-
-/// A model that calls word_count on the quoted part of the user's message,
-/// then answers with the count; or, asked about a name, repeats what it was
-/// told earlier in the conversation.
-fn script(exchange: &Exchange) -> Reply {
-    let last = exchange.last_message();
-    if last["role"] == "tool" {
-        let content = last["content"].as_str().unwrap();
-        let words = content.split("\"words\":").nth(1).unwrap_or("?");
-        let words: String = words.chars().take_while(char::is_ascii_digit).collect();
-        return Reply::Text(format!("That is {words} words."));
-    }
-    let text = exchange.user_text();
-    if let Some(quoted) = text.split('\'').nth(1) {
-        return Reply::call("text_word_count", json!({ "text": quoted }));
-    }
-    if text == "What is my name?" {
-        let earlier = exchange
-            .messages()
-            .iter()
-            .filter_map(|m| m["content"].as_str())
-            .find_map(|c| c.strip_prefix("My name is "));
-        return Reply::Text(format!("You are {}", earlier.unwrap_or("a stranger.")));
-    }
-    Reply::Text(format!("Noted: {text}"))
 }
 
 /// A configuration directory whose agent `ops` talks to `model` and may
@@ -89,7 +63,7 @@ fn stdout(output: &Output) -> String {
 /// A runtime serving the scripted model while the test runs commands.
 fn serve() -> (tokio::runtime::Runtime, ScriptedModel) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let model = runtime.block_on(ScriptedModel::start(script));
+    let model = runtime.block_on(ScriptedModel::start(scripted_model::demo));
     (runtime, model)
 }
 

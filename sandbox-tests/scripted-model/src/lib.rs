@@ -6,6 +6,9 @@
 //!
 //! Every request is recorded with whether its answer was completed or the
 //! client went away first, and the server counts requests in flight.
+//!
+//! The binary serves [`demo`], a script that behaves enough like a model
+//! with tools to show the agent loop where no real model runs.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -50,6 +53,46 @@ impl Reply {
     pub fn after(wait: Duration, reply: Reply) -> Reply {
         Reply::After(wait, Box::new(reply))
     }
+}
+
+/// A script with a little of a model's manner: given a phrase in single
+/// quotes and a word-count tool, it counts the phrase's words with the tool
+/// and reports what the tool said; asked "What is my name?", it looks for
+/// "My name is ..." earlier in the conversation; anything else it notes.
+pub fn demo(exchange: &Exchange) -> Reply {
+    let last = exchange.last_message();
+    if last["role"] == "tool" {
+        let content = last["content"].as_str().unwrap_or_default();
+        let output = content.lines().nth(1).unwrap_or_default();
+        let words = serde_json::from_str::<Value>(output)
+            .ok()
+            .and_then(|v| v["words"].as_u64());
+        return Reply::Text(match words {
+            Some(words) => format!("That is {words} words."),
+            None => format!("The tool answered: {content}"),
+        });
+    }
+    let text = exchange.user_text();
+    let counter = exchange
+        .tool_names()
+        .into_iter()
+        .find(|name| name.ends_with("word_count"));
+    if let (Some(quoted), Some(counter)) = (text.split('\'').nth(1), counter) {
+        return Reply::call(&counter, json!({ "text": quoted }));
+    }
+    if text.trim() == "What is my name?" {
+        let told = exchange
+            .messages()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .filter_map(|m| m["content"].as_str())
+            .find_map(|c| c.strip_prefix("My name is "));
+        return Reply::Text(match told {
+            Some(name) => format!("You are {}", name.trim()),
+            None => "You have not told me.".into(),
+        });
+    }
+    Reply::Text(format!("Noted: {text}"))
 }
 
 /// One request as the server saw it.
@@ -134,10 +177,21 @@ impl Drop for ScriptedModel {
 }
 
 impl ScriptedModel {
-    /// Serve, answering each request with `script(request)`.
+    /// Serve on a free port, answering each request with `script(request)`.
     pub async fn start(
         script: impl Fn(&Exchange) -> Reply + Send + Sync + 'static,
     ) -> ScriptedModel {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        ScriptedModel::start_on(addr, script)
+            .await
+            .expect("bind a free port")
+    }
+
+    /// Serve on `addr`.
+    pub async fn start_on(
+        addr: SocketAddr,
+        script: impl Fn(&Exchange) -> Reply + Send + Sync + 'static,
+    ) -> std::io::Result<ScriptedModel> {
         let shared = Shared {
             script: Arc::new(script),
             exchanges: Arc::default(),
@@ -145,14 +199,12 @@ impl ScriptedModel {
             max_in_flight: Arc::default(),
         };
         let app = Router::new().fallback(answer).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local addr");
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
-        ScriptedModel { addr, shared, task }
+        Ok(ScriptedModel { addr, shared, task })
     }
 
     /// The base URL of the OpenAI API, for `kind = "openai"`.
