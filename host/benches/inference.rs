@@ -97,7 +97,9 @@ async fn measure(path: &Path, tasks: usize, per_task: usize, latency: &mut Histo
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let per_level = if full { 6_400 } else { 64 };
+    // At least 500 requests per task, so that each round's p99 rests on
+    // enough samples at every level.
+    let per_level = |tasks: usize| if full { (tasks * 500).max(6_400) } else { 64 };
 
     // The backend has a runtime of its own, as it would a process.
     let backend = tokio::runtime::Builder::new_multi_thread()
@@ -164,7 +166,7 @@ fn main() {
     println!("|-----------------------|------------|----------|----------|------------|");
     let mut added = Vec::new();
     for tasks in CONCURRENCY {
-        let per_task = (per_level / ROUNDS / tasks).max(1);
+        let per_task = (per_level(tasks) / ROUNDS / tasks).max(1);
         let mut results = Vec::new();
         for path in &paths {
             rt.block_on(measure(
@@ -176,14 +178,23 @@ fn main() {
             results.push((Histogram::<u64>::new(3).unwrap(), Duration::ZERO));
         }
         // Paths take turns, round by round, so that a noisy neighbour on a
-        // shared machine weighs on both alike.
+        // shared machine weighs on both alike. p99 at high concurrency
+        // swings from round to round, so the difference is also taken per
+        // round, and its median and range reported.
+        let mut round_p99: Vec<f64> = Vec::new();
         for _ in 0..ROUNDS {
+            let mut p99s = Vec::new();
             for (path, (latency, elapsed)) in paths.iter().zip(results.iter_mut()) {
+                let mut round = Histogram::<u64>::new(3).unwrap();
                 let started = Instant::now();
-                rt.block_on(measure(path, tasks, per_task, latency));
+                rt.block_on(measure(path, tasks, per_task, &mut round));
                 *elapsed += started.elapsed();
+                p99s.push(round.value_at_quantile(0.99) as f64 / 1000.0);
+                latency.add(round).unwrap();
             }
+            round_p99.push(p99s[1] - p99s[0]);
         }
+        round_p99.sort_by(f64::total_cmp);
         let us = |ns: u64| ns as f64 / 1000.0;
         for (path, (latency, elapsed)) in paths.iter().zip(&results) {
             println!(
@@ -196,9 +207,19 @@ fn main() {
             );
         }
         let p = |i: usize, q: f64| us(results[i].0.value_at_quantile(q));
-        added.push((tasks, p(1, 0.5) - p(0, 0.5), p(1, 0.99) - p(0, 0.99)));
+        added.push((
+            tasks,
+            p(1, 0.5) - p(0, 0.5),
+            p(1, 0.99) - p(0, 0.99),
+            round_p99[ROUNDS / 2],
+            round_p99[0],
+            round_p99[ROUNDS - 1],
+        ));
     }
-    for (tasks, p50, p99) in added {
-        println!("{tasks} concurrent: skillbox adds {p50:.0} µs at p50 and {p99:.0} µs at p99");
+    for (tasks, p50, p99, median, low, high) in added {
+        println!(
+            "{tasks} concurrent: skillbox adds {p50:.0} µs at p50 and {p99:.0} µs at p99 \
+             (per round at p99: median {median:.0} µs, from {low:.0} to {high:.0})"
+        );
     }
 }

@@ -53,7 +53,7 @@ impl Runtime {
         Ok(Runtime {
             sandbox: Sandbox::new(&host.sandbox)?,
             consent: Arc::new(ConsentBroker::new(db.clone())),
-            inference: Arc::new(Inference::new(host, &egress, db.clone())?),
+            inference: Arc::new(Inference::new(host, &egress, db.clone())),
             db,
             egress,
             host: host.clone(),
@@ -80,6 +80,11 @@ impl Runtime {
     /// The consent broker; attach a prompt channel to it to ask people.
     pub fn consent(&self) -> &Arc<ConsentBroker> {
         &self.consent
+    }
+
+    /// The shared inference service.
+    pub fn inference(&self) -> &Arc<Inference> {
+        &self.inference
     }
 
     pub fn egress(&self) -> &Egress {

@@ -186,6 +186,38 @@ async fn tool_errors_and_denials_go_back_to_the_model() {
 }
 
 #[tokio::test]
+async fn at_most_sixteen_tool_calls_of_a_step_run() {
+    let model = ScriptedModel::start(|exchange| {
+        if exchange.last_message()["role"] == "tool" {
+            return Reply::text("enough");
+        }
+        let call = ("text_word_count".to_owned(), r#"{"text":"a"}"#.to_owned());
+        Reply::Calls(vec![call; 20])
+    })
+    .await;
+    let config = ops(&model, "", "");
+    let (runtime, agent) = config.open("ops");
+    let report = runtime
+        .turn(&agent, &session(), "c1", "Many", None)
+        .await
+        .unwrap();
+    let runs = &report.steps[0].tool_calls;
+    assert_eq!(runs.len(), 20);
+    assert!(runs[..16].iter().all(|r| r.ok));
+    assert!(
+        runs[16..]
+            .iter()
+            .all(|r| !r.ok && r.output.contains("at most 16 tool calls"))
+    );
+    let results = model.exchanges()[1]
+        .messages()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .count();
+    assert_eq!(results, 20, "every call is answered");
+}
+
+#[tokio::test]
 async fn independent_tool_calls_run_at_once() {
     let server = TestServer::start().await;
     let barrier = server.url("/barrier?n=2");

@@ -329,6 +329,78 @@ async fn beyond_its_budget_an_agent_in_ask_mode_asks_a_person() {
 }
 
 #[tokio::test]
+async fn without_anyone_to_ask_a_budget_holds_whatever_the_fallback() {
+    let model = ScriptedModel::start(|_| Reply::text("ok")).await;
+    let config = Config::new(&backends(&[("main", "openai", model.openai_url(), "")]));
+    config.agent(
+        "ops",
+        &agent(
+            "ops",
+            "model = \"main/m\"\n[inference.budget]\nrequests_per_day = 1",
+            "[consent]\nmode = \"ask\"\nfallback = \"allow-once\"\n",
+        ),
+    );
+    let (runtime, ops) = config.open("ops");
+    runtime
+        .turn(&ops, &session(), "c1", "Hi", None)
+        .await
+        .unwrap();
+    let error = runtime
+        .turn(&ops, &session(), "c2", "Hi", None)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("no one to ask"), "{error}");
+    assert_eq!(model.exchanges().len(), 1);
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_unfinished_is_not_an_answer() {
+    let model = ScriptedModel::start(|_| Reply::Unfinished("Half of it".into())).await;
+    let config = Config::new(&backends(&[("main", "openai", model.openai_url(), "")]));
+    config.agent("ops", &agent("ops", "model = \"main/m\"", ""));
+    let (runtime, ops) = config.open("ops");
+    let on_event = |_: TurnEvent| {};
+    let error = runtime
+        .turn(&ops, &session(), "c", "Hi", Some(&on_event))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("ended before it was complete"),
+        "{error}"
+    );
+    assert!(
+        history::recent(runtime.db(), "ops", "c", 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_api_key_is_read_when_first_needed_and_its_absence_named() {
+    let model = ScriptedModel::start(|_| Reply::text("ok")).await;
+    let config = Config::new(&backends(&[(
+        "cloud",
+        "openai",
+        model.openai_url(),
+        "api_key = { env = \"SKILLBOX_TEST_KEY_THAT_IS_NOT_SET\" }",
+    )]));
+    config.agent("ops", &agent("ops", "model = \"cloud/m\"", ""));
+    // Opening the host and the agent needs no key: only asking a model does.
+    let (runtime, ops) = config.open("ops");
+    let error = runtime
+        .turn(&ops, &session(), "c", "Hi", None)
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("inference.backends.cloud.api_key")
+            && message.contains("SKILLBOX_TEST_KEY_THAT_IS_NOT_SET is not set"),
+        "{message}"
+    );
+    assert!(model.exchanges().is_empty());
+}
+
+#[tokio::test]
 async fn a_caller_that_goes_away_cancels_its_request_and_frees_the_backend() {
     let model = ScriptedModel::start(|exchange| match exchange.user_text() {
         "slow" => Reply::after(Duration::from_secs(30), Reply::text("too late")),
@@ -390,12 +462,13 @@ async fn usage_is_metered_per_agent_backend_and_model() {
         }
     }
     let today = usage::today();
-    let ops = usage::list(runtime.db(), "ops").unwrap();
+    let id = |id: &str| skillbox::config::AgentId::new(id).unwrap();
+    let ops = runtime.inference().usage(&id("ops")).unwrap();
     let spent = ops[&(today.clone(), "main/big".to_owned())];
     assert_eq!(spent.requests, 2);
     assert_eq!(spent.prompt_tokens, 2 * PROMPT_TOKENS);
     assert_eq!(spent.completion_tokens, 2 * COMPLETION_TOKENS);
-    let dev = usage::list(runtime.db(), "dev").unwrap();
+    let dev = runtime.inference().usage(&id("dev")).unwrap();
     assert_eq!(dev.len(), 1);
     assert_eq!(dev[&(today, "main/small".to_owned())].requests, 1);
 }
@@ -592,14 +665,15 @@ async fn a_skill_chats_through_the_agents_models_and_is_metered_to_it() {
     assert_eq!(exchange.model(), "m");
     assert_eq!(exchange.body["max_tokens"], 20);
     assert!(exchange.body.get("tools").is_none());
-    let spent = usage::list(runtime.db(), "ops").unwrap();
+    let spent = runtime.inference().usage(ops.id()).unwrap();
     assert_eq!(spent[&(usage::today(), "main/m".to_owned())].requests, 1);
 }
 
 #[tokio::test]
 async fn a_skill_cannot_spend_more_tokens_in_a_call_than_its_grant_allows() {
     let model = ScriptedModel::start(|_| Reply::text("ok")).await;
-    // 15 tokens an answer: after one, 5 are left; after two, none.
+    // 15 tokens an answer: after one, 5 are left; after two, none. Each
+    // prompt ("round N") is about a token, which the cap counts too.
     let config = hog(&model, "grants = { inference = { max_tokens = 20 } }", "");
     let spent = spend(&config, json!({ "rounds": 10, "max_tokens": 1000 })).await;
     assert_eq!(spent["answers"].as_array().unwrap().len(), 2, "{spent}");
@@ -609,8 +683,8 @@ async fn a_skill_cannot_spend_more_tokens_in_a_call_than_its_grant_allows() {
         "{error}"
     );
     let exchanges = model.exchanges();
-    assert_eq!(exchanges[0].body["max_tokens"], 20);
-    assert_eq!(exchanges[1].body["max_tokens"], 5);
+    assert_eq!(exchanges[0].body["max_tokens"], 19);
+    assert_eq!(exchanges[1].body["max_tokens"], 4);
 }
 
 #[tokio::test]

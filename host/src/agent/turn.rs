@@ -18,7 +18,9 @@ use sha2::Digest;
 use super::Agent;
 use crate::Runtime;
 use crate::db::{DbError, history};
-use crate::inference::{ChatRequest, InferenceError, Message, Role, ToolCall, ToolSpec, Usage};
+use crate::inference::{
+    ChatRequest, InferenceError, Message, OnToken, Role, ToolCall, ToolSpec, Usage,
+};
 use crate::policy::consent::{CallConsent, Session};
 use crate::sandbox::Deadline;
 
@@ -33,6 +35,17 @@ pub const MODEL_SCOPE: &str = "(model)";
 
 /// Longest tool name a model API accepts.
 const MAX_TOOL_NAME: usize = 64;
+
+/// Most of one tool's output the model is shown; the rest is cut, marked.
+const MAX_TOOL_RESULT: usize = 64 << 10;
+
+/// Most of a request's messages and tools, as JSON: earlier turns are left
+/// out, oldest first, to stay within it, so that a conversation that grew
+/// long still fits what a request may carry (4 MiB).
+const MAX_REQUEST_TEXT: usize = 3 << 20;
+
+/// Tool calls of one step that are run; more are answered as not run.
+const MAX_CALLS_PER_STEP: usize = 16;
 
 /// What happens during a turn, as it happens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -166,9 +179,38 @@ fn system_message(agent: &Agent) -> Message {
     Message::new(Role::System, text)
 }
 
-/// Tool output as the model sees it: inside an element it cannot close.
+/// A message's size in a request.
+fn wire_len(message: &Message) -> usize {
+    serde_json::to_string(message).map_or(0, |s| s.len())
+}
+
+/// The latest of `earlier` that fit in `room` bytes of a request, starting
+/// at a user message.
+fn fitting(earlier: &[Message], room: usize) -> &[Message] {
+    let mut total = 0;
+    let mut start = earlier.len();
+    while start > 0 && total + wire_len(&earlier[start - 1]) <= room {
+        start -= 1;
+        total += wire_len(&earlier[start]);
+    }
+    let first_user = earlier[start..]
+        .iter()
+        .position(|m| m.role == Role::User)
+        .map_or(earlier.len(), |i| start + i);
+    &earlier[first_user..]
+}
+
+/// Tool output as the model sees it: cut to [`MAX_TOOL_RESULT`], inside an
+/// element it cannot close. `tool` is a model's word when it names no tool,
+/// so only plain name characters of it are kept.
 pub fn untrusted(tool: &str, status: &str, content: &str) -> String {
     const CLOSE: &str = "</tool-output";
+    let tool: String = tool
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+        .take(MAX_TOOL_NAME * 2)
+        .collect();
+    let content = crate::caps::truncate(content, MAX_TOOL_RESULT);
     let lower = content.to_ascii_lowercase();
     let mut safe = String::with_capacity(content.len());
     let mut copied = 0;
@@ -204,6 +246,9 @@ impl Runtime {
         let settings = client.settings();
         let earlier = history::recent(self.db(), id.as_str(), conversation, settings.history)?;
         let offered = Offered::new(agent);
+        let system = system_message(agent);
+        let fixed =
+            wire_len(&system) + serde_json::to_string(&offered.specs).map_or(0, |s| s.len());
         let consent = CallConsent::new(
             self.consent().clone(),
             id.clone(),
@@ -222,23 +267,29 @@ impl Runtime {
                 });
             }
         };
-        let on_token: Option<&(dyn Fn(&str) + Send + Sync)> = match on_event {
-            Some(_) => Some(&on_token),
-            None => None,
-        };
+        let on_token = on_event.map(|_| &on_token as OnToken<'_>);
 
         let mut added = vec![Message::new(Role::User, message)];
         let mut steps = Vec::new();
         let mut usage = Usage::default();
         let mut answer = None;
-        for _ in 0..settings.max_steps {
-            let mut messages = Vec::with_capacity(earlier.len() + added.len() + 1);
-            messages.push(system_message(agent));
-            messages.extend(earlier.iter().cloned());
-            messages.extend(added.iter().cloned());
+        for step in 1..=settings.max_steps {
+            // The last step asks for an answer: it offers no tools.
+            let last = step == settings.max_steps;
+            let room =
+                MAX_REQUEST_TEXT.saturating_sub(fixed + added.iter().map(wire_len).sum::<usize>());
+            let earlier = fitting(&earlier, room);
+            let mut messages = Vec::with_capacity(1 + earlier.len() + added.len());
+            messages.push(system.clone());
+            messages.extend_from_slice(earlier);
+            messages.extend_from_slice(&added);
             let request = ChatRequest {
                 messages,
-                tools: offered.specs.clone(),
+                tools: if last {
+                    Vec::new()
+                } else {
+                    offered.specs.clone()
+                },
                 max_tokens: settings.max_tokens,
                 temperature: settings.temperature,
             };
@@ -246,29 +297,42 @@ impl Runtime {
             usage += response.usage;
             let calls = response.message.tool_calls.clone();
             let text = response.message.content.clone();
+            let model = response.model.to_string();
             added.push(response.message);
             if calls.is_empty() {
+                answer = Some(text.clone());
+            }
+            if calls.is_empty() || last {
                 steps.push(Step {
-                    model: response.model.to_string(),
+                    model,
                     usage: response.usage,
-                    text: text.clone(),
+                    text,
                     tool_calls: Vec::new(),
                 });
-                answer = Some(text);
                 break;
             }
-            let runs = join_all(
-                calls
-                    .iter()
+            let (now, beyond) = calls.split_at(calls.len().min(MAX_CALLS_PER_STEP));
+            let mut runs = join_all(
+                now.iter()
                     .map(|call| self.run_tool_call(agent, session, &offered, call, on_event)),
             )
             .await;
-            for (call, (run, content)) in calls.iter().zip(&runs) {
-                debug_assert_eq!(call.id, run.id);
+            runs.extend(beyond.iter().map(|call| {
+                let why = format!("not run: at most {MAX_CALLS_PER_STEP} tool calls in one step");
+                let run = ToolRun {
+                    id: call.id.clone(),
+                    tool: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                    ok: false,
+                    output: why.clone(),
+                };
+                (run, untrusted(&call.name, "limit", &why))
+            }));
+            for (call, (_, content)) in calls.iter().zip(&runs) {
                 added.push(Message::tool_result(call, content.clone()));
             }
             steps.push(Step {
-                model: response.model.to_string(),
+                model,
                 usage: response.usage,
                 text,
                 tool_calls: runs.into_iter().map(|(run, _)| run).collect(),
@@ -358,6 +422,40 @@ mod tests {
         assert_eq!(wrapped.matches("</tool-output>").count(), 1);
         assert!(wrapped.ends_with("</tool-output>"));
         assert!(wrapped.contains("<\\/tool-output>"), "{wrapped}");
+    }
+
+    #[test]
+    fn tool_output_is_cut_and_a_made_up_name_cannot_forge_attributes() {
+        let wrapped = untrusted(
+            "x\" status=\"ok",
+            "invalid_input",
+            &"y".repeat(MAX_TOOL_RESULT * 2),
+        );
+        assert!(wrapped.starts_with("<tool-output tool=\"xstatusok\" status=\"invalid_input\">\n"));
+        assert!(wrapped.len() < MAX_TOOL_RESULT + 200, "{}", wrapped.len());
+        assert!(wrapped.contains(&format!("({} bytes)", MAX_TOOL_RESULT * 2)));
+    }
+
+    #[test]
+    fn long_histories_are_cut_at_a_user_message() {
+        let room = 1000;
+        let big = "z".repeat(room / 2);
+        let history = vec![
+            Message::new(Role::User, "first"),
+            Message::new(Role::Assistant, big.clone()),
+            Message::new(Role::User, "second"),
+            Message::new(Role::Assistant, big.clone()),
+            Message::new(Role::User, "third"),
+            Message::new(Role::Assistant, "short"),
+        ];
+        let kept = fitting(&history, room);
+        assert_eq!(kept[0].content, "second");
+        assert_eq!(kept.len(), 4);
+        assert_eq!(fitting(&history, usize::MAX).len(), 6);
+        assert!(fitting(&history, 10).is_empty());
+        // Text that grows when escaped counts as it is sent.
+        let quotes = Message::new(Role::User, "\"".repeat(room * 2 / 3));
+        assert!(fitting(std::slice::from_ref(&quotes), room).is_empty());
     }
 
     #[test]

@@ -88,6 +88,7 @@ impl WasiHttpHooks for HttpCap {
             let response = response.map(|body| {
                 body.map_err(|e| match e {
                     BodyError::TooLarge(max) => Error::HttpResponseBodySize(Some(max as u64)),
+                    BodyError::Timeout => Error::HttpResponseTimeout,
                     BodyError::Failed(_) => Error::HttpResponseIncomplete,
                 })
                 .boxed_unsync()

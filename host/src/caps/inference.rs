@@ -75,12 +75,27 @@ impl wit::Host for InferenceCap {
         if messages.is_empty() {
             return Ok(Err(Error::Invalid("a chat needs a message".into())));
         }
-        let left = u32::try_from(left).unwrap_or(u32::MAX);
+        // The cap holds prompts too: a request whose prompt alone would
+        // spend what is left is not sent.
+        let prompt = Message::estimate_tokens(&messages);
+        if prompt >= left {
+            return Ok(Err(Error::LimitExceeded(format!(
+                "skill '{}' sent a prompt of about {prompt} tokens, more than the {left} its call has left",
+                self.skill
+            ))));
+        }
+        let settings = access.client.settings();
+        let room = u32::try_from(left - prompt).unwrap_or(u32::MAX);
+        let max_tokens = [request.max_tokens, settings.max_tokens]
+            .into_iter()
+            .flatten()
+            .fold(room, u32::min)
+            .max(1);
         let chat = ChatRequest {
             messages,
             tools: Vec::new(),
-            max_tokens: Some(request.max_tokens.map_or(left, |n| n.min(left))),
-            temperature: request.temperature,
+            max_tokens: Some(max_tokens),
+            temperature: request.temperature.or(settings.temperature),
         };
         let answer = access
             .client
@@ -88,7 +103,7 @@ impl wit::Host for InferenceCap {
             .await;
         Ok(match answer {
             Ok(response) => {
-                self.spent += response.usage.total();
+                self.spent = self.spent.saturating_add(response.usage.total());
                 let tokens = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
                 Ok(wit::ChatResponse {
                     content: response.message.content,

@@ -7,10 +7,11 @@ use clap::{Args, Subcommand};
 
 use super::Places;
 use crate::agent::{Agent, TurnEvent, read_manifests};
-use crate::db::{history, usage};
+use crate::db::history;
 use crate::egress::Egress;
 use crate::policy::AgentPolicy;
 use crate::policy::consent::Session;
+use crate::prompt::{hold_screen, printable};
 use crate::{Runtime, caps};
 
 #[derive(Subcommand)]
@@ -136,7 +137,7 @@ async fn ask(
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{}", report.answer);
+        println!("{}", printable(&report.answer));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -168,9 +169,10 @@ async fn chat(id: &str, args: &ConversationArgs) -> anyhow::Result<ExitCode> {
     );
     let session = session();
     let show = |event: TurnEvent| {
+        let _screen = hold_screen();
         let mut out = std::io::stdout().lock();
         let _ = match event {
-            TurnEvent::Token { text } => write!(out, "{text}"),
+            TurnEvent::Token { text } => write!(out, "{}", printable(&text)),
             TurnEvent::ToolCall {
                 tool, arguments, ..
             } => writeln!(out, "\n  → {tool} {}", one_line(&arguments)),
@@ -197,7 +199,7 @@ async fn chat(id: &str, args: &ConversationArgs) -> anyhow::Result<ExitCode> {
             .await
         {
             Ok(_) => println!(),
-            Err(e) => eprintln!("\nerror: {e}"),
+            Err(e) => eprintln!("\nerror: {}", printable(&e.to_string())),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -239,7 +241,7 @@ fn show_history(id: &str, conversation: Option<&str>, places: &Places) -> anyhow
         let role = serde_json::to_value(message.role)?;
         let role = role.as_str().unwrap_or_default();
         if !message.content.is_empty() {
-            println!("{role}: {}", message.content);
+            println!("{role}: {}", printable(&message.content));
         }
         for call in &message.tool_calls {
             println!("{role}: calls {} {}", call.name, one_line(&call.arguments));
@@ -250,10 +252,10 @@ fn show_history(id: &str, conversation: Option<&str>, places: &Places) -> anyhow
 
 fn show_usage(id: &str, places: &Places) -> anyhow::Result<ExitCode> {
     let config = places.load_config()?;
-    config.agent(id).map_err(anyhow::Error::msg)?;
+    let agent = &config.agent(id).map_err(anyhow::Error::msg)?.id;
     let runtime = super::open_runtime(&config.host)?;
     println!("day\tmodel\trequests\tprompt tokens\tcompletion tokens");
-    for ((day, model), spent) in usage::list(runtime.db(), id)? {
+    for ((day, model), spent) in runtime.inference().usage(agent)? {
         println!(
             "{day}\t{model}\t{}\t{}\t{}",
             spent.requests, spent.prompt_tokens, spent.completion_tokens

@@ -150,7 +150,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::prompt::printable(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -11,6 +11,7 @@ use super::Places;
 use crate::Runtime;
 use crate::config::AgentId;
 use crate::policy::consent::Session;
+use crate::prompt::printable;
 
 #[derive(Subcommand)]
 pub enum SkillCommand {
@@ -80,7 +81,7 @@ pub async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
             let report = runtime.call(&agent, &session, &name, &tool, &input).await;
             if !quiet {
                 for record in &report.logs {
-                    eprintln!("[{name}] {record}");
+                    eprintln!("[{name}] {}", printable(&record.to_string()));
                 }
             }
             match report.result {
@@ -89,7 +90,7 @@ pub async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}", printable(&e.to_string()));
                     Ok(ExitCode::FAILURE)
                 }
             }

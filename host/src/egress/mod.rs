@@ -133,6 +133,8 @@ pub enum EgressError {
 pub enum BodyError {
     #[error("response body over {0} bytes")]
     TooLarge(usize),
+    #[error("timed out")]
+    Timeout,
     #[error("{0}")]
     Failed(String),
 }
@@ -384,6 +386,11 @@ impl EgressSession {
             Limited::new(body, max).map_err(move |e| {
                 if e.is::<http_body_util::LengthLimitError>() {
                     BodyError::TooLarge(max)
+                } else if e
+                    .downcast_ref::<reqwest::Error>()
+                    .is_some_and(|e| e.is_timeout())
+                {
+                    BodyError::Timeout
                 } else {
                     BodyError::Failed(e.to_string())
                 }

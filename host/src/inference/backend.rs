@@ -2,13 +2,14 @@
 //! the attempts of one request (retried with backoff on 429, 5xx and failed
 //! connections).
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventsource_stream::Eventsource;
+use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
-use http_body_util::{BodyDataStream, BodyExt, Full};
+use http_body_util::{BodyDataStream, BodyExt, Full, Limited};
 
 use super::protocol::{OnToken, Reply, ollama, openai};
 use super::scheduler::FairQueue;
@@ -17,7 +18,7 @@ use crate::config::AgentId;
 use crate::config::agent::NetGrant;
 use crate::config::inference::{BackendConfig, BackendKind};
 use crate::egress::{
-    Egress, EgressError, EgressRules, NetworkAccess, SecretBinding, SecretScanner,
+    BodyError, Egress, EgressError, EgressRules, NetworkAccess, SecretBinding, SecretScanner,
 };
 use crate::policy::network::NetPattern;
 use crate::sandbox::Limits;
@@ -28,16 +29,30 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Largest answer read from a backend.
 const MAX_RESPONSE: u64 = 16 << 20;
 
-/// Most of an error body kept for the message.
+/// Most of an error body read, and kept for the message.
+const MAX_ERROR_BODY: usize = 4 << 10;
 const MAX_ERROR_TEXT: usize = 300;
 
 pub struct Backend {
     pub config: BackendConfig,
-    /// The base URL, ending in `/`.
-    base: url::Url,
-    access: Arc<NetworkAccess>,
+    /// Where requests go: the base URL and the protocol's path.
+    endpoint: url::Url,
+    /// Where the API key file, if any, is found.
+    config_dir: PathBuf,
+    egress: Egress,
+    /// Built on first use, when the API key is read: commands that never
+    /// ask a model do not need it.
+    access: OnceLock<Result<Access, String>>,
     queue: Arc<FairQueue>,
     limits: Limits,
+}
+
+/// The way out to the backend, with its API key.
+struct Access {
+    endpoint: http::Uri,
+    network: Arc<NetworkAccess>,
+    /// Finds the API key, to mask it in answers.
+    key: Option<SecretScanner>,
 }
 
 /// Why an attempt failed.
@@ -83,42 +98,36 @@ impl Failure {
             }
         )
     }
+
+    /// The same failure, saying how many attempts it took.
+    fn after_attempts(self, attempts: u32) -> Failure {
+        let note = |text: String| format!("{text} (after {attempts} attempts)");
+        match self {
+            Failure::Status { code, message, .. } => Failure::Status {
+                code,
+                message: note(message),
+                retry_after: None,
+            },
+            Failure::Unreachable(why) => Failure::Unreachable(note(why)),
+            Failure::Broken { why, after_output } => Failure::Broken {
+                why: note(why),
+                after_output,
+            },
+            other => other,
+        }
+    }
 }
 
 impl Backend {
-    /// `api_key`, if any, is sent as a bearer token to this backend only,
-    /// by the egress layer, and masked in whatever the backend answers.
-    pub fn new(config: BackendConfig, api_key: Option<String>, egress: &Egress) -> Backend {
+    /// `config`'s backend; an API key file is relative to `config_dir`.
+    pub fn new(config: BackendConfig, config_dir: PathBuf, egress: &Egress) -> Backend {
         let mut base = config.url.clone();
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let pattern = NetPattern::parse(&base.origin().ascii_serialization())
-            .expect("checked when the configuration was read");
-        let secrets: Vec<SecretBinding> = api_key
-            .into_iter()
-            .map(|value| SecretBinding {
-                name: format!("{}_API_KEY", config.name.to_uppercase()),
-                value,
-                hosts: vec![pattern.clone()],
-                header: http::header::AUTHORIZATION,
-                value_template: "Bearer {}".into(),
-                ask: false,
-            })
-            .collect();
-        let scanner = Arc::new(SecretScanner::new(secrets.iter().map(|s| s.value.as_str())));
-        // The operator named this host: it may be a local or private address.
-        let access = egress.network_access(EgressRules {
-            agent: AgentId::new("host").expect("a valid id"),
-            skill: format!("inference-{}", config.name),
-            allow: vec![NetGrant {
-                pattern,
-                allow_private: true,
-            }],
-            requested: Vec::new(),
-            secrets,
-            scanner,
-        });
+        let endpoint = base
+            .join(config.kind.path())
+            .expect("a relative path joins");
         let limits = Limits {
             http_requests: 1,
             http_response: bytesize::ByteSize::b(MAX_RESPONSE),
@@ -127,11 +136,69 @@ impl Backend {
         };
         Backend {
             queue: FairQueue::new(config.max_concurrency),
-            base,
-            access: Arc::new(access),
+            endpoint,
+            config_dir,
+            egress: egress.clone(),
+            access: OnceLock::new(),
             limits,
             config,
         }
+    }
+
+    /// The way out, built once. The API key, if any, is sent as a bearer
+    /// token to this backend only, by the egress layer, and masked in
+    /// whatever the backend answers.
+    fn access(&self) -> Result<&Access, Failure> {
+        let built = self.access.get_or_init(|| {
+            let name = &self.config.name;
+            let bad = |e: String| format!("backend '{name}': {e}");
+            let origin = self.endpoint.origin().ascii_serialization();
+            let pattern = NetPattern::parse(&origin).map_err(bad)?;
+            let endpoint = self
+                .endpoint
+                .as_str()
+                .parse()
+                .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?;
+            let key = match &self.config.api_key {
+                Some(source) => Some(
+                    crate::policy::read_secret(source, &self.config_dir).map_err(|e| {
+                        format!("inference.backends.{name}.api_key in skillbox.toml: {e}")
+                    })?,
+                ),
+                None => None,
+            };
+            let secrets: Vec<SecretBinding> = key
+                .iter()
+                .map(|value| SecretBinding {
+                    name: format!("{}_API_KEY", name.to_uppercase()),
+                    value: value.clone(),
+                    hosts: vec![pattern.clone()],
+                    header: http::header::AUTHORIZATION,
+                    value_template: "Bearer {}".into(),
+                    ask: false,
+                })
+                .collect();
+            let scanner = || SecretScanner::new(key.iter().map(String::as_str));
+            // The operator named this host: it may be a local or private
+            // address.
+            let network = self.egress.network_access(EgressRules {
+                agent: AgentId::new("host").expect("a valid id"),
+                skill: format!("inference-{name}"),
+                allow: vec![NetGrant {
+                    pattern,
+                    allow_private: true,
+                }],
+                requested: Vec::new(),
+                secrets,
+                scanner: Arc::new(scanner()),
+            });
+            Ok(Access {
+                endpoint,
+                network: Arc::new(network),
+                key: key.is_some().then(scanner),
+            })
+        });
+        built.as_ref().map_err(|why| Failure::Refused(why.clone()))
     }
 
     /// Ask `model` for the next message of `request`, for `agent`: wait for
@@ -145,17 +212,17 @@ impl Backend {
         request: &ChatRequest,
         on_token: Option<OnToken<'_>>,
     ) -> Result<(Message, Option<Usage>), Failure> {
+        let access = self.access()?;
         let body = Bytes::from(
-            match self.config.kind {
-                BackendKind::Openai => openai::body(model, request, on_token.is_some()),
-                BackendKind::Ollama => ollama::body(model, request, on_token.is_some()),
-            }
-            .to_string(),
+            self.config
+                .kind
+                .body(model, request, on_token.is_some())
+                .to_string(),
         );
         let mut retries = 0;
         loop {
             let permit = self.queue.acquire(agent, weight).await;
-            let result = self.attempt(body.clone(), on_token).await;
+            let result = self.attempt(access, body.clone(), on_token).await;
             drop(permit);
             match result {
                 Err(failure) if failure.is_retryable() && retries < self.config.retries => {
@@ -176,30 +243,35 @@ impl Backend {
                     tokio::time::sleep(wait.min(MAX_BACKOFF)).await;
                     retries += 1;
                 }
-                Err(Failure::Status { code, message, .. }) if retries > 0 => {
-                    let message = format!("{message} (after {} attempts)", retries + 1);
-                    return Err(Failure::Status {
-                        code,
-                        message,
-                        retry_after: None,
-                    });
+                Err(failure) if retries > 0 => return Err(failure.after_attempts(retries + 1)),
+                Err(failure) => return Err(failure),
+                Ok(reply) => {
+                    let (mut message, usage) = reply.finish();
+                    // A key echoed in pieces (one token at a time) escapes
+                    // the mask on the raw answer; the assembled one does not.
+                    if let Some(key) = &access.key {
+                        message.content = key.mask(&message.content);
+                        for call in &mut message.tool_calls {
+                            call.arguments = key.mask(&call.arguments);
+                        }
+                    }
+                    return Ok((message, usage));
                 }
-                other => return other.map(Reply::finish),
             }
         }
     }
 
-    async fn attempt(&self, body: Bytes, on_token: Option<OnToken<'_>>) -> Result<Reply, Failure> {
-        let path = match self.config.kind {
-            BackendKind::Openai => openai::PATH,
-            BackendKind::Ollama => ollama::PATH,
-        };
-        let url = self.base.join(path).expect("a relative path joins");
-        let request = http::Request::post(url.as_str())
+    async fn attempt(
+        &self,
+        access: &Access,
+        body: Bytes,
+        on_token: Option<OnToken<'_>>,
+    ) -> Result<Reply, Failure> {
+        let request = http::Request::post(access.endpoint.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
             .expect("a valid request");
-        let session = self.access.session(&self.limits, None);
+        let session = access.network.session(&self.limits, None);
         let response = session.send(request).await.map_err(|e| match e {
             EgressError::Connect(why) => Failure::Unreachable(why),
             EgressError::Timeout => Failure::Timeout(self.config.timeout),
@@ -217,9 +289,9 @@ impl Backend {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let text = match body.collect().await {
+            let text = match Limited::new(body, MAX_ERROR_BODY).collect().await {
                 Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
-                Err(e) => e.to_string(),
+                Err(_) => "(an error body that could not be read)".into(),
             };
             return Err(Failure::Status {
                 code: parts.status.as_u16(),
@@ -229,60 +301,86 @@ impl Backend {
         }
 
         let mut reply = Reply::default();
-        let broken = |reply: &Reply, why: String| Failure::Broken {
-            why,
-            after_output: on_token.is_some() && reply.has_output(),
+        let failed = |reply: &Reply, error: BodyError| match error {
+            BodyError::Timeout => Failure::Timeout(self.config.timeout),
+            BodyError::TooLarge(max) => Failure::Invalid(format!("an answer over {max} bytes")),
+            BodyError::Failed(why) => broken(reply, why, on_token.is_some()),
         };
         match (self.config.kind, on_token.is_some()) {
             (BackendKind::Openai, false) => {
-                let body = body
-                    .collect()
-                    .await
-                    .map_err(|e| broken(&reply, e.to_string()))?;
+                let body = body.collect().await.map_err(|e| failed(&reply, e))?;
                 reply = openai::read(&body.to_bytes()).map_err(Failure::Invalid)?;
             }
             (BackendKind::Openai, true) => {
                 let mut events = BodyDataStream::new(body).eventsource();
                 while let Some(event) = events.next().await {
-                    let event = event.map_err(|e| broken(&reply, e.to_string()))?;
+                    let event = event.map_err(|e| match e {
+                        EventStreamError::Transport(e) => failed(&reply, e),
+                        other => broken(&reply, other.to_string(), true),
+                    })?;
                     if !openai::read_event(&event.data, &mut reply, on_token)
-                        .map_err(|e| broken(&reply, e))?
+                        .map_err(|e| broken(&reply, e, true))?
                     {
                         break;
                     }
                 }
             }
-            (BackendKind::Ollama, _) => {
+            (BackendKind::Ollama, streamed) => {
                 let mut chunks = BodyDataStream::new(body);
                 let mut pending = Vec::new();
                 let mut done = false;
+                let line = |line: &[u8], reply: &mut Reply| -> Result<bool, Failure> {
+                    let line = String::from_utf8_lossy(line);
+                    if line.trim().is_empty() {
+                        return Ok(true);
+                    }
+                    ollama::read_line(&line, reply, on_token)
+                        .map_err(|e| broken(reply, e, streamed))
+                };
                 while !done && let Some(chunk) = chunks.next().await {
-                    pending.extend_from_slice(&chunk.map_err(|e| broken(&reply, e.to_string()))?);
-                    while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-                        let line: Vec<u8> = pending.drain(..=end).collect();
-                        let line = String::from_utf8_lossy(&line);
-                        if line.trim().is_empty() {
-                            continue;
-                        }
-                        if !ollama::read_line(&line, &mut reply, on_token)
-                            .map_err(|e| broken(&reply, e))?
-                        {
+                    let chunk = chunk.map_err(|e| failed(&reply, e))?;
+                    // Only the new bytes can end a line.
+                    let mut scanned = pending.len();
+                    pending.extend_from_slice(&chunk);
+                    let mut start = 0;
+                    while let Some(end) = pending[scanned..].iter().position(|&b| b == b'\n') {
+                        let end = scanned + end;
+                        if !line(&pending[start..end], &mut reply)? {
                             done = true;
                             break;
                         }
+                        start = end + 1;
+                        scanned = start;
                     }
+                    pending.drain(..start);
                 }
-                let rest = String::from_utf8_lossy(&pending);
-                if !done && !rest.trim().is_empty() {
-                    ollama::read_line(&rest, &mut reply, on_token)
-                        .map_err(|e| broken(&reply, e))?;
+                if !done {
+                    line(&pending, &mut reply)?;
                 }
             }
+        }
+        // An answer that ends before the backend says it is complete may
+        // hold half a tool call.
+        if !reply.is_complete() {
+            return Err(broken(
+                &reply,
+                "the answer ended before it was complete".into(),
+                on_token.is_some(),
+            ));
         }
         if !reply.has_output() {
             return Err(Failure::Invalid("the model answered nothing".into()));
         }
         Ok(reply)
+    }
+}
+
+/// A broken answer; past output only counts when it was streamed to
+/// someone.
+fn broken(reply: &Reply, why: String, streamed: bool) -> Failure {
+    Failure::Broken {
+        why,
+        after_output: streamed && reply.has_output(),
     }
 }
 
@@ -322,6 +420,7 @@ mod tests {
         assert!(!status(400).is_retryable());
         assert!(!status(401).is_retryable());
         assert!(Failure::Unreachable(String::new()).is_retryable());
+        assert!(!Failure::Timeout(Duration::from_secs(1)).is_retryable());
         let shown = Failure::Broken {
             why: String::new(),
             after_output: true,

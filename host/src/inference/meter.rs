@@ -1,21 +1,35 @@
 //! Metering: each agent's requests and tokens per minute and per day,
-//! checked against its budget before a request and counted after it. The
-//! day's totals come from the usage records in the database, so a restart
-//! does not reset a daily budget; minute windows live in memory.
+//! checked against its budget before a request; requests are counted when
+//! admitted, tokens once answered. Counts are kept in the database, written
+//! behind at most a second late (and when the meter is dropped), so that a
+//! request does not wait for a write; the day's totals are read back from
+//! there, so a restart does not reset a daily budget. Minute windows live
+//! in memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::AgentId;
 use crate::config::inference::Budget;
-use crate::db::{Db, usage};
+use crate::db::usage::{self, Account, Spent};
+use crate::db::{Db, DbError};
 use crate::inference::{ModelRef, Usage};
+
+/// Longest that counts wait in memory before they are written.
+const WRITE_BEHIND: Duration = Duration::from_secs(1);
 
 pub struct Meter {
     db: Db,
-    agents: Mutex<HashMap<AgentId, Windows>>,
+    state: Mutex<State>,
+}
+
+struct State {
+    agents: HashMap<AgentId, Windows>,
+    /// Counts not yet written.
+    unwritten: BTreeMap<Account, Spent>,
+    written: Instant,
 }
 
 #[derive(Default)]
@@ -63,13 +77,17 @@ impl Meter {
     pub fn new(db: Db) -> Meter {
         Meter {
             db,
-            agents: Mutex::new(HashMap::new()),
+            state: Mutex::new(State {
+                agents: HashMap::new(),
+                unwritten: BTreeMap::new(),
+                written: Instant::now(),
+            }),
         }
     }
 
     /// Count a request of `agent` if its budget allows one more.
     pub fn admit(&self, agent: &AgentId, budget: &Budget) -> Result<(), Over> {
-        self.with_windows(agent, |windows, clock| {
+        self.with_windows(agent, |windows, unwritten, clock| {
             let limits = [
                 (
                     "requests_per_minute",
@@ -109,64 +127,123 @@ impl Meter {
                     });
                 }
             }
-            windows.count_request();
+            windows.count_request(agent, unwritten);
             Ok(())
         })
     }
 
     /// Count a request of `agent` beyond its budget, as a person allowed.
     pub fn admit_beyond_budget(&self, agent: &AgentId) {
-        self.with_windows(agent, |windows, _| windows.count_request());
+        self.with_windows(agent, |windows, unwritten, _| {
+            windows.count_request(agent, unwritten)
+        });
     }
 
-    /// Count what an answered request spent, and keep it.
+    /// Count what an answered request spent.
     pub fn record(&self, agent: &AgentId, model: &ModelRef, spent: Usage) {
-        let day = self.with_windows(agent, |windows, _| {
-            windows.minute.tokens += spent.total();
-            windows.day.tokens += spent.total();
-            windows.day_name.clone()
+        self.with_windows(agent, |windows, unwritten, _| {
+            let tokens = spent.total();
+            windows.minute.tokens = windows.minute.tokens.saturating_add(tokens);
+            windows.day.tokens = windows.day.tokens.saturating_add(tokens);
+            let account = Account {
+                agent: agent.to_string(),
+                day: windows.day_name.clone(),
+                model: Some(model.to_string()),
+            };
+            unwritten.entry(account).or_default().add(&Spent {
+                requests: 1,
+                prompt_tokens: spent.prompt_tokens,
+                completion_tokens: spent.completion_tokens,
+            });
         });
-        if let Err(e) = usage::record(&self.db, agent.as_str(), &day, model, spent) {
-            tracing::warn!(agent = %agent, "cannot record inference usage: {e}");
-        }
+    }
+
+    /// What `agent` spent, per day and model, with every count written.
+    pub fn usage(&self, agent: &AgentId) -> Result<BTreeMap<(String, String), Spent>, DbError> {
+        self.write(std::mem::take(&mut self.lock().unwritten))?;
+        usage::list(&self.db, agent.as_str())
     }
 
     /// Run `f` on the windows of `agent`, moved to the current minute and
-    /// day.
-    fn with_windows<T>(&self, agent: &AgentId, f: impl FnOnce(&mut Windows, Duration) -> T) -> T {
+    /// day, and on the counts not yet written; then write them if they
+    /// waited long enough.
+    fn with_windows<T>(
+        &self,
+        agent: &AgentId,
+        f: impl FnOnce(&mut Windows, &mut BTreeMap<Account, Spent>, Duration) -> T,
+    ) -> T {
         let clock = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let (minute, day) = (clock.as_secs() / 60, clock.as_secs() / 86_400);
-        let mut agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
-        let windows = agents.entry(agent.clone()).or_default();
-        if windows.minute.start != minute {
-            windows.minute = Window {
-                start: minute,
-                ..Window::default()
-            };
+        let (result, due) = {
+            let mut state = self.lock();
+            let State {
+                agents, unwritten, ..
+            } = &mut *state;
+            let windows = agents.entry(agent.clone()).or_default();
+            if windows.minute.start != minute {
+                windows.minute = Window {
+                    start: minute,
+                    ..Window::default()
+                };
+            }
+            if windows.day_name.is_empty() || windows.day.start != day {
+                let name = usage::today();
+                let spent = usage::on_day(&self.db, agent.as_str(), &name).unwrap_or_else(|e| {
+                    tracing::warn!(agent = %agent, "cannot read today's inference usage: {e}");
+                    Spent::default()
+                });
+                windows.day = Window {
+                    start: day,
+                    requests: spent.requests,
+                    tokens: spent.tokens(),
+                };
+                windows.day_name = name;
+            }
+            let result = f(windows, unwritten, clock);
+            let due = state.written.elapsed() >= WRITE_BEHIND;
+            if due {
+                state.written = Instant::now();
+            }
+            (result, due.then(|| std::mem::take(&mut state.unwritten)))
+        };
+        if let Some(counts) = due
+            && let Err(e) = self.write(counts)
+        {
+            tracing::warn!("cannot record inference usage: {e}");
         }
-        if windows.day_name.is_empty() || windows.day.start != day {
-            let name = usage::today();
-            let spent = usage::on_day(&self.db, agent.as_str(), &name).unwrap_or_else(|e| {
-                tracing::warn!(agent = %agent, "cannot read today's inference usage: {e}");
-                usage::Spent::default()
-            });
-            windows.day = Window {
-                start: day,
-                requests: spent.requests,
-                tokens: spent.tokens(),
-            };
-            windows.day_name = name;
+        result
+    }
+
+    fn write(&self, counts: BTreeMap<Account, Spent>) -> Result<(), DbError> {
+        usage::add(&self.db, &counts)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        let counts = std::mem::take(&mut self.lock().unwritten);
+        if let Err(e) = self.write(counts) {
+            tracing::warn!("cannot record inference usage: {e}");
         }
-        f(windows, clock)
     }
 }
 
 impl Windows {
-    fn count_request(&mut self) {
-        self.minute.requests += 1;
-        self.day.requests += 1;
+    fn count_request(&mut self, agent: &AgentId, unwritten: &mut BTreeMap<Account, Spent>) {
+        self.minute.requests = self.minute.requests.saturating_add(1);
+        self.day.requests = self.day.requests.saturating_add(1);
+        let account = Account {
+            agent: agent.to_string(),
+            day: self.day_name.clone(),
+            model: None,
+        };
+        unwritten.entry(account).or_default().requests += 1;
     }
 }
 
@@ -219,6 +296,8 @@ mod tests {
                 completion_tokens: 0,
             },
         );
+        // Counts written behind are written when the meter goes.
+        drop(meter);
 
         let restarted = Meter::new(db);
         let over = restarted.admit(&agent, &budget).unwrap_err();

@@ -20,8 +20,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::config::inference::InferenceSettings;
-use crate::config::{AgentId, ConfigError, HostConfig};
-use crate::db::Db;
+use crate::config::{AgentId, HostConfig};
+use crate::db::{Db, DbError};
 use crate::egress::Egress;
 use crate::policy::consent::{CallConsent, Verdict};
 use crate::prompt::Capability;
@@ -71,27 +71,29 @@ impl fmt::Display for Failures<'_> {
 }
 
 impl Inference {
-    /// The backends `host` configures, with their API keys read.
-    pub fn new(host: &HostConfig, egress: &Egress, db: Db) -> Result<Inference, ConfigError> {
-        let mut backends = BTreeMap::new();
-        for (name, config) in &host.backends {
-            let api_key = match &config.api_key {
-                Some(source) => Some(crate::policy::read_secret(source, &host.dir).map_err(
-                    |message| ConfigError {
-                        file: host.dir.join(crate::config::host::HOST_FILE),
-                        line: None,
-                        field: format!("inference.backends.{name}.api_key"),
-                        message,
-                    },
-                )?),
-                None => None,
-            };
-            backends.insert(name.clone(), Backend::new(config.clone(), api_key, egress));
-        }
-        Ok(Inference {
+    /// The backends `host` configures. API keys are read on first use.
+    pub fn new(host: &HostConfig, egress: &Egress, db: Db) -> Inference {
+        let backends = host
+            .backends
+            .iter()
+            .map(|(name, config)| {
+                let backend = Backend::new(config.clone(), host.dir.clone(), egress);
+                (name.clone(), backend)
+            })
+            .collect();
+        Inference {
             backends,
             meter: Meter::new(db),
-        })
+        }
+    }
+
+    /// What `agent` spent, per day and `backend/model`.
+    pub fn usage(
+        &self,
+        agent: &AgentId,
+    ) -> Result<std::collections::BTreeMap<(String, String), crate::db::usage::Spent>, DbError>
+    {
+        self.meter.usage(agent)
     }
 
     /// `agent`'s access to the service, under `settings`.
@@ -157,7 +159,13 @@ impl AgentClient {
         let meter = &self.service.meter;
         let mut failures = Vec::new();
         for model in &chain[start..] {
-            let backend = &self.service.backends[&model.backend];
+            // Checked when the agent was read, against the same host; kept
+            // an error for an agent read against another configuration.
+            let Some(backend) = self.service.backends.get(&model.backend) else {
+                let why = format!("no backend '{}' in this host", model.backend);
+                failures.push(((*model).clone(), Failure::Refused(why)));
+                continue;
+            };
             let answer = backend
                 .complete(
                     &self.agent,
@@ -200,7 +208,12 @@ impl AgentClient {
         let capability = Capability::Budget {
             limit: over.limit.to_owned(),
         };
-        match consent.decide(capability, &over.to_string()).await {
+        // The agent's fallback does not lift a budget: only a person (or a
+        // person's remembered answer) does.
+        match consent
+            .decide_by_a_person(capability, &over.to_string())
+            .await
+        {
             Verdict::Allowed => {
                 meter.admit_beyond_budget(&self.agent);
                 Ok(())
@@ -210,18 +223,10 @@ impl AgentClient {
     }
 }
 
-/// Usage for a backend that reports none: about four characters a token.
+/// Usage for a backend that reports none.
 fn estimate(request: &ChatRequest, answer: &Message) -> Usage {
-    let chars = |m: &Message| {
-        m.content.len()
-            + m.tool_calls
-                .iter()
-                .map(|c| c.name.len() + c.arguments.len())
-                .sum::<usize>()
-    };
-    let prompt: usize = request.messages.iter().map(chars).sum();
     Usage {
-        prompt_tokens: (prompt / 4) as u64,
-        completion_tokens: (chars(answer) / 4) as u64,
+        prompt_tokens: Message::estimate_tokens(&request.messages),
+        completion_tokens: Message::estimate_tokens(std::slice::from_ref(answer)),
     }
 }

@@ -73,6 +73,29 @@ impl Drop for Permit {
     }
 }
 
+/// A request that leaves the queue before its turn hands its agent's tag
+/// back, if no later request of the agent took it meanwhile: giving up does
+/// not cost the agent its share.
+struct GaveUp<'a> {
+    queue: &'a FairQueue,
+    agent: &'a AgentId,
+    start: u64,
+    finish: u64,
+    armed: bool,
+}
+
+impl Drop for GaveUp<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut state = self.queue.lock();
+        if state.finish.get(self.agent) == Some(&self.finish) {
+            state.finish.insert(self.agent.clone(), self.start);
+        }
+    }
+}
+
 impl FairQueue {
     pub fn new(capacity: usize) -> Arc<FairQueue> {
         Arc::new(FairQueue {
@@ -89,12 +112,13 @@ impl FairQueue {
     /// Wait for a place in flight for a request of `agent`. Dropping the
     /// future gives up the place in the queue.
     pub async fn acquire(self: &Arc<Self>, agent: &AgentId, weight: u32) -> Permit {
-        let woken = {
+        let (woken, start, finish) = {
             let mut state = self.lock();
             let cost = UNIT / u64::from(weight.max(1));
             let previous = state.finish.get(agent).copied().unwrap_or(0);
             let start = previous.max(state.virtual_time);
-            state.finish.insert(agent.clone(), start + cost);
+            let finish = start + cost;
+            state.finish.insert(agent.clone(), finish);
             if state.free > 0 && state.waiting.is_empty() {
                 state.free -= 1;
                 state.virtual_time = start;
@@ -110,11 +134,20 @@ impl FairQueue {
                 arrival,
                 wake,
             }));
-            woken
+            (woken, start, finish)
+        };
+        let mut gave_up = GaveUp {
+            queue: self,
+            agent,
+            start,
+            finish,
+            armed: true,
         };
         self.dispatch();
         // The sender is dropped unanswered only once this receiver is gone.
-        woken.await.expect("a waiting request is always answered")
+        let permit = woken.await.expect("a waiting request is always answered");
+        gave_up.armed = false;
+        permit
     }
 
     /// Hand free places to the waiting requests with the smallest tags.
@@ -198,6 +231,32 @@ mod tests {
         let served = order(&requests).await;
         let a_in_first_eight = served[..8].iter().filter(|s| s.starts_with('a')).count();
         assert_eq!(a_in_first_eight, 6, "{served:?}");
+    }
+
+    #[tokio::test]
+    async fn giving_up_does_not_cost_an_agent_its_share() {
+        let queue = FairQueue::new(1);
+        let held = queue.acquire(&agent("blocker"), 1).await;
+        // Five requests of `a` give up while queued; then `a` and `b` queue.
+        let a = agent("a");
+        for _ in 0..5 {
+            let gave_up = tokio::time::timeout(Duration::from_millis(5), queue.acquire(&a, 1));
+            assert!(gave_up.await.is_err());
+        }
+        let (served, mut order) = tokio::sync::mpsc::unbounded_channel();
+        for id in ["a", "b"] {
+            let (queue, served) = (queue.clone(), served.clone());
+            tokio::spawn(async move {
+                let _permit = queue.acquire(&agent(id), 1).await;
+                served.send(id).unwrap();
+            });
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        drop(held);
+        // Both start at the same virtual time, and `a` arrived first: the
+        // requests it gave up cost it nothing.
+        assert_eq!(order.recv().await, Some("a"));
+        assert_eq!(order.recv().await, Some("b"));
     }
 
     #[tokio::test]

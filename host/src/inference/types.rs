@@ -38,6 +38,21 @@ impl Message {
         }
     }
 
+    /// Bytes of text it carries: content, tool names and arguments.
+    pub fn text_len(&self) -> usize {
+        let calls: usize = self
+            .tool_calls
+            .iter()
+            .map(|c| c.name.len() + c.arguments.len())
+            .sum();
+        self.content.len() + calls
+    }
+
+    /// About how many tokens `messages` hold: four bytes of text a token.
+    pub fn estimate_tokens(messages: &[Message]) -> u64 {
+        (messages.iter().map(Message::text_len).sum::<usize>() / 4) as u64
+    }
+
     pub fn tool_result(call: &ToolCall, content: impl Into<String>) -> Message {
         Message {
             role: Role::Tool,
@@ -81,15 +96,18 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Saturating: the counts come from a backend.
     pub fn total(&self) -> u64 {
-        self.prompt_tokens + self.completion_tokens
+        self.prompt_tokens.saturating_add(self.completion_tokens)
     }
 }
 
 impl std::ops::AddAssign for Usage {
     fn add_assign(&mut self, other: Usage) {
-        self.prompt_tokens += other.prompt_tokens;
-        self.completion_tokens += other.completion_tokens;
+        self.prompt_tokens = self.prompt_tokens.saturating_add(other.prompt_tokens);
+        self.completion_tokens = self
+            .completion_tokens
+            .saturating_add(other.completion_tokens);
     }
 }
 

@@ -321,6 +321,23 @@ impl CallConsent {
     /// Decide about `capability`, which the call does not hold: by a
     /// remembered answer, the mode, or a person.
     pub async fn decide(&self, capability: Capability, reason: &str) -> Verdict {
+        self.decide_with(capability, reason, self.settings.fallback)
+            .await
+    }
+
+    /// Like [`CallConsent::decide`], but with nobody to ask the answer is
+    /// no, whatever the agent's fallback: for limits that only a person may
+    /// lift, such as budgets.
+    pub async fn decide_by_a_person(&self, capability: Capability, reason: &str) -> Verdict {
+        self.decide_with(capability, reason, Fallback::Deny).await
+    }
+
+    async fn decide_with(
+        &self,
+        capability: Capability,
+        reason: &str,
+        fallback: Fallback,
+    ) -> Verdict {
         let broker = &self.broker;
         let class = capability.to_string();
         if let Some(grant) = broker.remembered(self, &capability).await {
@@ -351,7 +368,7 @@ impl CallConsent {
             return Verdict::Denied(reason.to_owned());
         }
         let Some(channel) = broker.channel() else {
-            return match self.settings.fallback {
+            return match fallback {
                 Fallback::Deny => self.refuse(&class, format!("{reason}; no one to ask")),
                 Fallback::AllowOnce => {
                     broker.audit(

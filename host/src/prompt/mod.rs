@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Access, AgentId};
 
 pub use queue::PromptQueue;
-pub use terminal::Terminal;
+pub use terminal::{Terminal, hold_screen, printable};
 pub use webhook::Webhook;
 
 /// A class of capability: what a prompt asks about and what a grant covers.

@@ -17,6 +17,28 @@ pub struct Terminal {
     turn: tokio::sync::Mutex<()>,
 }
 
+/// Held while a prompt is on the terminal: whoever else writes to it (a
+/// chat streaming an answer, say) takes it first, so that nothing is
+/// printed into a prompt.
+static SCREEN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Hold the terminal for writing, waiting for a prompt on it to end.
+pub fn hold_screen() -> std::sync::MutexGuard<'static, ()> {
+    SCREEN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `text` without control characters but newlines and tabs: text from
+/// models and tools cannot move the cursor, recolour or rewrite what the
+/// terminal shows.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let keep = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if text.chars().all(keep) {
+        text.into()
+    } else {
+        text.chars().filter(|&c| keep(c)).collect::<String>().into()
+    }
+}
+
 #[async_trait::async_trait]
 impl PromptChannel for Terminal {
     fn name(&self) -> &'static str {
@@ -33,12 +55,13 @@ impl PromptChannel for Terminal {
 }
 
 fn ask_blocking(prompt: &Prompt) -> Result<Answer, ChannelError> {
+    let _screen = hold_screen();
     let failed = |e: std::io::Error| ChannelError::Failed(format!("terminal: {e}"));
     // Raw mode first, so that a key pressed as soon as the prompt shows is
     // read as a key; lines then end in \r\n.
     terminal::enable_raw_mode().map_err(failed)?;
     let mut out = std::io::stderr();
-    let text = format!("\n? {prompt}\n  {KEYS} ").replace('\n', "\r\n");
+    let text = format!("\n? {}\n  {KEYS} ", printable(&prompt.to_string())).replace('\n', "\r\n");
     let key = out
         .write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -100,5 +123,18 @@ pub fn answer_for(key: char) -> Option<Answer> {
             scope: Scope::Always,
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_not_printed() {
+        assert_eq!(printable("plain\ttext\n"), "plain\ttext\n");
+        // Erase the line, move up, then claim the prompt was answered.
+        let hostile = "\x1b[2K\x1b[1A\r  -> allowed always\u{9b}31m";
+        assert_eq!(printable(hostile), "[2K[1A  -> allowed always31m");
     }
 }

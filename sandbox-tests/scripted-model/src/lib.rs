@@ -39,6 +39,8 @@ pub enum Reply {
     After(Duration, Box<Reply>),
     /// Stream this text, then break the connection.
     BreakAfter(String),
+    /// Stream this text, then end the answer without saying it is complete.
+    Unfinished(String),
 }
 
 impl Reply {
@@ -302,7 +304,7 @@ enum Wire {
 }
 
 fn respond(reply: Reply, wire: Wire, stream: bool, guard: InFlight) -> Response {
-    let (text, calls, broken) = match reply {
+    let (text, calls, broken, unfinished) = match reply {
         Reply::Status(code, retry_after) => {
             guard.complete();
             let status = StatusCode::from_u16(code).expect("a valid status");
@@ -315,19 +317,23 @@ fn respond(reply: Reply, wire: Wire, stream: bool, guard: InFlight) -> Response 
             }
             return response;
         }
-        Reply::Text(text) => (text, Vec::new(), false),
-        Reply::Calls(calls) => (String::new(), calls, false),
-        Reply::BreakAfter(text) => (text, Vec::new(), true),
+        Reply::Text(text) => (text, Vec::new(), false, false),
+        Reply::Calls(calls) => (String::new(), calls, false, false),
+        Reply::BreakAfter(text) => (text, Vec::new(), true, false),
+        Reply::Unfinished(text) => (text, Vec::new(), false, true),
         Reply::After(..) => unreachable!("waited for above"),
     };
-    if !stream && !broken {
+    if !stream && !broken && !unfinished {
         guard.complete();
         return axum::Json(whole(wire, &text, &calls)).into_response();
     }
     let mut chunks = streamed(wire, &text, &calls);
-    if broken {
-        // The text, then the break in place of the end.
+    if broken || unfinished {
+        // The text, and not the end.
         chunks.truncate(text.split_inclusive(' ').count());
+    }
+    if broken {
+        // The break, in place of the end.
         chunks.push(String::new());
     }
     let last = chunks.len();

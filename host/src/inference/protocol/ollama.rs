@@ -5,36 +5,25 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{OnToken, Reply, arguments_text};
-use crate::inference::{ChatRequest, Message, Role, Usage};
+use super::{OnToken, Reply, arguments_text, common};
+use crate::inference::{ChatRequest, Message, Role, ToolCall, Usage};
 
 pub const PATH: &str = "api/chat";
 
 /// The request body for `model`.
 pub fn body(model: &str, request: &ChatRequest, stream: bool) -> Value {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .map(|m| message(m, &request.messages))
-        .collect();
-    let mut body = json!({ "model": model, "messages": messages, "stream": stream });
-    if !request.tools.is_empty() {
-        let tools: Vec<Value> = request
-            .tools
-            .iter()
-            .map(|tool| {
-                json!({
-                    "type": "function",
-                    "function": {
-                        "name": tool.name,
-                        "description": tool.description,
-                        "parameters": tool.parameters,
-                    }
-                })
-            })
-            .collect();
-        body["tools"] = tools.into();
+    // Ollama tells tool results apart by the tool's name, not by a call id:
+    // each result is named after the call it answers in the assistant
+    // message before it.
+    let mut calls: &[ToolCall] = &[];
+    let mut messages = Vec::with_capacity(request.messages.len());
+    for m in &request.messages {
+        if m.role == Role::Assistant {
+            calls = &m.tool_calls;
+        }
+        messages.push(message(m, calls));
     }
+    let mut body = common(model, messages, request, stream);
     let mut options = serde_json::Map::new();
     if let Some(max) = request.max_tokens {
         options.insert("num_predict".into(), max.into());
@@ -48,7 +37,9 @@ pub fn body(model: &str, request: &ChatRequest, stream: bool) -> Value {
     body
 }
 
-fn message(message: &Message, all: &[Message]) -> Value {
+/// `message` on the wire; `calls` are those of the assistant message it
+/// may answer.
+fn message(message: &Message, calls: &[ToolCall]) -> Value {
     let mut wire = json!({ "role": message.role, "content": message.content });
     if !message.tool_calls.is_empty() {
         let calls: Vec<Value> = message
@@ -62,10 +53,9 @@ fn message(message: &Message, all: &[Message]) -> Value {
             .collect();
         wire["tool_calls"] = calls.into();
     }
-    // Ollama tells results apart by the tool's name, not by a call id.
     if message.role == Role::Tool
         && let Some(id) = &message.tool_call_id
-        && let Some(call) = all.iter().flat_map(|m| &m.tool_calls).find(|c| c.id == *id)
+        && let Some(call) = calls.iter().find(|c| c.id == *id)
     {
         wire["tool_name"] = call.name.as_str().into();
     }
@@ -102,9 +92,6 @@ struct WireFunction {
     arguments: Value,
 }
 
-/// Most tool calls one answer may hold.
-const MAX_CALLS: usize = 128;
-
 /// Add one line of an answer to `reply`; false once it says it is done.
 pub fn read_line(
     line: &str,
@@ -119,19 +106,21 @@ pub fn read_line(
     if let Some(message) = line.message {
         reply.text(&message.content, on_token);
         for call in message.tool_calls {
-            let index = reply.call_count();
-            if index >= MAX_CALLS {
-                return Err(format!("more than {MAX_CALLS} tool calls in one answer"));
-            }
             let arguments = arguments_text(&call.function.arguments);
-            reply.call_piece(index, None, Some(&call.function.name), Some(&arguments));
+            let index = Some(reply.call_count());
+            reply.call_piece(index, None, Some(&call.function.name), Some(&arguments))?;
         }
     }
     if line.done {
-        reply.usage(Usage {
-            prompt_tokens: line.prompt_eval_count.unwrap_or(0),
-            completion_tokens: line.eval_count.unwrap_or(0),
-        });
+        reply.complete();
+        // A cached prompt goes without its count: then the usage is
+        // estimated rather than taken as free.
+        if let (Some(prompt), Some(completion)) = (line.prompt_eval_count, line.eval_count) {
+            reply.usage(Usage {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+            });
+        }
     }
     Ok(!line.done)
 }
@@ -142,19 +131,26 @@ mod tests {
     use crate::inference::ToolCall;
 
     #[test]
-    fn writes_options_and_names_tool_results() {
-        let call = ToolCall {
-            id: "c1".into(),
-            name: "text_word_count".into(),
+    fn writes_options_and_names_each_result_after_its_own_call() {
+        // Ollama's calls have no ids: each answer numbers its own from 0.
+        let call = |name: &str| ToolCall {
+            id: "call_0".into(),
+            name: name.into(),
             arguments: r#"{"text":"a b"}"#.into(),
         };
+        let (first, second) = (call("text_word_count"), call("notes_recall"));
         let request = ChatRequest {
             messages: vec![
                 Message {
-                    tool_calls: vec![call.clone()],
+                    tool_calls: vec![first.clone()],
                     ..Message::new(Role::Assistant, "")
                 },
-                Message::tool_result(&call, "2"),
+                Message::tool_result(&first, "2"),
+                Message {
+                    tool_calls: vec![second.clone()],
+                    ..Message::new(Role::Assistant, "")
+                },
+                Message::tool_result(&second, "none"),
             ],
             max_tokens: Some(10),
             temperature: Some(0.5),
@@ -167,6 +163,7 @@ mod tests {
             "a b"
         );
         assert_eq!(body["messages"][1]["tool_name"], "text_word_count");
+        assert_eq!(body["messages"][3]["tool_name"], "notes_recall");
     }
 
     #[test]

@@ -6,34 +6,17 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{OnToken, Reply, arguments_text};
+use super::{OnToken, Reply, arguments_text, common};
 use crate::inference::{ChatRequest, Message, Usage};
 
 pub const PATH: &str = "chat/completions";
 
 /// The request body for `model`.
 pub fn body(model: &str, request: &ChatRequest, stream: bool) -> Value {
-    let messages: Vec<Value> = request.messages.iter().map(message).collect();
-    let mut body = json!({ "model": model, "messages": messages, "stream": stream });
+    let messages = request.messages.iter().map(message).collect();
+    let mut body = common(model, messages, request, stream);
     if stream {
         body["stream_options"] = json!({ "include_usage": true });
-    }
-    if !request.tools.is_empty() {
-        let tools: Vec<Value> = request
-            .tools
-            .iter()
-            .map(|tool| {
-                json!({
-                    "type": "function",
-                    "function": {
-                        "name": tool.name,
-                        "description": tool.description,
-                        "parameters": tool.parameters,
-                    }
-                })
-            })
-            .collect();
-        body["tools"] = tools.into();
     }
     if let Some(max) = request.max_tokens {
         body["max_tokens"] = max.into();
@@ -128,15 +111,16 @@ pub fn read(body: &[u8]) -> Result<Reply, String> {
     for (i, call) in choice.message.tool_calls.into_iter().enumerate() {
         let arguments = arguments_text(&call.function.arguments);
         reply.call_piece(
-            i,
+            Some(i),
             call.id.as_deref(),
             Some(&call.function.name),
             Some(&arguments),
-        );
+        )?;
     }
     if let Some(usage) = completion.usage {
         reply.usage(usage.into());
     }
+    reply.complete();
     Ok(reply)
 }
 
@@ -150,7 +134,10 @@ struct Chunk {
 #[derive(Deserialize)]
 struct ChunkChoice {
     #[serde(default)]
+    index: usize,
+    #[serde(default)]
     delta: Delta,
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -162,8 +149,7 @@ struct Delta {
 
 #[derive(Deserialize)]
 struct DeltaCall {
-    #[serde(default)]
-    index: usize,
+    index: Option<usize>,
     id: Option<String>,
     function: Option<DeltaFunction>,
 }
@@ -174,9 +160,6 @@ struct DeltaFunction {
     arguments: Option<String>,
 }
 
-/// Most tool calls one answer may hold.
-const MAX_CALLS: usize = 128;
-
 /// Add the data of one streamed event to `reply`; false once the stream
 /// says it is done.
 pub fn read_event(
@@ -186,26 +169,29 @@ pub fn read_event(
 ) -> Result<bool, String> {
     let data = data.trim();
     if data == "[DONE]" {
+        reply.complete();
         return Ok(false);
     }
     let chunk: Chunk =
         serde_json::from_str(data).map_err(|e| format!("not a chat completion chunk: {e}"))?;
-    for choice in chunk.choices {
+    // Only the first choice is asked for; other choices are not mixed in.
+    for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
         reply.text(
             choice.delta.content.as_deref().unwrap_or_default(),
             on_token,
         );
         for call in choice.delta.tool_calls {
-            if call.index >= MAX_CALLS {
-                return Err(format!("more than {MAX_CALLS} tool calls in one answer"));
-            }
             let function = call.function.as_ref();
             reply.call_piece(
                 call.index,
                 call.id.as_deref(),
                 function.and_then(|f| f.name.as_deref()),
                 function.and_then(|f| f.arguments.as_deref()),
-            );
+            )?;
+        }
+        // The usage chunk may still follow; the answer itself is complete.
+        if choice.finish_reason.is_some() {
+            reply.complete();
         }
     }
     if let Some(usage) = chunk.usage {
