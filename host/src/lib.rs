@@ -10,12 +10,14 @@
 //! conversations.
 
 pub mod agent;
+pub mod api;
 pub mod caps;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod egress;
 pub mod inference;
+pub mod metrics;
 pub mod policy;
 pub mod prompt;
 pub mod runtime;

@@ -12,6 +12,7 @@ use crate::config::{AgentConfig, AgentId, ConfigError, HostConfig};
 use crate::db::Db;
 use crate::egress::{Egress, EgressRules, SecretScanner};
 use crate::inference::Inference;
+use crate::metrics::{AgentLabels, Metrics};
 use crate::policy::consent::{CallConsent, ConsentBroker, Mode, Session, Verdict};
 use crate::policy::network::NetPattern;
 use crate::policy::{AgentPolicy, Authorization};
@@ -20,6 +21,9 @@ use crate::prompt::{PromptQueue, Webhook};
 use crate::sandbox::{Call, CallError, CallErrorKind, CallReport, Deadline, Sandbox};
 use crate::skill::{self, LoadError, Skill};
 
+/// A skill once loaded; locked while it loads.
+type SkillSlot = Arc<Mutex<Option<Arc<Skill>>>>;
+
 pub struct Runtime {
     host: HostConfig,
     sandbox: Sandbox,
@@ -27,8 +31,9 @@ pub struct Runtime {
     egress: Egress,
     consent: Arc<ConsentBroker>,
     inference: Arc<Inference>,
+    metrics: Arc<Metrics>,
     /// Skills by canonical directory, loaded once and shared by agents.
-    skills: Mutex<HashMap<PathBuf, Arc<Skill>>>,
+    skills: Mutex<HashMap<PathBuf, SkillSlot>>,
 }
 
 /// Why an agent could not be loaded.
@@ -50,10 +55,12 @@ impl Runtime {
         })?;
         let db = Db::open(&data_dir.join("db"))?;
         let egress = Egress::new(host.hosts.clone());
+        let metrics = Arc::new(Metrics::new(host.server.metrics_agent_labels));
         Ok(Runtime {
             sandbox: Sandbox::new(&host.sandbox)?,
-            consent: Arc::new(ConsentBroker::new(db.clone())),
-            inference: Arc::new(Inference::new(host, &egress, db.clone())),
+            consent: Arc::new(ConsentBroker::new(db.clone(), metrics.clone())),
+            inference: Arc::new(Inference::new(host, &egress, db.clone(), metrics.clone())),
+            metrics,
             db,
             egress,
             host: host.clone(),
@@ -87,6 +94,11 @@ impl Runtime {
         &self.inference
     }
 
+    /// What the runtime counts.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     pub fn egress(&self) -> &Egress {
         &self.egress
     }
@@ -112,14 +124,17 @@ impl Runtime {
         Some(Webhook::new(url.to_string(), Arc::new(access), queue))
     }
 
-    /// The skill in `dir`, loaded (and compiled) once per runtime.
+    /// The skill in `dir`, loaded (and compiled) once per runtime: callers
+    /// that ask for it at once wait for the one load.
     pub fn load_skill(&self, dir: &Path) -> Result<Arc<Skill>, LoadError> {
         let key = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
-        if let Some(skill) = self.lock_skills().get(&key) {
+        let slot = self.lock_skills().entry(key).or_default().clone();
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(skill) = &*slot {
             return Ok(skill.clone());
         }
         let skill = Arc::new(Skill::load(&self.sandbox, dir)?);
-        self.lock_skills().insert(key, skill.clone());
+        *slot = Some(skill.clone());
         Ok(skill)
     }
 
@@ -158,6 +173,36 @@ impl Runtime {
     /// may not call is refused (or, with consent mode `ask`, asked about)
     /// before any sandbox exists.
     pub async fn call(
+        &self,
+        agent: &Agent,
+        session: &Session,
+        skill: &str,
+        tool: &str,
+        input: &str,
+    ) -> CallReport {
+        let started = std::time::Instant::now();
+        let report = self.checked_call(agent, session, skill, tool, input).await;
+        let outcome = match &report.result {
+            Ok(_) => "ok",
+            Err(e) => e.kind.outcome(),
+        };
+        // Names the agent has, not whatever a caller or model sent: the
+        // series stay bounded.
+        let known = agent
+            .skills
+            .get(skill)
+            .is_some_and(|s| s.manifest.tools.iter().any(|t| t.name == tool));
+        let (skill, tool) = if known {
+            (skill, tool)
+        } else {
+            ("_unknown", "_unknown")
+        };
+        self.metrics
+            .tool_call(agent.id(), skill, tool, outcome, started.elapsed());
+        report
+    }
+
+    async fn checked_call(
         &self,
         agent: &Agent,
         session: &Session,
@@ -219,6 +264,12 @@ impl Runtime {
             Ok(fs) => fs,
             Err(e) => return refused(CallErrorKind::Failed(e)),
         };
+        self.metrics
+            .sandboxes
+            .get_or_create(&AgentLabels {
+                agent: self.metrics.agent(agent.id()),
+            })
+            .inc();
         let mut report = self
             .sandbox
             .run(
@@ -245,7 +296,7 @@ impl Runtime {
         report
     }
 
-    fn lock_skills(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<Skill>>> {
+    fn lock_skills(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, SkillSlot>> {
         self.skills.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -61,7 +61,10 @@ async fn call_answering(
     let calling = runtime.call(agent, session, skill, tool, input);
     let answering = async {
         let prompt = next_prompt(&mut asked).await;
-        queue.answer(&prompt.id, answer).expect("prompt pending");
+        queue
+            .answer(&prompt.id, answer)
+            .await
+            .expect("prompt pending");
         prompt
     };
     tokio::join!(calling, answering)
@@ -431,6 +434,7 @@ async fn fifty_prompts_across_five_agents_each_get_their_own_answer() {
         let odd = file.ends_with(['1', '3', '5', '7', '9']);
         queue
             .answer(&prompt.id, if odd { ALLOW_ONCE } else { DENY })
+            .await
             .unwrap();
     }
     let mut outcomes = 0;
@@ -459,7 +463,10 @@ async fn twenty_requests_to_one_host_raise_one_prompt_when_allowed_for_the_sessi
     let mut asked = queue.subscribe();
     let answering = async {
         let prompt = next_prompt(&mut asked).await;
-        queue.answer(&prompt.id, allow(Scope::Session)).unwrap();
+        queue
+            .answer(&prompt.id, allow(Scope::Session))
+            .await
+            .unwrap();
         prompt
     };
     let calling = async {

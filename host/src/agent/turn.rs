@@ -75,6 +75,8 @@ pub type OnEvent<'a> = &'a (dyn Fn(TurnEvent) + Send + Sync);
 #[derive(Debug, Clone, Serialize)]
 pub struct TurnReport {
     pub agent: String,
+    /// The stored conversation the turn was added to; empty when the
+    /// caller keeps the conversation.
     pub conversation: String,
     pub answer: String,
     pub steps: Vec<Step>,
@@ -238,13 +240,38 @@ impl Runtime {
         on_event: Option<OnEvent<'_>>,
     ) -> Result<TurnReport, TurnError> {
         history::check_name(conversation).map_err(TurnError::BadConversation)?;
+        let id = agent.id().as_str();
+        let client = agent
+            .inference
+            .as_ref()
+            .ok_or_else(|| TurnError::NoModel(id.to_owned()))?;
+        let earlier = history::recent(self.db(), id, conversation, client.settings().history)?;
+        let (mut report, added) = self
+            .turn_after(agent, session, &earlier, message, on_event)
+            .await?;
+        history::append(self.db(), id, conversation, &added).await?;
+        report.conversation = conversation.to_owned();
+        Ok(report)
+    }
+
+    /// Run one turn after the `earlier` messages of a conversation the
+    /// caller keeps (such as an OpenAI-compatible client): like
+    /// [`Runtime::turn`], but nothing is stored. Returns the report and the
+    /// messages the turn added.
+    pub async fn turn_after(
+        &self,
+        agent: &Agent,
+        session: &Session,
+        earlier: &[Message],
+        message: &str,
+        on_event: Option<OnEvent<'_>>,
+    ) -> Result<(TurnReport, Vec<Message>), TurnError> {
         let id = agent.id().clone();
         let client = agent
             .inference
             .as_ref()
             .ok_or_else(|| TurnError::NoModel(id.to_string()))?;
         let settings = client.settings();
-        let earlier = history::recent(self.db(), id.as_str(), conversation, settings.history)?;
         let offered = Offered::new(agent);
         let system = system_message(agent);
         let fixed =
@@ -278,7 +305,7 @@ impl Runtime {
             let last = step == settings.max_steps;
             let room =
                 MAX_REQUEST_TEXT.saturating_sub(fixed + added.iter().map(wire_len).sum::<usize>());
-            let earlier = fitting(&earlier, room);
+            let earlier = fitting(earlier, room);
             let mut messages = Vec::with_capacity(1 + earlier.len() + added.len());
             messages.push(system.clone());
             messages.extend_from_slice(earlier);
@@ -344,14 +371,14 @@ impl Runtime {
                 max_steps: settings.max_steps,
             });
         };
-        history::append(self.db(), id.as_str(), conversation, &added).await?;
-        Ok(TurnReport {
+        let report = TurnReport {
             agent: id.to_string(),
-            conversation: conversation.to_owned(),
+            conversation: String::new(),
             answer,
             steps,
             usage,
-        })
+        };
+        Ok((report, added))
     }
 
     /// Run one tool call of the model; what happened, and the tool message

@@ -2,6 +2,7 @@
 
 mod agent;
 mod grants;
+mod serve;
 mod skill;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,11 @@ enum Command {
     Grants(grants::GrantsCommand),
     /// Print an agent's audit log.
     Audit(grants::AuditArgs),
+    /// Host every agent of a configuration directory behind the HTTP API.
+    Serve(serve::ServeArgs),
+    /// Issue, list and revoke the API's bearer tokens.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
 }
 
 /// Where configuration and state live.
@@ -121,14 +127,21 @@ fn default_data_dir() -> PathBuf {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    // Logs go to stderr, filtered by $SKILLBOX_LOG (default: warn), as
+    // text, or as one JSON object per line with SKILLBOX_LOG_FORMAT=json.
+    // They name agents, skills, tools and URLs, never arguments or secrets.
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SKILLBOX_LOG")
                 .unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+        );
+    if std::env::var("SKILLBOX_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -145,6 +158,8 @@ pub fn main() -> ExitCode {
             Command::Agent(command) => agent::run(command).await,
             Command::Grants(command) => grants::run(command).await,
             Command::Audit(args) => grants::audit(args),
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Token(command) => serve::token(command),
         }
     });
     match result {

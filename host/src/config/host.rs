@@ -23,11 +23,15 @@
 //! [inference.backends.local]         # see `config::inference`
 //! kind = "openai"
 //! url = "http://127.0.0.1:11434/v1"
+//!
+//! [server]                           # `skillbox serve`, see `ServerConfig`
+//! addr = "127.0.0.1:7878"
 //! ```
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bytesize::ByteSize;
 use serde::Deserialize;
@@ -55,6 +59,54 @@ pub struct HostConfig {
     pub consent_webhook: Option<url::Url>,
     /// Inference backends by name.
     pub backends: BTreeMap<String, BackendConfig>,
+    pub server: ServerConfig,
+}
+
+/// `[server]`: how `skillbox serve` listens and what it bounds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Where the API listens; loopback unless the operator says otherwise.
+    pub addr: std::net::SocketAddr,
+    /// The largest request body.
+    pub max_body: ByteSize,
+    /// Time a client has to send a request's headers, and then its body.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Connections open at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// Turns (and direct tool calls) running at once, in the whole host.
+    pub max_turns: usize,
+    /// Turns (and direct tool calls) running at once, per agent.
+    pub max_turns_per_agent: usize,
+    /// How long in-flight requests may finish after SIGTERM.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Failed authentications from one client address before it is locked
+    /// out, counted within `auth_lockout`.
+    pub auth_failures: u32,
+    /// How long a locked-out client waits.
+    #[serde(with = "humantime_serde")]
+    pub auth_lockout: Duration,
+    /// Agents named in metric labels; more share the label `_other`.
+    pub metrics_agent_labels: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            addr: ([127, 0, 0, 1], 7878).into(),
+            max_body: ByteSize::mib(1),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_turns: 256,
+            max_turns_per_agent: 8,
+            shutdown_grace: Duration::from_secs(10),
+            auth_failures: 10,
+            auth_lockout: Duration::from_secs(60),
+            metrics_agent_labels: 100,
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -73,6 +125,8 @@ struct RawHost {
     consent: RawConsent,
     #[serde(default)]
     inference: RawHostInference,
+    #[serde(default)]
+    server: ServerConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -147,6 +201,7 @@ impl HostConfig {
             hosts,
             consent_webhook: raw.consent.webhook,
             backends,
+            server: raw.server,
         })
     }
 
@@ -164,6 +219,7 @@ impl HostConfig {
             hosts: BTreeMap::new(),
             consent_webhook: None,
             backends: BTreeMap::new(),
+            server: ServerConfig::default(),
         }
     }
 }

@@ -77,30 +77,34 @@ pub async fn revoke(db: &Db, agent: &str, id: &str) -> Result<bool, DbError> {
 pub async fn use_once(db: &Db, agent: &str, id: &str) -> Result<bool, DbError> {
     let now = SystemTime::now();
     // (used, whether the stored grant changed)
-    let (used, changed) = tree(db, agent)?
-        .transaction(|tx| {
-            let Some(raw) = tx.get(id.as_bytes())? else {
-                return Ok((false, false));
-            };
-            let Ok(mut grant) = serde_json::from_slice::<Grant>(&raw) else {
-                return Ok((false, false));
-            };
-            if grant.is_expired(now) {
-                tx.remove(id.as_bytes())?;
-                return Ok((false, true));
-            }
-            let Some(left) = grant.uses_left.as_mut() else {
-                return Ok((true, false));
-            };
-            *left -= 1;
-            if *left == 0 {
-                tx.remove(id.as_bytes())?;
-            } else {
-                let value = serde_json::to_vec(&grant).expect("a grant serializes");
-                tx.insert(id.as_bytes(), value)?;
-            }
-            Ok::<_, ConflictableTransactionError<Infallible>>((true, true))
+    let tree = tree(db, agent)?;
+    let (used, changed) = db
+        .exclusive(|| {
+            tree.transaction(|tx| {
+                let Some(raw) = tx.get(id.as_bytes())? else {
+                    return Ok((false, false));
+                };
+                let Ok(mut grant) = serde_json::from_slice::<Grant>(&raw) else {
+                    return Ok((false, false));
+                };
+                if grant.is_expired(now) {
+                    tx.remove(id.as_bytes())?;
+                    return Ok((false, true));
+                }
+                let Some(left) = grant.uses_left.as_mut() else {
+                    return Ok((true, false));
+                };
+                *left -= 1;
+                if *left == 0 {
+                    tx.remove(id.as_bytes())?;
+                } else {
+                    let value = serde_json::to_vec(&grant).expect("a grant serializes");
+                    tx.insert(id.as_bytes(), value)?;
+                }
+                Ok::<_, ConflictableTransactionError<Infallible>>((true, true))
+            })
         })
+        .await
         .map_err(|e| match e {
             TransactionError::Storage(e) => DbError::Sled(e),
             TransactionError::Abort(never) => match never {},

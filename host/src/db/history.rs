@@ -74,7 +74,7 @@ pub async fn append(
             serde_json::to_vec(message).expect("a message serializes"),
         );
     }
-    tree.apply_batch(batch)?;
+    db.exclusive(|| tree.apply_batch(batch)).await?;
     db.flush().await
 }
 

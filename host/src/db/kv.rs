@@ -68,13 +68,13 @@ impl Usage {
 
 /// One (agent, skill) namespace.
 pub struct Namespace {
-    db: sled::Db,
+    db: super::Db,
     tree: sled::Tree,
     quota: Quota,
 }
 
 impl Namespace {
-    pub(super) fn new(db: sled::Db, tree: sled::Tree, quota: Quota) -> Self {
+    pub(super) fn new(db: super::Db, tree: sled::Tree, quota: Quota) -> Self {
         Self { db, tree, quota }
     }
 
@@ -95,8 +95,8 @@ impl Namespace {
         let stored_key = entry_key(key);
         let quota = self.quota;
         let size = (key.len() + value.len()) as u64;
-        self.tree
-            .transaction(|tx| {
+        let stored = self.db.exclusive(|| {
+            self.tree.transaction(|tx| {
                 let usage = Usage::decode(tx.get(USAGE)?);
                 let old = tx.get(&stored_key)?;
                 let (freed, old_keys) = match &old {
@@ -127,8 +127,12 @@ impl Namespace {
                 tx.insert(USAGE, &next.encode())?;
                 Ok(())
             })
-            .map_err(transaction_error)?;
-        self.db.flush_async().await?;
+        });
+        stored.await.map_err(transaction_error)?;
+        self.db
+            .flush()
+            .await
+            .map_err(|e| KvError::Failed(e.to_string()))?;
         Ok(())
     }
 
@@ -136,9 +140,8 @@ impl Namespace {
     pub async fn delete(&self, key: &str) -> Result<bool, KvError> {
         check_key(key)?;
         let stored_key = entry_key(key);
-        let existed = self
-            .tree
-            .transaction(|tx| {
+        let removed = self.db.exclusive(|| {
+            self.tree.transaction(|tx| {
                 let Some(old) = tx.remove(stored_key.as_slice())? else {
                     return Ok(false);
                 };
@@ -150,9 +153,13 @@ impl Namespace {
                 tx.insert(USAGE, &next.encode())?;
                 Ok(true)
             })
-            .map_err(transaction_error)?;
+        });
+        let existed = removed.await.map_err(transaction_error)?;
         if existed {
-            self.db.flush_async().await?;
+            self.db
+                .flush()
+                .await
+                .map_err(|e| KvError::Failed(e.to_string()))?;
         }
         Ok(existed)
     }

@@ -21,6 +21,20 @@ pub use kv::{KvError, Namespace, Quota};
 #[derive(Clone)]
 pub struct Db {
     sled: sled::Db,
+    disk: std::sync::Arc<Disk>,
+}
+
+/// One flush at a time, and none during sled's exclusive operations
+/// (transactions, batches): sled 0.34 deadlocks when flushes fill its
+/// I/O thread pool, or when a transaction waits for its lock while a flush
+/// is in flight. Flushes commit as a group: a caller whose write an
+/// earlier flush already covered does not flush again.
+#[derive(Default)]
+struct Disk {
+    /// The last ticket a finished flush covered.
+    flushed: tokio::sync::Mutex<u64>,
+    /// Taken by each caller of `flush`, after its writes.
+    tickets: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,14 +55,17 @@ impl Db {
                 path: path.display().to_string(),
                 error,
             })?;
-        Ok(Db { sled })
+        Ok(Db {
+            sled,
+            disk: Default::default(),
+        })
     }
 
     /// The key/value namespace of `skill` in `owner` (an agent). Names are
     /// validated by the caller: neither can contain `/`.
     pub fn namespace(&self, owner: &str, skill: &str, quota: Quota) -> Result<Namespace, DbError> {
         let tree = self.sled.open_tree(format!("kv/{owner}/{skill}"))?;
-        Ok(Namespace::new(self.sled.clone(), tree, quota))
+        Ok(Namespace::new(self.clone(), tree, quota))
     }
 
     /// A number never returned before by this database.
@@ -58,7 +75,24 @@ impl Db {
 
     /// Write everything to disk.
     pub async fn flush(&self) -> Result<(), DbError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let ticket = self.disk.tickets.fetch_add(1, SeqCst) + 1;
+        let mut flushed = self.disk.flushed.lock().await;
+        if *flushed >= ticket {
+            return Ok(());
+        }
+        // Every ticket up to here was taken after its writes: this flush
+        // covers them all.
+        let covers = self.disk.tickets.load(SeqCst);
         self.sled.flush_async().await?;
+        *flushed = covers;
         Ok(())
+    }
+
+    /// Run `operation`, which takes sled's exclusive lock (a transaction or
+    /// a batch), while no flush is in flight.
+    async fn exclusive<T>(&self, operation: impl FnOnce() -> T) -> T {
+        let _alone = self.disk.flushed.lock().await;
+        operation()
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use eventsource_stream::{EventStreamError, Eventsource};
@@ -20,6 +20,7 @@ use crate::config::inference::{BackendConfig, BackendKind};
 use crate::egress::{
     BodyError, Egress, EgressError, EgressRules, NetworkAccess, SecretBinding, SecretScanner,
 };
+use crate::metrics::{Metrics, ModelLabels};
 use crate::policy::network::NetPattern;
 use crate::sandbox::Limits;
 
@@ -45,6 +46,7 @@ pub struct Backend {
     access: OnceLock<Result<Access, String>>,
     queue: Arc<FairQueue>,
     limits: Limits,
+    metrics: Arc<Metrics>,
 }
 
 /// The way out to the backend, with its API key.
@@ -120,7 +122,12 @@ impl Failure {
 
 impl Backend {
     /// `config`'s backend; an API key file is relative to `config_dir`.
-    pub fn new(config: BackendConfig, config_dir: PathBuf, egress: &Egress) -> Backend {
+    pub fn new(
+        config: BackendConfig,
+        config_dir: PathBuf,
+        egress: &Egress,
+        metrics: Arc<Metrics>,
+    ) -> Backend {
         let mut base = config.url.clone();
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
@@ -142,6 +149,7 @@ impl Backend {
             access: OnceLock::new(),
             limits,
             config,
+            metrics,
         }
     }
 
@@ -219,11 +227,25 @@ impl Backend {
                 .body(model, request, on_token.is_some())
                 .to_string(),
         );
+        let labels = ModelLabels {
+            backend: self.config.name.clone(),
+            model: model.to_owned(),
+        };
         let mut retries = 0;
         loop {
+            let waiting = Instant::now();
             let permit = self.queue.acquire(agent, weight).await;
+            let sending = Instant::now();
             let result = self.attempt(access, body.clone(), on_token).await;
             drop(permit);
+            self.metrics
+                .inference_queue_seconds
+                .get_or_create(&labels)
+                .observe((sending - waiting).as_secs_f64());
+            self.metrics
+                .inference_seconds
+                .get_or_create(&labels)
+                .observe(sending.elapsed().as_secs_f64());
             match result {
                 Err(failure) if failure.is_retryable() && retries < self.config.retries => {
                     let wait = match &failure {

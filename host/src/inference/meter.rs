@@ -88,33 +88,7 @@ impl Meter {
     /// Count a request of `agent` if its budget allows one more.
     pub fn admit(&self, agent: &AgentId, budget: &Budget) -> Result<(), Over> {
         self.with_windows(agent, |windows, unwritten, clock| {
-            let limits = [
-                (
-                    "requests_per_minute",
-                    budget.requests_per_minute,
-                    windows.minute.requests,
-                    60,
-                ),
-                (
-                    "tokens_per_minute",
-                    budget.tokens_per_minute,
-                    windows.minute.tokens,
-                    60,
-                ),
-                (
-                    "requests_per_day",
-                    budget.requests_per_day,
-                    windows.day.requests,
-                    86_400,
-                ),
-                (
-                    "tokens_per_day",
-                    budget.tokens_per_day,
-                    windows.day.tokens,
-                    86_400,
-                ),
-            ];
-            for (limit, max, used, period) in limits {
+            for (limit, max, used, period) in windows.limits(budget) {
                 if let Some(max) = max
                     && used >= max
                 {
@@ -129,6 +103,17 @@ impl Meter {
             }
             windows.count_request(agent, unwritten);
             Ok(())
+        })
+    }
+
+    /// What is left of each limit `budget` sets for `agent`.
+    pub fn remaining(&self, agent: &AgentId, budget: &Budget) -> Vec<(&'static str, u64)> {
+        self.with_windows(agent, |windows, _, _| {
+            windows
+                .limits(budget)
+                .into_iter()
+                .filter_map(|(limit, max, used, _)| Some((limit, max?.saturating_sub(used))))
+                .collect()
         })
     }
 
@@ -162,6 +147,14 @@ impl Meter {
     pub fn usage(&self, agent: &AgentId) -> Result<BTreeMap<(String, String), Spent>, DbError> {
         self.write(std::mem::take(&mut self.lock().unwritten))?;
         usage::list(&self.db, agent.as_str())
+    }
+
+    /// Write the counts not yet written.
+    pub fn flush(&self) {
+        let counts = std::mem::take(&mut self.lock().unwritten);
+        if let Err(e) = self.write(counts) {
+            tracing::warn!("cannot record inference usage: {e}");
+        }
     }
 
     /// Run `f` on the windows of `agent`, moved to the current minute and
@@ -227,14 +220,41 @@ impl Meter {
 
 impl Drop for Meter {
     fn drop(&mut self) {
-        let counts = std::mem::take(&mut self.lock().unwritten);
-        if let Err(e) = self.write(counts) {
-            tracing::warn!("cannot record inference usage: {e}");
-        }
+        self.flush();
     }
 }
 
 impl Windows {
+    /// Each limit of `budget`: its name, maximum, use and period (seconds).
+    fn limits(&self, budget: &Budget) -> [(&'static str, Option<u64>, u64, u64); 4] {
+        [
+            (
+                "requests_per_minute",
+                budget.requests_per_minute,
+                self.minute.requests,
+                60,
+            ),
+            (
+                "tokens_per_minute",
+                budget.tokens_per_minute,
+                self.minute.tokens,
+                60,
+            ),
+            (
+                "requests_per_day",
+                budget.requests_per_day,
+                self.day.requests,
+                86_400,
+            ),
+            (
+                "tokens_per_day",
+                budget.tokens_per_day,
+                self.day.tokens,
+                86_400,
+            ),
+        ]
+    }
+
     fn count_request(&mut self, agent: &AgentId, unwritten: &mut BTreeMap<Account, Spent>) {
         self.minute.requests = self.minute.requests.saturating_add(1);
         self.day.requests = self.day.requests.saturating_add(1);

@@ -19,10 +19,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::config::inference::InferenceSettings;
+use crate::config::inference::{Budget, InferenceSettings};
 use crate::config::{AgentId, HostConfig};
 use crate::db::{Db, DbError};
 use crate::egress::Egress;
+use crate::metrics::{InferenceLabels, Metrics, TokenLabels};
 use crate::policy::consent::{CallConsent, Verdict};
 use crate::prompt::Capability;
 
@@ -39,6 +40,7 @@ use meter::Meter;
 pub struct Inference {
     backends: BTreeMap<String, Backend>,
     meter: Meter,
+    metrics: Arc<Metrics>,
 }
 
 /// Why a chat request got no answer.
@@ -72,18 +74,60 @@ impl fmt::Display for Failures<'_> {
 
 impl Inference {
     /// The backends `host` configures. API keys are read on first use.
-    pub fn new(host: &HostConfig, egress: &Egress, db: Db) -> Inference {
+    pub fn new(host: &HostConfig, egress: &Egress, db: Db, metrics: Arc<Metrics>) -> Inference {
         let backends = host
             .backends
             .iter()
             .map(|(name, config)| {
-                let backend = Backend::new(config.clone(), host.dir.clone(), egress);
+                let backend =
+                    Backend::new(config.clone(), host.dir.clone(), egress, metrics.clone());
                 (name.clone(), backend)
             })
             .collect();
         Inference {
             backends,
             meter: Meter::new(db),
+            metrics,
+        }
+    }
+
+    /// Write the usage counts not yet written.
+    pub fn flush(&self) {
+        self.meter.flush();
+    }
+
+    /// What is left of each limit of `budget` for `agent` now, by limit.
+    pub fn remaining(&self, agent: &AgentId, budget: &Budget) -> Vec<(&'static str, u64)> {
+        self.meter.remaining(agent, budget)
+    }
+
+    fn count(&self, agent: &AgentId, model: &ModelRef, outcome: &str, usage: Usage) {
+        let metrics = &self.metrics;
+        let agent = metrics.agent(agent);
+        metrics
+            .inference_requests
+            .get_or_create(&InferenceLabels {
+                agent: agent.clone(),
+                backend: model.backend.clone(),
+                model: model.model.clone(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        for (direction, tokens) in [
+            ("in", usage.prompt_tokens),
+            ("out", usage.completion_tokens),
+        ] {
+            if tokens > 0 {
+                metrics
+                    .inference_tokens
+                    .get_or_create(&TokenLabels {
+                        agent: agent.clone(),
+                        backend: model.backend.clone(),
+                        model: model.model.clone(),
+                        direction: direction.to_owned(),
+                    })
+                    .inc_by(tokens);
+            }
         }
     }
 
@@ -179,6 +223,7 @@ impl AgentClient {
                 Ok((message, usage)) => {
                     let usage = usage.unwrap_or_else(|| estimate(request, &message));
                     meter.record(&self.agent, model, usage);
+                    self.service.count(&self.agent, model, "ok", usage);
                     return Ok(ChatResponse {
                         message,
                         usage,
@@ -187,6 +232,8 @@ impl AgentClient {
                 }
                 Err(failure) => {
                     tracing::warn!(agent = %self.agent, model = %model, "inference failed: {failure}");
+                    self.service
+                        .count(&self.agent, model, "failed", Usage::default());
                     let last = failure.after_output();
                     failures.push(((*model).clone(), failure));
                     if last {

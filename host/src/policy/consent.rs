@@ -19,14 +19,16 @@ use crate::db::Db;
 use crate::db::audit::{self, AuditEntry};
 use crate::db::grants::{self, Grant};
 use crate::egress::SecretScanner;
+use crate::metrics::{AnswerLabels, Metrics};
 use crate::prompt::{Answer, Capability, ChannelError, Prompt, PromptChannel, Scope};
 use crate::sandbox::Deadline;
+use prometheus_client::metrics::gauge::Gauge;
 
 /// Longest argument text shown in a prompt.
 const MAX_ARGUMENTS: usize = 500;
 
 /// What an agent does about a capability it does not hold.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Refuse, without asking.
@@ -98,15 +100,17 @@ pub enum Verdict {
 
 pub struct ConsentBroker {
     db: Db,
+    metrics: Arc<Metrics>,
     channel: RwLock<Option<Arc<dyn PromptChannel>>>,
     /// Grants that last a session: never written to disk.
     session_grants: Mutex<Vec<(Session, AgentId, Grant)>>,
 }
 
 impl ConsentBroker {
-    pub fn new(db: Db) -> ConsentBroker {
+    pub fn new(db: Db, metrics: Arc<Metrics>) -> ConsentBroker {
         ConsentBroker {
             db,
+            metrics,
             channel: RwLock::new(None),
             session_grants: Mutex::new(Vec::new()),
         }
@@ -270,6 +274,22 @@ impl ConsentBroker {
     }
 }
 
+/// Counts a prompt as pending while it lives.
+struct Pending<'a>(&'a Gauge);
+
+impl<'a> Pending<'a> {
+    fn new(gauge: &'a Gauge) -> Pending<'a> {
+        gauge.inc();
+        Pending(gauge)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The consent side of one call: who asks, in which session, for what.
 #[derive(Clone)]
 pub struct CallConsent {
@@ -388,8 +408,25 @@ impl CallConsent {
             Err(e) => return self.refuse(&class, format!("cannot ask: {e}")),
         };
         let waiting = Instant::now();
-        let answered = channel.ask(&prompt).await;
+        let answered = {
+            let _pending = Pending::new(&broker.metrics.prompts_pending);
+            channel.ask(&prompt).await
+        };
         self.deadline.extend(waiting.elapsed());
+        let answer_label = match &answered {
+            Ok(answer) if answer.allow => "allow",
+            Ok(_) => "deny",
+            Err(ChannelError::Timeout) => "timeout",
+            Err(ChannelError::Failed(_)) => "failed",
+        };
+        broker
+            .metrics
+            .prompts_answered
+            .get_or_create(&AnswerLabels {
+                agent: broker.metrics.agent(&self.agent),
+                answer: answer_label.into(),
+            })
+            .inc();
         match answered {
             Ok(answer) => {
                 let grant = broker.remember(self, &prompt, answer, channel.name()).await;
@@ -401,6 +438,8 @@ impl CallConsent {
                     Some(channel.name()),
                     grant,
                 );
+                // The answer is on record: whoever gave it may say so.
+                channel.recorded(&prompt);
                 if answer.allow {
                     Verdict::Allowed
                 } else {

@@ -152,4 +152,7 @@ pub trait PromptChannel: Send + Sync {
 
     /// Ask `prompt` and wait for the answer, until `prompt.expires_at`.
     async fn ask(&self, prompt: &Prompt) -> Result<Answer, ChannelError>;
+
+    /// The answer to `prompt` is on record (a grant it made is stored).
+    fn recorded(&self, _prompt: &Prompt) {}
 }

@@ -2,9 +2,9 @@
 //! lists and answers them. Any number may be pending, across agents; each
 //! caller waits only for its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, oneshot};
 
@@ -17,13 +17,19 @@ struct Pending {
 
 pub struct PromptQueue {
     pending: Mutex<BTreeMap<String, Pending>>,
+    /// Who waits for an answer to be on record, by prompt id.
+    recording: Mutex<HashMap<String, oneshot::Sender<()>>>,
     asked: broadcast::Sender<Prompt>,
 }
+
+/// Longest wait for an answer to be on record once given.
+const RECORDING: Duration = Duration::from_secs(10);
 
 impl Default for PromptQueue {
     fn default() -> Self {
         Self {
             pending: Mutex::new(BTreeMap::new()),
+            recording: Mutex::new(HashMap::new()),
             asked: broadcast::channel(1024).0,
         }
     }
@@ -37,16 +43,32 @@ impl PromptQueue {
         prompts
     }
 
-    /// Answer the prompt `id`.
-    pub fn answer(&self, id: &str, answer: Answer) -> Result<(), String> {
+    /// The prompt `id`, if it is pending.
+    pub fn get(&self, id: &str) -> Option<Prompt> {
+        self.lock().get(id).map(|p| p.prompt.clone())
+    }
+
+    /// Answer the prompt `id`, and wait until the answer is on record: a
+    /// grant it makes is stored before this returns.
+    pub async fn answer(&self, id: &str, answer: Answer) -> Result<(), String> {
         let pending = self
             .lock()
             .remove(id)
             .ok_or_else(|| format!("no pending prompt '{id}'"))?;
-        pending
-            .reply
-            .send(answer)
-            .map_err(|_| format!("prompt '{id}' was given up"))
+        let (done, recorded) = oneshot::channel();
+        self.lock_recording().insert(id.to_owned(), done);
+        if pending.reply.send(answer).is_err() {
+            self.lock_recording().remove(id);
+            return Err(format!("prompt '{id}' was given up"));
+        }
+        let on_record = tokio::time::timeout(RECORDING, recorded).await;
+        self.lock_recording().remove(id);
+        match on_record {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(format!(
+                "prompt '{id}' was given up before its answer was recorded"
+            )),
+        }
     }
 
     /// Every prompt as it is asked.
@@ -56,6 +78,10 @@ impl PromptQueue {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Pending>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_recording(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<()>>> {
+        self.recording.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -101,6 +127,12 @@ impl PromptChannel for PromptQueue {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(_)) => Err(ChannelError::Failed("the queue was dropped".into())),
             Err(_) => Err(ChannelError::Timeout),
+        }
+    }
+
+    fn recorded(&self, prompt: &Prompt) {
+        if let Some(done) = self.lock_recording().remove(&prompt.id) {
+            let _ = done.send(());
         }
     }
 }

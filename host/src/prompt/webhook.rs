@@ -72,10 +72,8 @@ impl PromptChannel for Webhook {
             biased;
             answered = &mut queued => answered,
             posted = self.post(prompt) => match posted {
-                Ok(Some(answer)) => {
-                    let _ = self.queue.answer(&prompt.id, answer);
-                    Ok(answer)
-                }
+                // Returning withdraws the prompt from the queue.
+                Ok(Some(answer)) => Ok(answer),
                 Ok(None) => queued.await,
                 Err(e) => {
                     tracing::warn!("consent webhook failed: {e}");
@@ -83,5 +81,9 @@ impl PromptChannel for Webhook {
                 }
             },
         }
+    }
+
+    fn recorded(&self, prompt: &Prompt) {
+        self.queue.recorded(prompt);
     }
 }

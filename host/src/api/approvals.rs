@@ -1,0 +1,50 @@
+//! `/v1/approvals`: the consent prompts waiting for a person, and their
+//! answers. An agent's token sees and answers its own agent's prompts (the
+//! person it speaks for); the admin token, every prompt.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::JsonBody;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::served::Served;
+use crate::prompt::Answer;
+
+/// `GET /v1/approvals`: pending prompts, oldest first.
+pub async fn list(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+) -> Json<Value> {
+    let prompts: Vec<_> = served
+        .queue
+        .pending()
+        .into_iter()
+        .filter(|p| caller.reach(p.agent.as_str()).is_ok())
+        .collect();
+    Json(json!({ "approvals": prompts }))
+}
+
+/// `POST /v1/approvals/{id}` with an answer such as `{"allow": true,
+/// "scope": "always"}`. Answered once its grant, if any, is stored.
+pub async fn answer(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+    JsonBody(answer): JsonBody<Answer>,
+) -> Result<Json<Value>, ApiError> {
+    let prompt = served
+        .queue
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no pending approval '{id}'")))?;
+    caller.reach(prompt.agent.as_str())?;
+    served
+        .queue
+        .answer(&id, answer)
+        .await
+        .map_err(ApiError::not_found)?;
+    Ok(Json(json!({ "id": id, "answer": answer.to_string() })))
+}

@@ -1,0 +1,277 @@
+//! `skillbox serve`: the HTTP API of a host of many agents (docs/api.md).
+//!
+//! Requests pass, in order: the connection's limits (headers within
+//! `request_timeout` and 64 KiB), authentication ([`auth`]: every route
+//! but the health checks), the body's limits (whole within
+//! `request_timeout` and `max_body`, read only for a known caller), then
+//! the handler, which checks that the caller may reach the agent it names
+//! and takes a turn place ([`Served`]).
+
+mod agents;
+mod approvals;
+mod auth;
+mod error;
+mod messages;
+mod openai;
+mod served;
+pub mod tokens;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+pub use error::ApiError;
+pub use served::Served;
+
+use crate::metrics::BudgetLabels;
+use auth::Caller;
+
+/// Most bytes of a request line and headers.
+const MAX_HEAD: usize = 64 << 10;
+
+/// The routes of the API over `served`.
+pub fn router(served: Arc<Served>) -> Router {
+    let authenticated = Router::new()
+        .route("/v1/agents", get(agents::list))
+        .route("/v1/agents/{id}", get(agents::get))
+        .route("/v1/agents/{id}/messages", post(messages::post))
+        .route("/v1/agents/{id}/history", get(agents::history))
+        .route("/v1/agents/{id}/tools/{tool}", post(agents::call_tool))
+        .route("/v1/agents/{id}/grants", get(agents::list_grants))
+        .route(
+            "/v1/agents/{id}/grants/{grant}",
+            delete(agents::revoke_grant),
+        )
+        .route("/v1/agents/{id}/audit", get(agents::audit))
+        .route("/v1/approvals", get(approvals::list))
+        .route("/v1/approvals/{id}", post(approvals::answer))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/admin/reload", post(reload))
+        .route("/metrics", get(metrics))
+        // Layers run last-added first: who calls, then their body.
+        .route_layer(middleware::from_fn_with_state(served.clone(), read_body))
+        .route_layer(middleware::from_fn_with_state(
+            served.clone(),
+            auth::authenticate,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .merge(authenticated)
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .with_state(served)
+}
+
+/// Serve `served` on `listener` until `shutdown` completes; then stop
+/// accepting, give requests in flight `shutdown_grace` to finish, and
+/// cancel the rest.
+pub async fn serve(
+    served: Arc<Served>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let router = router(served.clone());
+    let settings = served.settings.clone();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(settings.request_timeout)
+        .max_buf_size(MAX_HEAD);
+    let graceful = GracefulShutdown::new();
+    let places = Arc::new(Semaphore::new(settings.max_connections));
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        while connections.try_join_next().is_some() {}
+        let place = tokio::select! {
+            place = places.clone().acquire_owned() => place.expect("never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<_>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        connections.spawn(async move {
+            let _place = place;
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+    served.stop();
+    drop(listener);
+    let grace = settings.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still running after {}: cancelled",
+            humantime::format_duration(grace)
+        );
+        connections.abort_all();
+    }
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Aborts tasks when dropped: a stream's turn, once its client is gone.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// A JSON request body; what is wrong with it is said as an [`ApiError`].
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(value)| JsonBody(value))
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    }
+}
+
+/// Read the whole body within the request deadline and size limit, so no
+/// handler waits on a slow client or holds a huge body.
+async fn read_body(
+    State(served): State<Arc<Served>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let settings = &served.settings;
+    let (parts, body) = request.into_parts();
+    let limit = usize::try_from(settings.max_body.as_u64()).unwrap_or(usize::MAX);
+    let read =
+        tokio::time::timeout(settings.request_timeout, axum::body::to_bytes(body, limit)).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            let too_large = e
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            return Err(if too_large {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!(
+                        "the request body is over {} (server.max_body)",
+                        settings.max_body
+                    ),
+                )
+            } else {
+                ApiError::bad_request("the request body could not be read")
+            });
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the request body did not arrive in time (server.request_timeout)",
+            ));
+        }
+    };
+    Ok(next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await)
+}
+
+async fn readyz(State(served): State<Arc<Served>>) -> Response {
+    if served.is_ready() {
+        Json(json!({ "ready": true, "agents": served.config().agents.len() })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false })),
+        )
+            .into_response()
+    }
+}
+
+/// `POST /v1/admin/reload`: like SIGHUP.
+async fn reload(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.admin()?;
+    let warnings = served.reload().map_err(|e| {
+        ApiError::bad_request(format!("configuration refused, the running one stays: {e}"))
+    })?;
+    Ok(Json(json!({
+        "reloaded": true,
+        "agents": served.config().agents.len(),
+        "warnings": warnings,
+    })))
+}
+
+/// `GET /metrics`, for the admin token.
+async fn metrics(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+) -> Result<Response, ApiError> {
+    caller.admin()?;
+    let metrics = served.runtime.metrics();
+    // Budgets are read when scraped, for the agents in use.
+    for agent in served.loaded() {
+        let Some(client) = &agent.inference else {
+            continue;
+        };
+        let remaining = served
+            .runtime
+            .inference()
+            .remaining(agent.id(), &client.settings().budget);
+        for (limit, left) in remaining {
+            metrics
+                .budget_remaining
+                .get_or_create(&BudgetLabels {
+                    agent: metrics.agent(agent.id()),
+                    limit: limit.to_owned(),
+                })
+                .set(i64::try_from(left).unwrap_or(i64::MAX));
+        }
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.encode(),
+    )
+        .into_response())
+}

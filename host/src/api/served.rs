@@ -1,0 +1,200 @@
+//! What `skillbox serve` serves: the runtime of one data directory and the
+//! agents of one configuration directory.
+//!
+//! Agents are read at start and on reload, but loaded (skills, policy,
+//! model client) only when first used: an idle agent is its parsed
+//! configuration, and its state stays in sled. A reload is checked whole
+//! before it replaces anything; turns already running finish with the
+//! agent they started with.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::auth::Strikes;
+use super::error::ApiError;
+use super::tokens::Tokens;
+use crate::Runtime;
+use crate::agent::{self, Agent};
+use crate::config::host::{HOST_FILE, ServerConfig};
+use crate::config::{AgentConfig, AgentId, ConfigDir};
+use crate::policy::AgentPolicy;
+use crate::prompt::PromptQueue;
+
+pub struct Served {
+    pub runtime: Runtime,
+    pub queue: Arc<PromptQueue>,
+    pub tokens: Tokens,
+    pub strikes: Strikes,
+    pub settings: ServerConfig,
+    config_dir: PathBuf,
+    /// `skillbox.toml` as the runtime was opened with it.
+    host_file: Option<String>,
+    config: RwLock<Arc<ConfigDir>>,
+    loaded: Mutex<HashMap<AgentId, Arc<Agent>>>,
+    turns: Arc<Semaphore>,
+    agent_turns: Mutex<HashMap<AgentId, Arc<Semaphore>>>,
+    stopping: AtomicBool,
+}
+
+/// A turn (or direct tool call) in flight: holds its places.
+pub struct TurnPermit {
+    _host: OwnedSemaphorePermit,
+    _agent: OwnedSemaphorePermit,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Drop for TurnPermit {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+impl Served {
+    /// Serve `config` (read from `config_dir`) from `runtime`, asking people
+    /// through `queue`.
+    pub fn new(
+        runtime: Runtime,
+        config_dir: &Path,
+        config: ConfigDir,
+        queue: Arc<PromptQueue>,
+    ) -> Served {
+        let settings = config.host.server.clone();
+        Served {
+            tokens: Tokens::new(runtime.data_dir()),
+            strikes: Strikes::new(settings.auth_failures, settings.auth_lockout),
+            turns: Arc::new(Semaphore::new(settings.max_turns)),
+            settings,
+            host_file: std::fs::read_to_string(config_dir.join(HOST_FILE)).ok(),
+            config_dir: config_dir.to_owned(),
+            config: RwLock::new(Arc::new(config)),
+            loaded: Mutex::new(HashMap::new()),
+            agent_turns: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+            queue,
+            runtime,
+        }
+    }
+
+    pub fn config(&self) -> Arc<ConfigDir> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The configuration of agent `id`.
+    pub fn agent_config(&self, id: &str) -> Result<AgentConfig, ApiError> {
+        let config = self.config();
+        config
+            .agents
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("no agent '{id}'")))
+    }
+
+    /// Agent `id`, loaded on first use.
+    pub fn agent(&self, id: &str) -> Result<Arc<Agent>, ApiError> {
+        let config = self.agent_config(id)?;
+        if let Some(agent) = self.lock_loaded().get(&config.id) {
+            return Ok(agent.clone());
+        }
+        // Loading may compile a skill not in the cache: keep the other
+        // requests of this worker thread moving meanwhile.
+        let agent = tokio::task::block_in_place(|| self.runtime.load_agent(&config))
+            .map_err(|e| ApiError::internal(format!("cannot load agent '{id}': {e}")))?;
+        let agent = Arc::new(agent);
+        self.lock_loaded()
+            .entry(config.id.clone())
+            .or_insert(agent.clone());
+        Ok(agent)
+    }
+
+    /// The agents loaded so far.
+    pub fn loaded(&self) -> Vec<Arc<Agent>> {
+        self.lock_loaded().values().cloned().collect()
+    }
+
+    /// Re-read the configuration directory. A configuration with any error
+    /// is refused whole, and the running one keeps serving. Returns
+    /// warnings: settings that only a restart applies.
+    pub fn reload(&self) -> Result<Vec<String>, String> {
+        let config = ConfigDir::load(&self.config_dir).map_err(|e| e.to_string())?;
+        for agent in config.agents.values() {
+            let manifests = agent::read_manifests(agent).map_err(|e| e.to_string())?;
+            AgentPolicy::build(
+                agent,
+                self.runtime.host(),
+                &manifests,
+                self.runtime.egress(),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        let mut warnings = Vec::new();
+        if std::fs::read_to_string(self.config_dir.join(HOST_FILE)).ok() != self.host_file {
+            warnings.push(format!(
+                "{HOST_FILE} changed: agents are reloaded, host settings apply after a restart"
+            ));
+        }
+        let agents = config.agents.len();
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        self.lock_loaded().clear();
+        tracing::info!(agents, "configuration reloaded");
+        Ok(warnings)
+    }
+
+    /// A place for a turn of agent `id`, or 429 when the agent or the host
+    /// runs as many as it may.
+    pub fn begin_turn(&self, id: &AgentId) -> Result<TurnPermit, ApiError> {
+        let busy = |what: String| {
+            ApiError::too_many(
+                "busy",
+                format!("{what}; try again shortly"),
+                Duration::from_secs(1),
+            )
+        };
+        let agent_turns = self
+            .agent_turns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.max_turns_per_agent)))
+            .clone();
+        let agent = agent_turns.try_acquire_owned().map_err(|_| {
+            busy(format!(
+                "agent '{id}' already runs {} turns (server.max_turns_per_agent)",
+                self.settings.max_turns_per_agent
+            ))
+        })?;
+        let host = self.turns.clone().try_acquire_owned().map_err(|_| {
+            busy(format!(
+                "the host already runs {} turns (server.max_turns)",
+                self.settings.max_turns
+            ))
+        })?;
+        let gauge = self.runtime.metrics().turns_in_flight.clone();
+        gauge.inc();
+        Ok(TurnPermit {
+            _host: host,
+            _agent: agent,
+            gauge,
+        })
+    }
+
+    /// Ready for traffic: not shutting down.
+    pub fn is_ready(&self) -> bool {
+        !self.stopping.load(Ordering::Relaxed)
+    }
+
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<AgentId, Arc<Agent>>> {
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,252 @@
+//! Bearer tokens of the HTTP API. Each belongs to one agent, or to the
+//! admin. Only a token's SHA-256 is kept, in `<data dir>/tokens.json`
+//! (mode 0600): the secret is shown once, when it is issued.
+//!
+//! The file, not the database, holds them so that `skillbox token new`
+//! works while `skillbox serve` runs; the server notices a changed file on
+//! the next request, so a new token works and a revoked one stops at once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::AgentId;
+
+pub const TOKENS_FILE: &str = "tokens.json";
+
+/// Whom a token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Holder {
+    /// Every endpoint, every agent.
+    Admin,
+    /// One agent's endpoints only.
+    Agent(AgentId),
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Holder::Admin => f.write_str("admin"),
+            Holder::Agent(id) => write!(f, "agent:{id}"),
+        }
+    }
+}
+
+impl From<Holder> for String {
+    fn from(holder: Holder) -> String {
+        holder.to_string()
+    }
+}
+
+impl TryFrom<String> for Holder {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Holder, String> {
+        match text.split_once(':') {
+            None if text == "admin" => Ok(Holder::Admin),
+            Some(("agent", id)) => AgentId::new(id).map(Holder::Agent),
+            _ => Err(format!("'{text}' is neither 'admin' nor 'agent:<id>'")),
+        }
+    }
+}
+
+/// A token as kept: never the token itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Names the token in listings and revocations.
+    pub id: String,
+    pub holder: Holder,
+    /// Hex SHA-256 of the token.
+    pub sha256: String,
+    #[serde(with = "humantime_serde")]
+    pub created: SystemTime,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct TokensFile {
+    tokens: Vec<TokenRecord>,
+}
+
+/// The token file of a data directory.
+pub struct TokenStore {
+    path: PathBuf,
+}
+
+fn sha256_hex(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl TokenStore {
+    pub fn new(data_dir: &Path) -> TokenStore {
+        TokenStore {
+            path: data_dir.join(TOKENS_FILE),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn list(&self) -> anyhow::Result<Vec<TokenRecord>> {
+        Ok(self.read()?.tokens)
+    }
+
+    /// Issue a token for `holder`: its record, and the token, which is not
+    /// kept anywhere.
+    pub fn issue(&self, holder: Holder) -> anyhow::Result<(TokenRecord, String)> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let token = format!(
+            "sbx_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+        );
+        let sha256 = sha256_hex(&token);
+        let record = TokenRecord {
+            id: format!("t{}", &sha256[..12]),
+            holder,
+            sha256,
+            created: SystemTime::now(),
+        };
+        let mut file = self.read()?;
+        file.tokens.push(record.clone());
+        self.write(&file)?;
+        Ok((record, token))
+    }
+
+    /// Revoke the token `id`; false if there is none.
+    pub fn revoke(&self, id: &str) -> anyhow::Result<bool> {
+        let mut file = self.read()?;
+        let before = file.tokens.len();
+        file.tokens.retain(|t| t.id != id);
+        if file.tokens.len() == before {
+            return Ok(false);
+        }
+        self.write(&file)?;
+        Ok(true)
+    }
+
+    fn read(&self) -> anyhow::Result<TokensFile> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokensFile::default()),
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", self.path.display())),
+        }
+    }
+
+    /// Replace the file whole, private from its first byte: a reader sees
+    /// the old file or the new one.
+    fn write(&self, file: &TokensFile) -> anyhow::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        temp.write_all(&serde_json::to_vec_pretty(file)?)?;
+        temp.as_file().sync_all()?;
+        temp.persist(&self.path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))?;
+        Ok(())
+    }
+}
+
+/// The tokens the server accepts, re-read whenever the file changes.
+pub struct Tokens {
+    store: TokenStore,
+    known: RwLock<Known>,
+}
+
+#[derive(Default)]
+struct Known {
+    /// (modified, length, inode) of the file read; None if there was none.
+    version: Option<(SystemTime, u64, u64)>,
+    by_hash: HashMap<String, Holder>,
+}
+
+impl Tokens {
+    pub fn new(data_dir: &Path) -> Tokens {
+        Tokens {
+            store: TokenStore::new(data_dir),
+            known: RwLock::new(Known::default()),
+        }
+    }
+
+    /// Whom `token` speaks for, if anyone.
+    pub fn holder(&self, token: &str) -> Option<Holder> {
+        self.refresh();
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+        known.by_hash.get(&sha256_hex(token)).cloned()
+    }
+
+    fn refresh(&self) {
+        let version = std::fs::metadata(self.store.path()).ok().map(|m| {
+            (
+                m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                m.len(),
+                m.ino(),
+            )
+        });
+        // A file changed twice within one tick of the file system's clock
+        // can look unchanged: a file that recent is read again anyway.
+        let settled = version.is_none_or(|(modified, ..)| {
+            modified
+                .elapsed()
+                .is_ok_and(|age| age > Duration::from_secs(2))
+        });
+        if settled && self.known.read().unwrap_or_else(|e| e.into_inner()).version == version {
+            return;
+        }
+        let by_hash = match self.store.list() {
+            Ok(records) => records
+                .into_iter()
+                .map(|record| (record.sha256, record.holder))
+                .collect(),
+            Err(e) => {
+                // Refuse every token rather than keep a revoked one.
+                tracing::error!("cannot read the API tokens: {e}");
+                HashMap::new()
+            }
+        };
+        *self.known.write().unwrap_or_else(|e| e.into_inner()) = Known { version, by_hash };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_are_kept_hashed_and_revocable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path());
+        let tokens = Tokens::new(dir.path());
+        let ops = Holder::Agent(AgentId::new("ops").unwrap());
+        let (record, token) = store.issue(ops.clone()).unwrap();
+        let (_, admin) = store.issue(Holder::Admin).unwrap();
+
+        let file = std::fs::read_to_string(store.path()).unwrap();
+        assert!(!file.contains(&token), "the token itself is never stored");
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        assert_eq!(tokens.holder(&token), Some(ops));
+        assert_eq!(tokens.holder(&admin), Some(Holder::Admin));
+        assert_eq!(tokens.holder("sbx_guess"), None);
+
+        assert!(store.revoke(&record.id).unwrap());
+        assert_eq!(tokens.holder(&token), None, "revocation applies at once");
+        assert!(!store.revoke(&record.id).unwrap());
+    }
+}

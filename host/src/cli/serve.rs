@@ -1,0 +1,153 @@
+//! `skillbox serve`: host every agent of a configuration directory behind
+//! the HTTP API, and `skillbox token`: the API's bearer tokens.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::Places;
+use crate::api::tokens::{Holder, TokenStore};
+use crate::api::{self, Served};
+use crate::config::AgentId;
+use crate::prompt::PromptQueue;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Where to listen [default: server.addr in skillbox.toml, else 127.0.0.1:7878]
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    #[command(flatten)]
+    places: Places,
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config_dir = args.places.config_dir();
+    let config = args.places.load_config()?;
+    let runtime = super::open_runtime(&config.host)?;
+    let addr = args.addr.unwrap_or(config.host.server.addr);
+    let queue = Arc::new(PromptQueue::default());
+    let channel: Arc<dyn crate::prompt::PromptChannel> = match runtime.webhook(queue.clone()) {
+        Some(webhook) => Arc::new(webhook),
+        None => queue.clone(),
+    };
+    runtime.consent().attach(channel);
+    let agents = config.agents.len();
+    let served = Arc::new(Served::new(runtime, &config_dir, config, queue));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let addr = listener.local_addr()?;
+    // The first line of output: scripts and tests read the address here.
+    println!("skillbox serves {agents} agents on http://{addr}");
+
+    let mut hangup = signal(SignalKind::hangup())?;
+    let reloading = served.clone();
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match reloading.reload() {
+                Ok(warnings) => warnings.iter().for_each(|w| tracing::warn!("{w}")),
+                Err(e) => tracing::error!("configuration refused, the running one stays: {e}"),
+            }
+        }
+    });
+    let mut terminate = signal(SignalKind::terminate())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down");
+    };
+    api::serve(served.clone(), listener, shutdown).await?;
+    // Whatever was acknowledged is on disk already; this writes the rest
+    // (usage counts written behind).
+    served.runtime.inference().flush();
+    served.runtime.db().flush().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Issue a bearer token for an agent (or with --admin, for everything).
+    New {
+        /// The agent the token reaches.
+        #[arg(required_unless_present = "admin")]
+        agent: Option<String>,
+        /// A token for every agent and the admin endpoints.
+        #[arg(long, conflicts_with = "agent")]
+        admin: bool,
+        #[command(flatten)]
+        places: Places,
+    },
+    /// The tokens issued (never the tokens themselves).
+    List {
+        #[command(flatten)]
+        places: Places,
+    },
+    /// Revoke a token; the server refuses it from the next request.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        places: Places,
+    },
+}
+
+pub fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TokenCommand::New {
+            agent,
+            admin,
+            places,
+        } => {
+            let holder = match agent {
+                _ if admin => Holder::Admin,
+                Some(agent) => {
+                    let id = AgentId::new(&agent).map_err(anyhow::Error::msg)?;
+                    places
+                        .load_config()?
+                        .agent(id.as_str())
+                        .map_err(anyhow::Error::msg)?;
+                    Holder::Agent(id)
+                }
+                None => unreachable!("clap requires an agent or --admin"),
+            };
+            let store = token_store(&places)?;
+            let (record, token) = store.issue(holder)?;
+            eprintln!(
+                "token {} for {} (shown once; only its hash is kept in {})",
+                record.id,
+                record.holder,
+                store.path().display()
+            );
+            println!("{token}");
+        }
+        TokenCommand::List { places } => {
+            let store = token_store(&places)?;
+            for record in store.list()? {
+                println!(
+                    "{}  {}  issued {}",
+                    record.id,
+                    record.holder,
+                    humantime::format_rfc3339_seconds(record.created)
+                );
+            }
+        }
+        TokenCommand::Revoke { id, places } => {
+            let store = token_store(&places)?;
+            if !store.revoke(&id)? {
+                anyhow::bail!("no token '{id}' in {}", store.path().display());
+            }
+            println!("revoked {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tokens of the data directory `serve` uses with the same options.
+fn token_store(places: &Places) -> anyhow::Result<TokenStore> {
+    Ok(TokenStore::new(&places.load_config()?.host.data_dir))
+}
