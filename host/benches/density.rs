@@ -58,24 +58,19 @@ fn main() {
     std::thread::sleep(Duration::from_secs(if full { 5 } else { 1 }));
     let idle = server.rss();
 
-    println!("| host                                   | RSS (MiB) |");
-    println!("|----------------------------------------|-----------|");
-    println!(
-        "| no agents (baseline)                   | {:9.1} |",
-        mib(baseline_rss)
-    );
-    println!(
-        "| {agents:>5} agents configured              | {:9.1} |",
-        mib(configured)
-    );
-    println!(
-        "| after one message to {talking:>4} of them     | {:9.1} |",
-        mib(after_turns)
-    );
-    println!(
-        "| idle again                             | {:9.1} |",
-        mib(idle)
-    );
+    println!("| host                                  | RSS (MiB) |");
+    println!("|---------------------------------------|-----------|");
+    for (stage, rss) in [
+        ("no agents (baseline)".to_owned(), baseline_rss),
+        (format!("{agents} agents configured"), configured),
+        (
+            format!("after one message to {talking} of them"),
+            after_turns,
+        ),
+        ("idle again".to_owned(), idle),
+    ] {
+        println!("| {stage:<37} | {:9.1} |", mib(rss));
+    }
     println!(
         "{agents} agents, {talking} of them used: idle RSS {:.1} MiB ({:.1} KiB per agent over the baseline); target ≤ 500 MB",
         mib(idle),

@@ -28,7 +28,8 @@ struct Run {
     elapsed: Duration,
 }
 
-/// Every agent calls `path` (`None`: the health check) until `length`.
+/// Every agent calls its tool (or, without `tool`, the health check)
+/// until `length` has passed.
 async fn run(server_url: &str, token: &str, length: Duration, tool: bool) -> Run {
     let http = client();
     let errors = Arc::new(AtomicU64::new(0));
@@ -96,10 +97,11 @@ fn main() {
     });
     let rss_end = server.rss();
 
-    println!(
-        "| path ({AGENTS} agents, {} in flight) | calls/s | p50 (µs) | p99 (µs) | errors |",
+    let header = format!(
+        "path ({AGENTS} agents, {} in flight)",
         AGENTS * IN_FLIGHT_PER_AGENT
     );
+    println!("| {header:<34} | calls/s | p50 (µs) | p99 (µs) | errors |");
     println!("|------------------------------------|---------|----------|----------|--------|");
     for (name, run) in [
         ("GET /healthz (baseline)", &baseline),
