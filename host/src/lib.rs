@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod egress;
 pub mod inference;
+pub mod market;
 pub mod metrics;
 pub mod policy;
 pub mod prompt;

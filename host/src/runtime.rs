@@ -140,6 +140,20 @@ impl Runtime {
 
     /// Load the skills `config` names and decide what each may do.
     pub fn load_agent(&self, config: &AgentConfig) -> Result<Agent, AgentError> {
+        // Installed skills are checked against their signatures before any
+        // of their files is read for use.
+        for (name, entry) in &config.skills {
+            if let Some(locked) = &entry.installed {
+                crate::market::store::verify(&self.host, &self.db, locked).map_err(|why| {
+                    AgentError::Config(ConfigError {
+                        file: config.file.clone(),
+                        line: Some(entry.line),
+                        field: format!("skills.{name}.installed"),
+                        message: why,
+                    })
+                })?;
+            }
+        }
         let manifests = agent::read_manifests(config)?;
         let policy = AgentPolicy::build(config, &self.host, &manifests, &self.egress)?;
         let mut skills = BTreeMap::new();

@@ -123,7 +123,14 @@ impl Served {
     /// is refused whole, and the running one keeps serving. Returns
     /// warnings: settings that only a restart applies.
     pub fn reload(&self) -> Result<Vec<String>, String> {
-        let config = ConfigDir::load(&self.config_dir).map_err(|e| e.to_string())?;
+        // The data directory is the one the runtime opened.
+        let running = self.runtime.host();
+        let config = ConfigDir::load_with(&self.config_dir, |mut host| {
+            host.data_dir = running.data_dir.clone();
+            host.sandbox.cache_dir = running.sandbox.cache_dir.clone();
+            host
+        })
+        .map_err(|e| e.to_string())?;
         for agent in config.agents.values() {
             let manifests = agent::read_manifests(agent).map_err(|e| e.to_string())?;
             AgentPolicy::build(

@@ -2,6 +2,7 @@
 
 mod agent;
 mod grants;
+mod market;
 mod serve;
 mod skill;
 
@@ -45,6 +46,9 @@ enum Command {
     /// Issue, list and revoke the API's bearer tokens.
     #[command(subcommand)]
     Token(serve::TokenCommand),
+    /// Publish to and serve a skill registry.
+    #[command(subcommand)]
+    Registry(market::RegistryCommand),
 }
 
 /// Where configuration and state live.
@@ -71,11 +75,13 @@ impl Places {
     }
 
     fn load_config(&self) -> anyhow::Result<ConfigDir> {
-        let mut config = ConfigDir::load(&self.config_dir())?;
-        if let Some(data_dir) = &self.data_dir {
-            config.host = self.with_data_dir(config.host, data_dir);
-        }
-        Ok(config)
+        Ok(ConfigDir::load_with(
+            &self.config_dir(),
+            |host| match &self.data_dir {
+                Some(data_dir) => self.with_data_dir(host, data_dir),
+                None => host,
+            },
+        )?)
     }
 
     /// Host settings: from the configuration directory when one is named,
@@ -102,7 +108,7 @@ impl Places {
 
 /// Ask on the terminal when there is one to ask on, else through the
 /// configured webhook, if any.
-fn attach_prompts(runtime: &Runtime) {
+pub(crate) fn attach_prompts(runtime: &Runtime) {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
         runtime.consent().attach(Arc::new(Terminal::default()));
@@ -160,6 +166,7 @@ pub fn main() -> ExitCode {
             Command::Audit(args) => grants::audit(args),
             Command::Serve(args) => serve::serve(args).await,
             Command::Token(command) => serve::token(command),
+            Command::Registry(command) => market::run_registry(command).await,
         }
     });
     match result {

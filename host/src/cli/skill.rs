@@ -41,10 +41,13 @@ pub enum SkillCommand {
         #[command(flatten)]
         places: Places,
     },
+    #[command(flatten)]
+    Market(super::market::MarketSkillCommand),
 }
 
 pub async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
     match command {
+        SkillCommand::Market(command) => super::market::run_skill(command).await,
         SkillCommand::Run {
             skill,
             tool,

@@ -83,10 +83,13 @@ pub struct Mount {
 
 #[derive(Debug, Clone)]
 pub struct SkillEntry {
-    /// The skill's directory.
+    /// The skill's directory: in the store, for an installed skill.
     pub path: PathBuf,
     pub line: usize,
     pub grants: Grants,
+    /// What the lockfile records of an installed skill; checked before the
+    /// skill is loaded.
+    pub installed: Option<crate::market::lock::Locked>,
 }
 
 /// What an agent grants one skill. Each grant must be covered by the
@@ -187,7 +190,10 @@ struct RawMount {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSkillEntry {
-    path: PathBuf,
+    /// A skill directory, or
+    path: Option<PathBuf>,
+    /// the version installed from a registry (see `skillbox.lock`).
+    installed: Option<semver::Version>,
     #[serde(default)]
     grants: RawGrants,
 }
@@ -318,12 +324,30 @@ impl AgentConfig {
             }
             let entry = entry.into_inner();
             let grants = validate_grants(&file, &field, entry.grants)?;
+            let (path, installed) = match (entry.path, entry.installed) {
+                (Some(path), None) => (config_dir.join(path), None),
+                (None, Some(version)) => {
+                    let locked = installed_skill(host, &id, &name, &version).map_err(|m| {
+                        file.error(format!("{field}.installed"), Some(span.clone()), m)
+                    })?;
+                    let path = crate::market::lock::store_dir(&host.data_dir, &locked.sha256);
+                    (path, Some(locked))
+                }
+                _ => {
+                    return Err(file.error(
+                        field,
+                        Some(span),
+                        "give either path (a skill directory) or installed (a version from a registry)",
+                    ));
+                }
+            };
             skills.insert(
                 name,
                 SkillEntry {
-                    path: config_dir.join(entry.path),
+                    path,
                     line: at(span),
                     grants,
+                    installed,
                 },
             );
         }
@@ -348,6 +372,32 @@ impl AgentConfig {
             prompts,
         })
     }
+}
+
+/// The lockfile's record of skill `name`, installed at `version` for
+/// `agent`.
+fn installed_skill(
+    host: &HostConfig,
+    agent: &AgentId,
+    name: &str,
+    version: &semver::Version,
+) -> Result<crate::market::lock::Locked, String> {
+    use crate::market::lock::Lockfile;
+    let lock = Lockfile::read(&host.dir)?;
+    let locked = lock.get(agent.as_str(), name).ok_or_else(|| {
+        format!(
+            "{} has no entry for skill '{name}' of agent '{agent}': install it with `skillbox skill install`",
+            Lockfile::path(&host.dir).display()
+        )
+    })?;
+    if locked.version != *version {
+        return Err(format!(
+            "installed {version}, but {} records {}",
+            Lockfile::path(&host.dir).display(),
+            locked.version
+        ));
+    }
+    Ok(locked.clone())
 }
 
 fn validate_grants(file: &TomlFile, skill: &str, raw: RawGrants) -> Result<Grants, ConfigError> {

@@ -60,6 +60,18 @@ pub struct HostConfig {
     /// Inference backends by name.
     pub backends: BTreeMap<String, BackendConfig>,
     pub server: ServerConfig,
+    /// Skill registries and the publisher keys trusted for each, by name.
+    pub registries: BTreeMap<String, RegistryConfig>,
+}
+
+/// `[registries.<name>]`: where a registry is and whose signatures count.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub url: url::Url,
+    /// Publisher keys trusted for packages of this registry.
+    #[serde(default)]
+    pub keys: Vec<crate::market::signing::PublicKey>,
 }
 
 /// `[server]`: how `skillbox serve` listens and what it bounds.
@@ -127,6 +139,8 @@ struct RawHost {
     inference: RawHostInference,
     #[serde(default)]
     server: ServerConfig,
+    #[serde(default)]
+    registries: BTreeMap<String, RegistryConfig>,
 }
 
 #[derive(Deserialize, Default)]
@@ -202,6 +216,7 @@ impl HostConfig {
             consent_webhook: raw.consent.webhook,
             backends,
             server: raw.server,
+            registries: raw.registries,
         })
     }
 
@@ -220,6 +235,7 @@ impl HostConfig {
             consent_webhook: None,
             backends: BTreeMap::new(),
             server: ServerConfig::default(),
+            registries: BTreeMap::new(),
         }
     }
 }

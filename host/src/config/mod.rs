@@ -28,7 +28,16 @@ pub struct ConfigDir {
 
 impl ConfigDir {
     pub fn load(dir: &Path) -> Result<ConfigDir, ConfigError> {
-        let host = HostConfig::load(dir)?;
+        ConfigDir::load_with(dir, |host| host)
+    }
+
+    /// Like [`ConfigDir::load`], with the host settings changed by `adjust`
+    /// (say, another data directory) before the agents are read.
+    pub fn load_with(
+        dir: &Path,
+        adjust: impl FnOnce(HostConfig) -> HostConfig,
+    ) -> Result<ConfigDir, ConfigError> {
+        let host = adjust(HostConfig::load(dir)?);
         let agents_dir = host.dir.join("agents");
         let mut agents = BTreeMap::new();
         if agents_dir.exists() {

@@ -1,0 +1,133 @@
+//! Reading a registry over HTTP, through the egress layer like every other
+//! request the host makes: only the registry's own origin is allowed (a
+//! redirect elsewhere is refused, not followed), and every answer is
+//! bounded in size and time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+
+use super::package::MAX_PACKAGE;
+use super::registry::{Index, Keys, Release};
+use crate::config::AgentId;
+use crate::config::agent::NetGrant;
+use crate::egress::{Egress, EgressRules, NetworkAccess, SecretScanner};
+use crate::policy::network::NetPattern;
+use crate::sandbox::Limits;
+
+/// Most of an index or key list.
+const MAX_INDEX: u64 = 4 << 20;
+
+pub struct RegistryClient {
+    base: url::Url,
+    network: Arc<NetworkAccess>,
+}
+
+impl RegistryClient {
+    /// A client of the registry at `base`. The operator named it, so it may
+    /// be a local or private address.
+    pub fn new(egress: &Egress, base: &url::Url) -> anyhow::Result<RegistryClient> {
+        let mut base = base.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let pattern = NetPattern::parse(&base.origin().ascii_serialization())
+            .map_err(|e| anyhow::anyhow!("registry {base}: {e}"))?;
+        let network = egress.network_access(EgressRules {
+            agent: AgentId::new("host").expect("a valid id"),
+            skill: "registry".into(),
+            allow: vec![NetGrant {
+                pattern,
+                allow_private: true,
+            }],
+            requested: Vec::new(),
+            secrets: Vec::new(),
+            scanner: Arc::new(SecretScanner::new([])),
+        });
+        Ok(RegistryClient {
+            base,
+            network: Arc::new(network),
+        })
+    }
+
+    pub fn url(&self) -> &url::Url {
+        &self.base
+    }
+
+    /// The file at `path` under the registry, at most `cap` bytes.
+    async fn fetch(&self, path: &str, cap: u64) -> anyhow::Result<Bytes> {
+        let url = self.base.join(path)?;
+        let limits = Limits {
+            http_requests: 1,
+            http_response: bytesize::ByteSize::b(cap),
+            http_timeout: Duration::from_secs(60),
+            ..Limits::DEFAULT
+        };
+        let request = http::Request::get(url.as_str())
+            .body(http_body_util::Empty::<Bytes>::new())
+            .expect("a valid request");
+        let response = self
+            .network
+            .session(&limits, None)
+            .send(request)
+            .await
+            .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+        let status = response.status();
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("?");
+            anyhow::bail!("{url}: the registry redirects to {to}; redirects are not followed");
+        }
+        if status == http::StatusCode::NOT_FOUND {
+            anyhow::bail!("{url}: not found");
+        }
+        if !status.is_success() {
+            anyhow::bail!("{url}: the registry answered {status}");
+        }
+        let body = http_body_util::Limited::new(response.into_body(), cap as usize)
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+        Ok(body.to_bytes())
+    }
+
+    async fn json<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let bytes = self.fetch(path, MAX_INDEX).await?;
+        serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}{path}: {e}", self.base))
+    }
+
+    pub async fn index(&self, name: &str) -> anyhow::Result<Index> {
+        if !crate::config::manifest::is_skill_name(name) {
+            anyhow::bail!("'{name}' is not a skill name");
+        }
+        let index: Index = self.json(&format!("index/{name}.json")).await?;
+        if index.name != name {
+            anyhow::bail!("the registry's index for '{name}' names '{}'", index.name);
+        }
+        Ok(index)
+    }
+
+    pub async fn keys(&self) -> anyhow::Result<Keys> {
+        self.json("keys.json").await
+    }
+
+    /// Every skill of the registry, newest versions (`names.json`).
+    pub async fn names(&self) -> anyhow::Result<Vec<super::registry::Listing>> {
+        self.json("names.json").await
+    }
+
+    /// The package file of `release` of `name`.
+    pub async fn package(&self, name: &str, release: &Release) -> anyhow::Result<Bytes> {
+        self.fetch(
+            &format!("packages/{}", Release::file_name(name, &release.version)),
+            MAX_PACKAGE,
+        )
+        .await
+    }
+}

@@ -1,0 +1,207 @@
+//! Publisher keys and package signatures (Ed25519).
+//!
+//! A signature covers both the manifest and the component, byte for byte:
+//! it signs `skillbox-package-v1\n<sha256 of skill.toml>\n<sha256 of the
+//! component>\n` (hex digests). A key is named by its id, the first 16 hex
+//! digits of the SHA-256 of its public key.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use super::package::{Package, sha256_hex};
+
+/// A publisher's public key, as `keys.json` and `skillbox.toml` list it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKey {
+    pub key_id: String,
+    /// Who publishes with it, shown to users beside every package.
+    pub publisher: String,
+    /// Base64 of the 32-byte Ed25519 public key.
+    pub public_key: String,
+}
+
+/// A key pair file, written by `skillbox skill keygen` (mode 0600).
+#[derive(Serialize, Deserialize)]
+pub struct KeyPair {
+    pub key_id: String,
+    pub publisher: String,
+    /// Base64 of the 32-byte Ed25519 secret key.
+    secret_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the package is signed by key {0}, which is not trusted")]
+    UntrustedKey(String),
+    #[error("the signature does not match the manifest and component")]
+    Mismatch,
+    #[error("{0}")]
+    Malformed(String),
+}
+
+fn key_id(public: &VerifyingKey) -> String {
+    sha256_hex(public.as_bytes())[..16].to_owned()
+}
+
+/// What a signature covers.
+fn signed_bytes(manifest: &[u8], component: &[u8]) -> Vec<u8> {
+    format!(
+        "skillbox-package-v1\n{}\n{}\n",
+        sha256_hex(manifest),
+        sha256_hex(component)
+    )
+    .into_bytes()
+}
+
+impl KeyPair {
+    /// A new key pair for `publisher`.
+    pub fn generate(publisher: &str) -> anyhow::Result<KeyPair> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let signing = SigningKey::from_bytes(&secret);
+        Ok(KeyPair {
+            key_id: key_id(&signing.verifying_key()),
+            publisher: publisher.to_owned(),
+            secret_key: BASE64.encode(secret),
+        })
+    }
+
+    fn signing_key(&self) -> anyhow::Result<SigningKey> {
+        let bytes: [u8; 32] = BASE64
+            .decode(&self.secret_key)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("a secret key is 32 bytes"))?;
+        Ok(SigningKey::from_bytes(&bytes))
+    }
+
+    pub fn public(&self) -> anyhow::Result<PublicKey> {
+        Ok(PublicKey {
+            key_id: self.key_id.clone(),
+            publisher: self.publisher.clone(),
+            public_key: BASE64.encode(self.signing_key()?.verifying_key().as_bytes()),
+        })
+    }
+
+    /// Write the pair to `path`, private from its first byte; refuses to
+    /// replace a file.
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        file.write_all(&serde_json::to_vec_pretty(self)?)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(())
+    }
+
+    pub fn read(path: &Path) -> anyhow::Result<KeyPair> {
+        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// The signature of `package`, base64.
+    pub fn sign(&self, package: &Package) -> anyhow::Result<String> {
+        let signature = self
+            .signing_key()?
+            .sign(&signed_bytes(&package.manifest, &package.component));
+        Ok(BASE64.encode(signature.to_bytes()))
+    }
+}
+
+/// Check that `signature` (base64), by key `key_id`, covers `package`'s
+/// manifest and component, with `key_id` among `trusted`.
+pub fn verify(
+    package: &Package,
+    key_id: &str,
+    signature: &str,
+    trusted: &[PublicKey],
+) -> Result<(), SignatureError> {
+    let key = trusted
+        .iter()
+        .find(|k| k.key_id == key_id)
+        .ok_or_else(|| SignatureError::UntrustedKey(key_id.to_owned()))?;
+    let public: [u8; 32] = BASE64
+        .decode(&key.public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            SignatureError::Malformed(format!("key {key_id} is not 32 bytes of base64"))
+        })?;
+    let public = VerifyingKey::from_bytes(&public)
+        .map_err(|e| SignatureError::Malformed(format!("key {key_id}: {e}")))?;
+    // A key listed under another key's id is not that key.
+    if self::key_id(&public) != key.key_id {
+        return Err(SignatureError::Malformed(format!(
+            "key {key_id} does not hash to its id"
+        )));
+    }
+    let signature: [u8; 64] = BASE64
+        .decode(signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| SignatureError::Malformed("a signature is 64 bytes of base64".into()))?;
+    public
+        .verify(
+            &signed_bytes(&package.manifest, &package.component),
+            &Signature::from_bytes(&signature),
+        )
+        .map_err(|_| SignatureError::Mismatch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package() -> Package {
+        Package {
+            manifest: b"[skill]\nname = \"x\"\ncomponent = \"x.wasm\"\n".to_vec(),
+            component_name: "x.wasm".into(),
+            component: b"\0asm component bytes".to_vec(),
+            readme: b"# x".to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_signature_covers_manifest_and_component_by_a_trusted_key() {
+        let pair = KeyPair::generate("acme").unwrap();
+        let trusted = [pair.public().unwrap()];
+        let package = package();
+        let signature = pair.sign(&package).unwrap();
+        verify(&package, &pair.key_id, &signature, &trusted).unwrap();
+
+        let mut manifest_changed = package.clone();
+        manifest_changed.manifest.push(b'\n');
+        let mut component_swapped = package.clone();
+        component_swapped.component[0] ^= 1;
+        for changed in [manifest_changed, component_swapped] {
+            assert!(matches!(
+                verify(&changed, &pair.key_id, &signature, &trusted),
+                Err(SignatureError::Mismatch)
+            ));
+        }
+        // The README is not signed: it is shown, never run.
+        let mut readme_changed = package.clone();
+        readme_changed.readme.push(b'!');
+        verify(&readme_changed, &pair.key_id, &signature, &trusted).unwrap();
+
+        let stranger = KeyPair::generate("mallory").unwrap();
+        let forged = stranger.sign(&package).unwrap();
+        assert!(matches!(
+            verify(&package, &stranger.key_id, &forged, &trusted),
+            Err(SignatureError::UntrustedKey(_))
+        ));
+        // The stranger's key under the trusted id.
+        assert!(matches!(
+            verify(&package, &pair.key_id, &forged, &trusted),
+            Err(SignatureError::Mismatch)
+        ));
+    }
+}

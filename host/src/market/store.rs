@@ -1,0 +1,108 @@
+//! The content-addressed store of installed skills: `<data dir>/store/
+//! <sha256 of the package>/` holds its `skill.toml`, component and README,
+//! written whole or not at all. Before a host loads an installed skill it
+//! checks the files against the lockfile's signature; a skill that fails is
+//! moved to `<data dir>/quarantine/`, recorded in the agent's audit log,
+//! and never run.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::lock::{Locked, store_dir};
+use super::package::{MANIFEST_FILE, Package, README_FILE};
+use super::signing;
+use crate::config::HostConfig;
+use crate::db::Db;
+use crate::db::audit::{self, AuditEntry};
+
+/// Put `package` (whose file hashes to `sha256`) in the store; its
+/// directory. Written beside and renamed into place: no partial skill is
+/// ever in the store.
+pub fn add(data_dir: &Path, sha256: &str, package: &Package) -> anyhow::Result<PathBuf> {
+    let dir = store_dir(data_dir, sha256);
+    if dir.join(MANIFEST_FILE).exists() {
+        return Ok(dir);
+    }
+    let store = data_dir.join("store");
+    std::fs::create_dir_all(&store)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(&store)?;
+    for (name, bytes) in [
+        (MANIFEST_FILE, &package.manifest),
+        (package.component_name.as_str(), &package.component),
+        (README_FILE, &package.readme),
+    ] {
+        std::fs::write(staging.path().join(name), bytes)?;
+    }
+    std::fs::rename(staging.keep(), &dir)?;
+    Ok(dir)
+}
+
+/// The installed files of `locked`, as a package.
+fn read_installed(dir: &Path) -> anyhow::Result<Package> {
+    Ok(Package::from_dir(dir)?)
+}
+
+/// Check the installed skill `locked` of `agent` against its signature,
+/// with the keys `host` trusts for its registry. A skill that fails is
+/// quarantined and recorded in the audit log.
+pub fn verify(host: &HostConfig, db: &Db, locked: &Locked) -> Result<(), String> {
+    let dir = store_dir(&host.data_dir, &locked.sha256);
+    let checked = (|| -> Result<(), String> {
+        let package = read_installed(&dir).map_err(|e| e.to_string())?;
+        let keys: Vec<signing::PublicKey> = host
+            .registries
+            .values()
+            .filter(|r| same_registry(r.url.as_str(), &locked.registry))
+            .flat_map(|r| r.keys.iter().cloned())
+            .collect();
+        signing::verify(&package, &locked.key_id, &locked.signature, &keys)
+            .map_err(|e| e.to_string())
+    })();
+    let Err(why) = checked else {
+        return Ok(());
+    };
+    let moved = if dir.exists() {
+        quarantine(&host.data_dir, &dir, &locked.sha256)
+            .map(|to| format!("moved to {}", to.display()))
+            .unwrap_or_else(|e| format!("could not be moved aside: {e}"))
+    } else {
+        "not in the store: run `skillbox skill sync`".to_owned()
+    };
+    let reason = format!(
+        "installed skill '{}' {} failed its check ({why}); {moved}",
+        locked.name, locked.version
+    );
+    let entry = AuditEntry {
+        time: SystemTime::now(),
+        agent: locked.agent.clone(),
+        skill: locked.name.clone(),
+        tool: String::new(),
+        capability: "load installed skill".into(),
+        decision: "quarantined".into(),
+        reason: reason.clone(),
+        channel: None,
+        grant: None,
+    };
+    if let Err(e) = audit::append(db, &entry) {
+        tracing::warn!("cannot write the audit log: {e}");
+    }
+    tracing::error!(agent = %locked.agent, skill = %locked.name, "{reason}");
+    Err(reason)
+}
+
+fn same_registry(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+fn quarantine(data_dir: &Path, dir: &Path, sha256: &str) -> std::io::Result<PathBuf> {
+    let quarantine = data_dir.join("quarantine");
+    std::fs::create_dir_all(&quarantine)?;
+    let stamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let to = quarantine.join(format!("{sha256}-{stamp}"));
+    std::fs::rename(dir, &to)?;
+    Ok(to)
+}

