@@ -3,6 +3,7 @@
 mod agent;
 mod grants;
 mod market;
+mod new;
 mod serve;
 mod skill;
 

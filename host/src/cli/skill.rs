@@ -41,6 +41,15 @@ pub enum SkillCommand {
         #[command(flatten)]
         places: Places,
     },
+    /// Start a skill from a template, in a new directory.
+    New {
+        name: String,
+        #[arg(long, value_enum)]
+        lang: super::new::Lang,
+        /// Where [default: ./<name>]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     #[command(flatten)]
     Market(super::market::MarketSkillCommand),
 }
@@ -48,6 +57,11 @@ pub enum SkillCommand {
 pub async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
     match command {
         SkillCommand::Market(command) => super::market::run_skill(command).await,
+        SkillCommand::New { name, lang, dir } => {
+            let dir = super::new::new_skill(&name, lang, dir)?;
+            println!("{} ({lang:?}): see its README.md", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
         SkillCommand::Run {
             skill,
             tool,
