@@ -11,6 +11,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod authoring;
 pub mod caps;
 pub mod cli;
 pub mod config;

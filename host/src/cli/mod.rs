@@ -3,7 +3,6 @@
 mod agent;
 mod grants;
 mod market;
-mod new;
 mod serve;
 mod skill;
 

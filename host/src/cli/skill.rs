@@ -9,6 +9,7 @@ use wasmtime::component::types::ComponentItem;
 
 use super::Places;
 use crate::Runtime;
+use crate::authoring::{self, Language};
 use crate::config::AgentId;
 use crate::policy::consent::Session;
 use crate::prompt::printable;
@@ -45,10 +46,23 @@ pub enum SkillCommand {
     New {
         name: String,
         #[arg(long, value_enum)]
-        lang: super::new::Lang,
+        lang: Language,
         /// Where [default: ./<name>]
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Build a skill project into the component its skill.toml names, with
+    /// the toolchain of its language.
+    Build {
+        /// The project [default: .]
+        dir: Option<PathBuf>,
+    },
+    /// Check a built skill: it loads, exports what the host calls, imports
+    /// only what the host provides, and what its manifest does not ask for.
+    Check {
+        dir: PathBuf,
+        #[command(flatten)]
+        places: Places,
     },
     #[command(flatten)]
     Market(super::market::MarketSkillCommand),
@@ -58,9 +72,31 @@ pub async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
     match command {
         SkillCommand::Market(command) => super::market::run_skill(command).await,
         SkillCommand::New { name, lang, dir } => {
-            let dir = super::new::new_skill(&name, lang, dir)?;
-            println!("{} ({lang:?}): see its README.md", dir.display());
+            let dir = authoring::new_skill(&name, lang, dir)?;
+            println!("{lang} skill in {}: see its README.md", dir.display());
             Ok(ExitCode::SUCCESS)
+        }
+        SkillCommand::Build { dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            let built = authoring::build(&dir)?;
+            println!(
+                "built {} ({}, {}) in {:.1}s",
+                built.component.display(),
+                built.language,
+                bytesize::ByteSize::b(built.size),
+                built.took.as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        SkillCommand::Check { dir, places } => {
+            let runtime = super::open_runtime(&places.host()?)?;
+            let check = authoring::check(runtime.sandbox(), &dir)?;
+            print!("{check}");
+            Ok(if check.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         SkillCommand::Run {
             skill,

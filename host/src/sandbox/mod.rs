@@ -25,7 +25,7 @@ use bytesize::ByteSize;
 use tokio::sync::Semaphore;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
-    Component, ComponentExportIndex, ComponentType, InstancePre, Lift, Linker, Type, WasmStr,
+    Component, ComponentExportIndex, ComponentType, InstancePre, Lift, Linker, Type,
 };
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
@@ -151,19 +151,21 @@ pub struct CallReport {
     pub logs: Vec<LogRecord>,
 }
 
-/// `tools.tool-error`, lifted without copying its message out of the guest.
+/// `tools.tool-error`.
 #[derive(ComponentType, Lift)]
 #[component(variant)]
 enum GuestToolError {
     #[component(name = "invalid-input")]
-    InvalidInput(WasmStr),
+    InvalidInput(String),
     #[component(name = "denied")]
-    Denied(WasmStr),
+    Denied(String),
     #[component(name = "failed")]
-    Failed(WasmStr),
+    Failed(String),
 }
 
-type CallFunc = (Result<WasmStr, GuestToolError>,);
+/// The result is copied out as it is lifted: wasmtime runs the guest's
+/// post-return (which frees it) before `call_async` returns.
+type CallFunc = (Result<String, GuestToolError>,);
 
 impl Sandbox {
     pub fn new(config: &SandboxConfig) -> anyhow::Result<Sandbox> {
@@ -324,8 +326,7 @@ impl Sandbox {
             .expect("fuel is enabled in the engine config");
         // Bound what one import call (or the result) may copy out of the guest
         // by the guest's own memory ceiling: the host never holds more for a
-        // call than the call itself was allowed. The output limit is checked
-        // on the result without copying it.
+        // call than the call itself was allowed.
         store.set_hostcall_fuel(usize::try_from(limits.memory.as_u64()).unwrap_or(usize::MAX));
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
@@ -350,22 +351,16 @@ impl Sandbox {
             .await
             .map_err(|e| classify(e, &store, &limits))?;
 
-        let message = |s: WasmStr| match s.to_str(&store) {
-            Ok(text) => caps::truncate(&text, MAX_ERROR_MESSAGE),
-            Err(e) => format!("(unreadable message: {e})"),
-        };
+        let message = |text: String| caps::truncate(&text, MAX_ERROR_MESSAGE);
         match returned {
             Ok(output) => {
-                let text = output
-                    .to_str(&store)
-                    .map_err(|e| CallErrorKind::InvalidOutput(e.to_string()))?;
-                if text.len() as u64 > limits.output.as_u64() {
+                if output.len() as u64 > limits.output.as_u64() {
                     return Err(CallErrorKind::OutputTooLarge {
-                        size: text.len(),
+                        size: output.len(),
                         limit: limits.output,
                     });
                 }
-                Ok(text.into_owned())
+                Ok(output)
             }
             Err(GuestToolError::InvalidInput(m)) => Err(CallErrorKind::InvalidInput(message(m))),
             Err(GuestToolError::Denied(m)) => Err(CallErrorKind::Denied(message(m))),
@@ -429,6 +424,10 @@ fn classify(error: wasmtime::Error, store: &Store<CallState>, limits: &Limits) -
     }
     if error.is::<LogLimitExceeded>() {
         return CallErrorKind::LogLimit(limits.log);
+    }
+    // Lifting the result found a string that is not UTF-8.
+    if let Some(invalid) = error.downcast_ref::<std::str::Utf8Error>() {
+        return CallErrorKind::InvalidOutput(invalid.to_string());
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => return CallErrorKind::OutOfFuel(limits.fuel),
