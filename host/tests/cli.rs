@@ -456,31 +456,3 @@ fn a_terminal_prompt_is_answered_with_one_key() {
     );
     assert_eq!(String::from_utf8(recent.stdout).unwrap().lines().count(), 3);
 }
-
-#[test]
-fn skill_new_wat_makes_a_skill_that_runs() {
-    let work = tempfile::tempdir().unwrap();
-    let dir = work.path().join("greeter");
-    let new = || {
-        Command::new(env!("CARGO_BIN_EXE_skillbox"))
-            .args(["skill", "new", "greeter", "--lang", "wat", "--dir"])
-            .arg(&dir)
-            .output()
-            .unwrap()
-    };
-    let made = new();
-    assert!(made.status.success(), "{made:?}");
-    let manifest = std::fs::read_to_string(dir.join("skill.toml")).unwrap();
-    assert!(manifest.contains("name = \"greeter\""), "{manifest}");
-    let ran = skillbox(
-        work.path(),
-        &["skill", "run", dir.to_str().unwrap(), "--tool", "hello"],
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&ran.stdout),
-        "{\"greeting\":\"hello from WAT\"}\n"
-    );
-    let again = new();
-    assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
-}

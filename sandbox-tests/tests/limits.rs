@@ -153,3 +153,30 @@ async fn a_call_finds_nothing_an_earlier_call_left_in_memory() {
         );
     }
 }
+
+/// The interpreters bundled in Python and JavaScript components run as wasm
+/// like any other code: the deadline stops a loop in either.
+#[tokio::test]
+async fn an_infinite_loop_in_python_or_javascript_hits_its_deadline() {
+    let host = Host::new();
+    for name in ["spin-python", "spin-js"] {
+        let skill = host.load(name);
+        let started = Instant::now();
+        let error = host.fail(&skill, "spin", "{}").await;
+        assert_eq!(
+            error.kind,
+            CallErrorKind::Deadline(Duration::from_secs(1)),
+            "{name}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("skill '{name}' exceeded its 1s deadline on tool 'spin'")
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{name} took {:?}",
+            started.elapsed()
+        );
+    }
+    host.still_serves().await;
+}

@@ -1,0 +1,5 @@
+export const tools = {
+  call(tool, input) {
+    for (;;) {}
+  },
+};
