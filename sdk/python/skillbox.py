@@ -8,8 +8,8 @@
 
 Each `@tool` function takes the tool's input (already parsed from JSON and
 checked against the tool's `input_schema` by the host) and returns anything
-`json.dumps` accepts. The function's name is the tool's name, with `_`
-written as `-`, unless `@tool("name")` says otherwise. Raise `InvalidInput`,
+`json.dumps` accepts. The function's name is the tool's name, unless
+`@tool("name")` says otherwise. Raise `InvalidInput`,
 `Denied` or `Failed` to answer with a tool error; any other exception is
 reported as `failed`.
 
@@ -56,7 +56,7 @@ class HostError(Exception):
 def tool(name_or_function):
     """Register a function as a tool: `@tool` or `@tool("tool-name")`."""
     if callable(name_or_function):
-        _registry[name_or_function.__name__.replace("_", "-")] = name_or_function
+        _registry[name_or_function.__name__] = name_or_function
         return name_or_function
 
     def register(function):

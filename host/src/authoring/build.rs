@@ -57,10 +57,11 @@ fn build_rust(dir: &Path, out: &Path) -> anyhow::Result<()> {
         ])
         .arg(dir.join("Cargo.toml"));
     let output = toolchain::run(command, "cargo build").map_err(|e| {
-        if e.to_string().contains("wasm32-wasip2") && e.to_string().contains("target may not be installed") {
-            anyhow::anyhow!("the wasm32-wasip2 target is not installed; to install it: rustup target add wasm32-wasip2")
-        } else {
-            e
+        match e.to_string().contains("target may not be installed") {
+            true => anyhow::anyhow!(
+                "the wasm32-wasip2 target is not installed; to install it: rustup target add wasm32-wasip2"
+            ),
+            false => e,
         }
     })?;
     let built = String::from_utf8_lossy(&output.stdout)
@@ -69,8 +70,7 @@ fn build_rust(dir: &Path, out: &Path) -> anyhow::Result<()> {
         .filter(|message| message["reason"] == "compiler-artifact")
         .flat_map(|message| message["filenames"].as_array().cloned().unwrap_or_default())
         .filter_map(|file| file.as_str().map(PathBuf::from))
-        .filter(|file| file.extension().is_some_and(|ext| ext == "wasm"))
-        .last()
+        .rfind(|file| file.extension().is_some_and(|ext| ext == "wasm"))
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "cargo built no .wasm: is the crate a cdylib ([lib] crate-type = [\"cdylib\"])?"

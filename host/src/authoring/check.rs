@@ -40,7 +40,7 @@ impl fmt::Display for Check {
         match self.problems.len() {
             0 => writeln!(
                 f,
-                "ok: the skill loads, and every tool of skill.toml is served by its `call` export"
+                "ok: the skill loads and exports `call`, through which each tool of skill.toml is called"
             ),
             n => writeln!(f, "{n} problem(s)"),
         }

@@ -60,7 +60,8 @@ pub enum SkillCommand {
     /// Check a built skill: it loads, exports what the host calls, imports
     /// only what the host provides, and what its manifest does not ask for.
     Check {
-        dir: PathBuf,
+        /// The skill [default: .]
+        dir: Option<PathBuf>,
         #[command(flatten)]
         places: Places,
     },
@@ -90,6 +91,7 @@ pub async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
         }
         SkillCommand::Check { dir, places } => {
             let runtime = super::open_runtime(&places.host()?)?;
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let check = authoring::check(runtime.sandbox(), &dir)?;
             print!("{check}");
             Ok(if check.passed() {

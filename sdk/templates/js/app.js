@@ -13,11 +13,16 @@ const handlers = {
 };
 
 // The export the host calls. To fail a call, throw
-// { tag: "invalid-input" | "denied" | "failed", val: "why" }.
+// { tag: "invalid-input" | "denied" | "failed", val: "why" }; any other
+// exception fails the call as `failed`.
 export const tools = {
   async call(tool, input) {
     const handler = handlers[tool];
     if (!handler) throw { tag: "invalid-input", val: `no tool '${tool}'` };
-    return JSON.stringify(await handler(JSON.parse(input)));
+    try {
+      return JSON.stringify(await handler(JSON.parse(input)));
+    } catch (e) {
+      throw e?.tag ? e : { tag: "failed", val: String(e?.message ?? e) };
+    }
   },
 };
