@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use scripted_model::{Reply, ScriptedModel};
+use skillbox::ConfigDir;
+use skillbox::Deadline;
 use skillbox::Runtime;
-use skillbox::config::ConfigDir;
-use skillbox::egress::SecretScanner;
-use skillbox::inference::{AgentClient, ChatRequest, Message, Role};
-use skillbox::policy::consent::{CallConsent, ConsentSettings, Session};
-use skillbox::sandbox::Deadline;
+use skillbox::SecretScanner;
+use skillbox::{AgentClient, ChatRequest, Message, Role};
+use skillbox::{CallConsent, ConsentSettings, Session};
 
 /// Each path is measured in this many interleaved rounds.
 const ROUNDS: usize = 10;

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use skillbox::Runtime;
+use skillbox::Session;
 use skillbox::authoring::{self, Language};
-use skillbox::config::{AgentId, HostConfig};
-use skillbox::policy::consent::Session;
-use skillbox::sandbox::{Sandbox, SandboxConfig};
+use skillbox::{AgentId, HostConfig};
+use skillbox::{Sandbox, SandboxConfig};
 
 const INPUT: &str = r#"{"name":"Ada"}"#;
 

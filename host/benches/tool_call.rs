@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use skillbox::Agent;
 use skillbox::Runtime;
-use skillbox::agent::Agent;
-use skillbox::config::{AgentId, ConfigDir, HostConfig};
-use skillbox::policy::consent::Session;
-use skillbox::sandbox::{SandboxConfig, pooling_allocator};
+use skillbox::Session;
+use skillbox::{AgentId, ConfigDir, HostConfig};
+use skillbox::{SandboxConfig, pooling_allocator};
 use wasmtime::component::{Component, ComponentType, InstancePre, Lift, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};

@@ -1,29 +1,71 @@
 //! skillbox hosts many AI agents on one machine and runs every skill they use
 //! as a capability-restricted WebAssembly component.
 //!
-//! The data flow follows the modules: [`config`] reads manifests and
-//! configuration, [`policy`] decides what a skill may use in an [`agent`],
-//! [`sandbox`] runs a call under limits, [`caps`] implements each host
-//! capability, [`egress`] is the one way out to the network, [`inference`]
-//! shares the model backends among agents, [`db`] keeps durable state, and
-//! [`runtime`] ties them together for the [`cli`], where [`agent`] runs
-//! conversations.
+//! The modules form layers, each using only those below it (the table is in
+//! `docs/architecture.md`, and a test holds the code to it): `vocab`, the
+//! words everyone shares; `config`, `db`, `metrics` and `redact`; `consent`;
+//! `egress`; `inference` and `prompt`; `caps`, one module per host
+//! capability; `sandbox`, `policy` and `market`; `skill` and `authoring`;
+//! `runtime`, which ties them together for a tool call; `agent`, the
+//! conversation loop; `api`; and `cli`.
+//!
+//! Most of it is private to the crate. What embedders, tests and benchmarks
+//! use is re-exported here, and two modules are public whole: [`market`],
+//! the marketplace (packages, registries, installing), and [`authoring`],
+//! writing skills (`skill new`, `build`, `check`).
 
-pub mod agent;
-pub mod api;
+#![warn(unreachable_pub)]
+
+mod agent;
+mod api;
 pub mod authoring;
-pub mod caps;
-pub mod cli;
-pub mod config;
-pub mod db;
-pub mod egress;
-pub mod inference;
+mod caps;
+mod cli;
+mod config;
+mod consent;
+mod db;
+mod egress;
+mod inference;
 pub mod market;
-pub mod metrics;
-pub mod policy;
-pub mod prompt;
-pub mod runtime;
-pub mod sandbox;
-pub mod skill;
+mod metrics;
+mod policy;
+mod prompt;
+mod redact;
+mod runtime;
+mod sandbox;
+mod skill;
+mod vocab;
 
-pub use runtime::Runtime;
+/// The `skillbox` command.
+pub use cli::main;
+
+// Running agents, their tool calls and their turns.
+pub use agent::{TurnError, TurnEvent, TurnReport, UNTRUSTED_NOTE};
+pub use runtime::{Agent, AgentError, OpenError, Runtime};
+pub use sandbox::{
+    CallError, CallErrorKind, CallReport, MAX_TABLE_ELEMENTS, PrepareError, Sandbox, SandboxError,
+    pooling_allocator,
+};
+pub use skill::{LoadError, Skill};
+
+// What the operator and skill authors write, and the words it is made of.
+pub use config::{ConfigDir, ConfigError, HostConfig, Manifest, SandboxConfig};
+pub use vocab::{
+    Access, AgentId, Capability, ChatRequest, ConsentSettings, Deadline, Limits, Message, ModelRef,
+    Role,
+};
+
+// Asking people.
+pub use consent::{Answer, CallConsent, Prompt, Scope, Session};
+pub use prompt::PromptQueue;
+
+// The shared inference service and the way out.
+pub use egress::Egress;
+pub use inference::{AgentClient, Failure, InferenceError};
+pub use redact::SecretScanner;
+
+// Durable state, per agent.
+pub use db::{audit, grants, history, usage};
+
+// The HTTP API's bearer tokens.
+pub use api::{Holder, TokenStore};

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    skillbox::cli::main()
+    skillbox::main()
 }

@@ -16,10 +16,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::config::AgentId;
+use crate::vocab::AgentId;
 
 /// The label of agents beyond the cap.
-pub const OTHER_AGENTS: &str = "_other";
+pub(crate) const OTHER_AGENTS: &str = "_other";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ToolLabels {

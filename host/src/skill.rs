@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use crate::config::{ConfigError, Manifest, ToolSpec};
-use crate::sandbox::{CallErrorKind, Limits, PrepareError, Prepared, Sandbox};
+use crate::sandbox::{CallErrorKind, PrepareError, Prepared, Sandbox};
+use crate::vocab::{Limits, truncate};
 
 pub struct Skill {
     pub manifest: Manifest,
@@ -69,7 +70,7 @@ impl Skill {
             let shown: Vec<String> = violations
                 .iter()
                 .take(5)
-                .map(|v| crate::caps::truncate(v, 300))
+                .map(|v| truncate(v, 300))
                 .collect();
             return Err(CallErrorKind::InvalidInput(format!(
                 "does not match the tool's input_schema: {}",
@@ -82,7 +83,7 @@ impl Skill {
 
 /// Tool output must be a JSON document that those who read it can parse:
 /// nested at most 128 levels deep, as serde_json allows.
-pub fn check_output(output: &str) -> Result<(), CallErrorKind> {
+pub(crate) fn check_output(output: &str) -> Result<(), CallErrorKind> {
     serde_json::from_str::<serde_json::Value>(output)
         .map(|_| ())
         .map_err(|e| CallErrorKind::InvalidOutput(e.to_string()))

@@ -7,11 +7,11 @@ pub mod http;
 
 use std::path::{Path, PathBuf};
 
+use skillbox::Agent;
 use skillbox::Runtime;
-use skillbox::agent::Agent;
-use skillbox::config::{AgentId, ConfigDir, HostConfig};
-use skillbox::policy::consent::Session;
-use skillbox::sandbox::{CallError, CallErrorKind, CallReport};
+use skillbox::Session;
+use skillbox::{AgentId, ConfigDir, HostConfig};
+use skillbox::{CallError, CallErrorKind, CallReport};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,8 +29,8 @@ pub fn skill_dir(name: &str) -> PathBuf {
     } else {
         repo_root().join("skills").join(name)
     };
-    let manifest = skillbox::config::Manifest::load(&dir)
-        .unwrap_or_else(|e| panic!("manifest of {name}: {e}"));
+    let manifest =
+        skillbox::Manifest::load(&dir).unwrap_or_else(|e| panic!("manifest of {name}: {e}"));
     assert!(
         manifest.component.exists(),
         "{} is missing: run scripts/build-skills first",

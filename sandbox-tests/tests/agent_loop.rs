@@ -8,9 +8,9 @@ use sandbox_tests::http::TestServer;
 use sandbox_tests::{Config, open_runtime, session};
 use scripted_model::{Exchange, Reply, ScriptedModel};
 use serde_json::json;
-use skillbox::agent::turn::UNTRUSTED_NOTE;
-use skillbox::agent::{TurnError, TurnEvent};
-use skillbox::db::history;
+use skillbox::UNTRUSTED_NOTE;
+use skillbox::history;
+use skillbox::{TurnError, TurnEvent};
 
 const SYSTEM_PROMPT: &str = "You are ops, a careful infrastructure helper.";
 

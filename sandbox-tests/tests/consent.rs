@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use sandbox_tests::http::TestServer;
 use sandbox_tests::{Config, assert_kind, open_runtime};
+use skillbox::Agent;
 use skillbox::Runtime;
-use skillbox::agent::Agent;
-use skillbox::db::{audit, grants};
-use skillbox::policy::consent::Session;
-use skillbox::prompt::{Answer, Capability, Prompt, PromptQueue, Scope};
-use skillbox::sandbox::{CallErrorKind, CallReport};
+use skillbox::Session;
+use skillbox::{Answer, Capability, Prompt, PromptQueue, Scope};
+use skillbox::{CallErrorKind, CallReport};
+use skillbox::{audit, grants};
 use tokio::sync::broadcast;
 
 const ALLOW_ONCE: Answer = Answer::ALLOW_ONCE;
@@ -523,7 +523,7 @@ async fn a_directory_offered_with_ask_is_lent_only_when_allowed() {
     assert_eq!(
         prompt.capability,
         Capability::Filesystem {
-            access: skillbox::config::Access::ReadWrite,
+            access: skillbox::Access::ReadWrite,
             guest: "/workspace".into()
         }
     );

@@ -2,8 +2,8 @@
 //! naming what is wrong, before or instead of running guest code.
 
 use sandbox_tests::{Host, assert_kind, skill_dir};
-use skillbox::sandbox::{CallErrorKind, PrepareError};
-use skillbox::skill::LoadError;
+use skillbox::LoadError;
+use skillbox::{CallErrorKind, PrepareError};
 
 #[tokio::test]
 async fn input_that_fails_the_schema_is_refused_before_the_guest_runs() {

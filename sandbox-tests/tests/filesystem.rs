@@ -5,9 +5,9 @@
 use std::os::unix::fs::symlink;
 
 use sandbox_tests::{Config, assert_kind};
+use skillbox::Agent;
+use skillbox::CallErrorKind;
 use skillbox::Runtime;
-use skillbox::agent::Agent;
-use skillbox::sandbox::CallErrorKind;
 
 /// A workspace with a file, a directory beside it holding a secret, and a
 /// symlink in the workspace pointing at the secret.
@@ -61,7 +61,7 @@ async fn call(
     agent: &Agent,
     tool: &str,
     input: serde_json::Value,
-) -> Result<String, skillbox::sandbox::CallError> {
+) -> Result<String, skillbox::CallError> {
     sandbox_tests::call(runtime, agent, tool, &input.to_string())
         .await
         .result

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use sandbox_tests::{Config, open_runtime, session};
 use scripted_model::{COMPLETION_TOKENS, PROMPT_TOKENS, Reply, ScriptedModel};
 use serde_json::{Value, json};
-use skillbox::agent::{TurnError, TurnEvent};
-use skillbox::db::{audit, history, usage};
-use skillbox::inference::InferenceError;
-use skillbox::prompt::{Answer, Capability, PromptQueue};
+use skillbox::InferenceError;
+use skillbox::{Answer, Capability, PromptQueue};
+use skillbox::{TurnError, TurnEvent};
+use skillbox::{audit, history, usage};
 
 /// `skillbox.toml` with one backend per (name, kind, url, extra lines).
 fn backends(list: &[(&str, &str, String, &str)]) -> String {
@@ -30,7 +30,7 @@ fn agent(id: &str, inference: &str, extra: &str) -> String {
     )
 }
 
-fn failures(error: &TurnError) -> &[(skillbox::inference::ModelRef, skillbox::inference::Failure)] {
+fn failures(error: &TurnError) -> &[(skillbox::ModelRef, skillbox::Failure)] {
     match error {
         TurnError::Inference(InferenceError::Failed(failures)) => failures,
         other => panic!("expected model failures, got {other}"),
@@ -462,7 +462,7 @@ async fn usage_is_metered_per_agent_backend_and_model() {
         }
     }
     let today = usage::today();
-    let id = |id: &str| skillbox::config::AgentId::new(id).unwrap();
+    let id = |id: &str| skillbox::AgentId::new(id).unwrap();
     let ops = runtime.inference().usage(&id("ops")).unwrap();
     let spent = ops[&(today.clone(), "main/big".to_owned())];
     assert_eq!(spent.requests, 2);
@@ -597,7 +597,7 @@ async fn models_are_checked_against_the_backends_when_the_agent_is_read() {
     ];
     for (lines, field, message) in cases {
         config.agent("ops", &agent("ops", lines, ""));
-        let error = skillbox::config::ConfigDir::load(config.path()).unwrap_err();
+        let error = skillbox::ConfigDir::load(config.path()).unwrap_err();
         assert_eq!(error.field, field, "{error}");
         assert!(error.message.contains(message), "{error}");
         assert!(error.to_string().contains("ops.toml:"), "{error}");

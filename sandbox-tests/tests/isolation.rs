@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use sandbox_tests::{Host, assert_kind, skill_dir};
-use skillbox::sandbox::{CallErrorKind, MAX_TABLE_ELEMENTS, PrepareError};
-use skillbox::skill::LoadError;
+use skillbox::LoadError;
+use skillbox::{CallErrorKind, MAX_TABLE_ELEMENTS, PrepareError};
 
 #[tokio::test]
 async fn a_skill_inherits_no_environment_arguments_stdin_or_files() {

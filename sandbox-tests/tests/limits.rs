@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytesize::ByteSize;
 use sandbox_tests::{Config, Host, assert_kind, fail, still_serves};
-use skillbox::sandbox::{CallErrorKind, Limits};
+use skillbox::{CallErrorKind, Limits};
 use tokio::task::JoinSet;
 
 #[tokio::test]

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use skillbox::config::ConfigDir;
-use skillbox::egress::Egress;
+use skillbox::ConfigDir;
+use skillbox::Egress;
 use skillbox::market::client::RegistryClient;
 use skillbox::market::install::{self, Wanted};
 use skillbox::market::package::{MAX_COMPONENT, Package, sha256_hex};
@@ -447,7 +447,7 @@ async fn a_skill_tampered_after_install_is_quarantined_at_load() {
         "{error}"
     );
     assert!(!store.exists());
-    let audit = skillbox::db::audit::read(runtime.db(), "ops", None).unwrap();
+    let audit = skillbox::audit::read(runtime.db(), "ops", None).unwrap();
     assert!(
         audit.iter().any(|e| e.decision == "quarantined"),
         "{audit:?}"

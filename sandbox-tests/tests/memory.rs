@@ -2,8 +2,8 @@
 //! bounded by quotas.
 
 use sandbox_tests::{Config, Host, assert_kind, open_runtime, session};
-use skillbox::config::{AgentId, HostConfig};
-use skillbox::sandbox::CallErrorKind;
+use skillbox::CallErrorKind;
+use skillbox::{AgentId, HostConfig};
 
 #[tokio::test]
 async fn notes_survive_a_restart_of_the_runtime() {

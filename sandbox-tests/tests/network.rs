@@ -5,9 +5,9 @@
 
 use sandbox_tests::http::TestServer;
 use sandbox_tests::{Config, Host, assert_kind, call, fail};
+use skillbox::Agent;
+use skillbox::CallErrorKind;
 use skillbox::Runtime;
-use skillbox::agent::Agent;
-use skillbox::sandbox::CallErrorKind;
 
 /// `allowed.test` and `rebound.test` both point at the test servers.
 const HOSTS: &str = "[network.hosts]\n\"allowed.test\" = [\"127.0.0.1\"]\n\
@@ -44,7 +44,7 @@ fn fetch(url: &str) -> String {
 }
 
 #[track_caller]
-fn assert_denied(error: &skillbox::sandbox::CallError, how: &str) {
+fn assert_denied(error: &skillbox::CallError, how: &str) {
     assert_kind(
         error,
         |k| matches!(k, CallErrorKind::Denied(m) if m.contains(how)),

@@ -6,9 +6,9 @@ use std::os::unix::fs::PermissionsExt;
 
 use sandbox_tests::http::TestServer;
 use sandbox_tests::{Config, assert_kind, call, fail};
+use skillbox::Agent;
+use skillbox::CallErrorKind;
 use skillbox::Runtime;
-use skillbox::agent::Agent;
-use skillbox::sandbox::CallErrorKind;
 
 const SECRET: &str = "sk-live-4f9a8b7c6d5e4f3a";
 

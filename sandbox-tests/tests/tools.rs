@@ -2,7 +2,7 @@
 //! before any sandbox exists; deny wins over allow.
 
 use sandbox_tests::{Config, assert_kind, session};
-use skillbox::sandbox::CallErrorKind;
+use skillbox::CallErrorKind;
 
 #[tokio::test]
 async fn a_tool_outside_the_allowlist_is_refused_before_any_sandbox_exists() {

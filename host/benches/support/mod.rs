@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use skillbox::api::tokens::{Holder, TokenStore};
+use skillbox::{Holder, TokenStore};
 
 /// A configuration directory with `agents` agents, `agent-0000`, ...,
 /// each of which may count words and talks to the model at `model_url`.

@@ -15,8 +15,8 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::served::Served;
 use crate::config::AgentConfig;
+use crate::consent::Session;
 use crate::db::{audit, grants, history};
-use crate::policy::consent::Session;
 
 /// The session of tool calls made directly through the API.
 const TOOLS_SESSION: &str = "api";
@@ -31,7 +31,7 @@ fn summary(config: &AgentConfig) -> Value {
 }
 
 /// `GET /v1/agents`: every agent the caller may reach.
-pub async fn list(
+pub(super) async fn list(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
 ) -> Json<Value> {
@@ -46,7 +46,7 @@ pub async fn list(
 }
 
 /// `GET /v1/agents/{id}`: the agent, its effective tools, grants and usage.
-pub async fn get(
+pub(super) async fn get(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,
@@ -96,7 +96,7 @@ fn all_grants(served: &Served, id: &str) -> Result<Vec<grants::Grant>, ApiError>
 }
 
 #[derive(Deserialize)]
-pub struct HistoryQuery {
+pub(super) struct HistoryQuery {
     conversation: Option<String>,
     #[serde(default = "default_limit")]
     limit: usize,
@@ -108,7 +108,7 @@ fn default_limit() -> usize {
 
 /// `GET /v1/agents/{id}/history`: the conversations, or with
 /// `?conversation=` the last `limit` messages of one.
-pub async fn history(
+pub(super) async fn history(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,
@@ -126,7 +126,7 @@ pub async fn history(
             json!({ "conversations": conversations })
         }
         Some(conversation) => {
-            history::check_name(&conversation).map_err(ApiError::bad_request)?;
+            history::check_name(&conversation).map_err(|e| ApiError::bad_request(e.to_string()))?;
             let limit = query.limit.min(10_000);
             let messages = history::recent(db, &id, &conversation, limit)?;
             json!({ "conversation": conversation, "messages": messages })
@@ -135,7 +135,7 @@ pub async fn history(
 }
 
 /// `GET /v1/agents/{id}/grants`: remembered and session grants.
-pub async fn list_grants(
+pub(super) async fn list_grants(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,
@@ -146,7 +146,7 @@ pub async fn list_grants(
 
 /// `DELETE /v1/agents/{id}/grants/{grant}`: revoke one; the next call
 /// no longer has it.
-pub async fn revoke_grant(
+pub(super) async fn revoke_grant(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
     Path((id, grant)): Path<(String, String)>,
@@ -163,14 +163,14 @@ pub async fn revoke_grant(
 }
 
 #[derive(Deserialize)]
-pub struct AuditQuery {
+pub(super) struct AuditQuery {
     /// Only entries newer than this long ago (`1h`, `30m`).
     #[serde(default, with = "humantime_serde")]
     since: Option<Duration>,
 }
 
 /// `GET /v1/agents/{id}/audit`: every consent decision about the agent.
-pub async fn audit(
+pub(super) async fn audit(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,
@@ -186,7 +186,7 @@ pub async fn audit(
 /// `POST /v1/agents/{id}/tools/{skill.tool}`: call a tool with the JSON
 /// body as its input, under the agent's grants and consent, like a call the
 /// model makes. The answer is sent once what the call wrote is durable.
-pub async fn call_tool(
+pub(super) async fn call_tool(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
     Path((id, name)): Path<(String, String)>,

@@ -12,10 +12,10 @@ use super::JsonBody;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::served::Served;
-use crate::prompt::Answer;
+use crate::consent::Answer;
 
 /// `GET /v1/approvals`: pending prompts, oldest first.
-pub async fn list(
+pub(super) async fn list(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
 ) -> Json<Value> {
@@ -30,7 +30,7 @@ pub async fn list(
 
 /// `POST /v1/approvals/{id}` with an answer such as `{"allow": true,
 /// "scope": "always"}`. Answered once its grant, if any, is stored.
-pub async fn answer(
+pub(super) async fn answer(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,

@@ -26,11 +26,11 @@ const MAX_CLIENTS: usize = 10_000;
 
 /// The holder of the token of a request.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Holder);
+pub(super) struct Caller(pub Holder);
 
 impl Caller {
     /// May this caller act for `agent`?
-    pub fn reach(&self, agent: &str) -> Result<(), ApiError> {
+    pub(super) fn reach(&self, agent: &str) -> Result<(), ApiError> {
         match &self.0 {
             Holder::Admin => Ok(()),
             Holder::Agent(id) if id.as_str() == agent => Ok(()),
@@ -40,7 +40,7 @@ impl Caller {
         }
     }
 
-    pub fn admin(&self) -> Result<(), ApiError> {
+    pub(super) fn admin(&self) -> Result<(), ApiError> {
         match self.0 {
             Holder::Admin => Ok(()),
             Holder::Agent(_) => Err(ApiError::forbidden("this needs the admin token")),
@@ -49,7 +49,7 @@ impl Caller {
 }
 
 /// Failed authentications, per client address.
-pub struct Strikes {
+pub(crate) struct Strikes {
     max: u32,
     lockout: Duration,
     clients: Mutex<HashMap<IpAddr, Record>>,
@@ -62,7 +62,7 @@ struct Record {
 }
 
 impl Strikes {
-    pub fn new(max: u32, lockout: Duration) -> Strikes {
+    pub(crate) fn new(max: u32, lockout: Duration) -> Strikes {
         Strikes {
             max,
             lockout,
@@ -117,7 +117,7 @@ impl Strikes {
 
 /// Middleware: find the caller of a request by its bearer token, or refuse
 /// it (401), or refuse a locked-out client (429).
-pub async fn authenticate(
+pub(super) async fn authenticate(
     State(served): State<Arc<Served>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut request: Request,

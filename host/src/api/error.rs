@@ -12,7 +12,7 @@ use crate::inference::InferenceError;
 use crate::sandbox::{CallError, CallErrorKind};
 
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: StatusCode,
     /// A short, stable word: `not_found`, `denied`, `over_budget`, ...
     pub kind: &'static str,
@@ -21,7 +21,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        kind: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             kind,
@@ -30,24 +34,28 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
 
-    pub fn not_found(message: impl Into<String>) -> ApiError {
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    pub fn forbidden(message: impl Into<String>) -> ApiError {
+    pub(crate) fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
-    pub fn internal(message: impl Into<String>) -> ApiError {
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 
     /// 429: try again after `wait`.
-    pub fn too_many(kind: &'static str, message: impl Into<String>, wait: Duration) -> ApiError {
+    pub(crate) fn too_many(
+        kind: &'static str,
+        message: impl Into<String>,
+        wait: Duration,
+    ) -> ApiError {
         ApiError {
             retry_after: Some(wait),
             ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, kind, message)
@@ -55,7 +63,7 @@ impl ApiError {
     }
 
     /// The body, for errors sent inside a stream.
-    pub fn body(&self) -> serde_json::Value {
+    pub(crate) fn body(&self) -> serde_json::Value {
         serde_json::json!({ "error": { "message": self.message, "type": self.kind } })
     }
 }

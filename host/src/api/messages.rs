@@ -23,11 +23,11 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::served::Served;
 use crate::agent::{TurnEvent, TurnReport};
-use crate::policy::consent::Session;
-use crate::prompt::Prompt;
+use crate::consent::Prompt;
+use crate::consent::Session;
 
 #[derive(Deserialize)]
-pub struct MessageRequest {
+pub(super) struct MessageRequest {
     message: String,
     #[serde(default = "default_conversation")]
     conversation: String,
@@ -41,7 +41,7 @@ fn default_conversation() -> String {
 }
 
 /// Session grants made during a conversation last as long as it.
-pub fn conversation_session(conversation: &str) -> Session {
+pub(super) fn conversation_session(conversation: &str) -> Session {
     Session::new(&format!("api:{conversation}"))
 }
 
@@ -74,7 +74,7 @@ impl Streamed {
     }
 }
 
-pub async fn post(
+pub(super) async fn post(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,

@@ -14,7 +14,7 @@ mod error;
 mod messages;
 mod openai;
 mod served;
-pub mod tokens;
+mod tokens;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,8 +33,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-pub use error::ApiError;
-pub use served::Served;
+pub(crate) use error::ApiError;
+pub(crate) use served::Served;
+pub use tokens::{Holder, TokenStore};
 
 use crate::metrics::BudgetLabels;
 use auth::Caller;
@@ -43,7 +44,7 @@ use auth::Caller;
 const MAX_HEAD: usize = 64 << 10;
 
 /// The routes of the API over `served`.
-pub fn router(served: Arc<Served>) -> Router {
+pub(crate) fn router(served: Arc<Served>) -> Router {
     let authenticated = Router::new()
         .route("/v1/agents", get(agents::list))
         .route("/v1/agents/{id}", get(agents::get))
@@ -79,7 +80,7 @@ pub fn router(served: Arc<Served>) -> Router {
 /// Serve `served` on `listener` until `shutdown` completes; then stop
 /// accepting, give requests in flight `shutdown_grace` to finish, and
 /// cancel the rest.
-pub async fn serve(
+pub(crate) async fn serve(
     served: Arc<Served>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -154,7 +155,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// A JSON request body; what is wrong with it is said as an [`ApiError`].
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;

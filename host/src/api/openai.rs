@@ -25,11 +25,11 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::served::Served;
 use crate::agent::TurnEvent;
-use crate::inference::{Message, Role};
-use crate::policy::consent::Session;
+use crate::consent::Session;
+use crate::vocab::{Message, Role};
 
 #[derive(Deserialize)]
-pub struct ChatCompletionRequest {
+pub(super) struct ChatCompletionRequest {
     model: String,
     messages: Vec<InMessage>,
     #[serde(default)]
@@ -108,7 +108,7 @@ fn now() -> u64 {
 }
 
 /// `GET /v1/models`: the agents the caller may talk to.
-pub async fn models(
+pub(super) async fn models(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
 ) -> Json<Value> {
@@ -123,7 +123,7 @@ pub async fn models(
 }
 
 /// `POST /v1/chat/completions`.
-pub async fn chat_completions(
+pub(super) async fn chat_completions(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
     JsonBody(request): JsonBody<ChatCompletionRequest>,

@@ -18,14 +18,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::auth::Strikes;
 use super::error::ApiError;
 use super::tokens::Tokens;
-use crate::Runtime;
-use crate::agent::{self, Agent};
-use crate::config::host::{HOST_FILE, ServerConfig};
-use crate::config::{AgentConfig, AgentId, ConfigDir};
-use crate::policy::AgentPolicy;
+use crate::config::{AgentConfig, ConfigDir, HOST_FILE, ServerConfig};
 use crate::prompt::PromptQueue;
+use crate::runtime::{self, Agent, Runtime};
+use crate::vocab::AgentId;
 
-pub struct Served {
+pub(crate) struct Served {
     pub runtime: Runtime,
     pub queue: Arc<PromptQueue>,
     pub tokens: Tokens,
@@ -42,7 +40,7 @@ pub struct Served {
 }
 
 /// A turn (or direct tool call) in flight: holds its places.
-pub struct TurnPermit {
+pub(crate) struct TurnPermit {
     _host: OwnedSemaphorePermit,
     _agent: OwnedSemaphorePermit,
     gauge: prometheus_client::metrics::gauge::Gauge,
@@ -57,7 +55,7 @@ impl Drop for TurnPermit {
 impl Served {
     /// Serve `config` (read from `config_dir`) from `runtime`, asking people
     /// through `queue`.
-    pub fn new(
+    pub(crate) fn new(
         runtime: Runtime,
         config_dir: &Path,
         config: ConfigDir,
@@ -80,7 +78,7 @@ impl Served {
         }
     }
 
-    pub fn config(&self) -> Arc<ConfigDir> {
+    pub(crate) fn config(&self) -> Arc<ConfigDir> {
         self.config
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -88,7 +86,7 @@ impl Served {
     }
 
     /// The configuration of agent `id`.
-    pub fn agent_config(&self, id: &str) -> Result<AgentConfig, ApiError> {
+    pub(crate) fn agent_config(&self, id: &str) -> Result<AgentConfig, ApiError> {
         let config = self.config();
         config
             .agents
@@ -98,7 +96,7 @@ impl Served {
     }
 
     /// Agent `id`, loaded on first use.
-    pub fn agent(&self, id: &str) -> Result<Arc<Agent>, ApiError> {
+    pub(crate) fn agent(&self, id: &str) -> Result<Arc<Agent>, ApiError> {
         let config = self.agent_config(id)?;
         if let Some(agent) = self.lock_loaded().get(&config.id) {
             return Ok(agent.clone());
@@ -115,14 +113,14 @@ impl Served {
     }
 
     /// The agents loaded so far.
-    pub fn loaded(&self) -> Vec<Arc<Agent>> {
+    pub(crate) fn loaded(&self) -> Vec<Arc<Agent>> {
         self.lock_loaded().values().cloned().collect()
     }
 
     /// Re-read the configuration directory. A configuration with any error
     /// is refused whole, and the running one keeps serving. Returns
     /// warnings: settings that only a restart applies.
-    pub fn reload(&self) -> Result<Vec<String>, String> {
+    pub(crate) fn reload(&self) -> Result<Vec<String>, String> {
         // The data directory is the one the runtime opened.
         let running = self.runtime.host();
         let config = ConfigDir::load_with(&self.config_dir, |mut host| {
@@ -132,14 +130,8 @@ impl Served {
         })
         .map_err(|e| e.to_string())?;
         for agent in config.agents.values() {
-            let manifests = agent::read_manifests(agent).map_err(|e| e.to_string())?;
-            AgentPolicy::build(
-                agent,
-                self.runtime.host(),
-                &manifests,
-                self.runtime.egress(),
-            )
-            .map_err(|e| e.to_string())?;
+            runtime::decide(self.runtime.host(), self.runtime.egress(), agent)
+                .map_err(|e| e.to_string())?;
         }
         let mut warnings = Vec::new();
         if std::fs::read_to_string(self.config_dir.join(HOST_FILE)).ok() != self.host_file {
@@ -156,7 +148,7 @@ impl Served {
 
     /// A place for a turn of agent `id`, or 429 when the agent or the host
     /// runs as many as it may.
-    pub fn begin_turn(&self, id: &AgentId) -> Result<TurnPermit, ApiError> {
+    pub(crate) fn begin_turn(&self, id: &AgentId) -> Result<TurnPermit, ApiError> {
         let busy = |what: String| {
             ApiError::too_many(
                 "busy",
@@ -193,11 +185,11 @@ impl Served {
     }
 
     /// Ready for traffic: not shutting down.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         !self.stopping.load(Ordering::Relaxed)
     }
 
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::Relaxed);
     }
 

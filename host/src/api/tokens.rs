@@ -18,9 +18,9 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::AgentId;
+use crate::vocab::{AgentId, ParseError};
 
-pub const TOKENS_FILE: &str = "tokens.json";
+pub(super) const TOKENS_FILE: &str = "tokens.json";
 
 /// Whom a token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,13 +48,17 @@ impl From<Holder> for String {
 }
 
 impl TryFrom<String> for Holder {
-    type Error = String;
+    type Error = ParseError;
 
-    fn try_from(text: String) -> Result<Holder, String> {
+    fn try_from(text: String) -> Result<Holder, ParseError> {
         match text.split_once(':') {
             None if text == "admin" => Ok(Holder::Admin),
             Some(("agent", id)) => AgentId::new(id).map(Holder::Agent),
-            _ => Err(format!("'{text}' is neither 'admin' nor 'agent:<id>'")),
+            _ => Err(ParseError::new(
+                &text,
+                "a token holder",
+                "write 'admin' or 'agent:<id>'",
+            )),
         }
     }
 }
@@ -160,7 +164,7 @@ impl TokenStore {
 }
 
 /// The tokens the server accepts, re-read whenever the file changes.
-pub struct Tokens {
+pub(crate) struct Tokens {
     store: TokenStore,
     known: RwLock<Known>,
 }
@@ -173,7 +177,7 @@ struct Known {
 }
 
 impl Tokens {
-    pub fn new(data_dir: &Path) -> Tokens {
+    pub(crate) fn new(data_dir: &Path) -> Tokens {
         Tokens {
             store: TokenStore::new(data_dir),
             known: RwLock::new(Known::default()),
@@ -181,7 +185,7 @@ impl Tokens {
     }
 
     /// Whom `token` speaks for, if anyone.
-    pub fn holder(&self, token: &str) -> Option<Holder> {
+    pub(crate) fn holder(&self, token: &str) -> Option<Holder> {
         self.refresh();
         let known = self.known.read().unwrap_or_else(|e| e.into_inner());
         known.by_hash.get(&sha256_hex(token)).cloned()

@@ -12,7 +12,7 @@ use wasi_preview1_component_adapter_provider::{
 use super::toolchain::{self, CLANG};
 
 /// Where the generated bindings go in a C project.
-pub const BINDINGS_DIR: &str = "bindings";
+pub(super) const BINDINGS_DIR: &str = "bindings";
 
 /// The C helpers of `sdk/c`, copied next to the bindings.
 const HELPER: (&str, &str) = ("skillbox.h", include_str!("../../../sdk/c/skillbox.h"));
@@ -26,7 +26,7 @@ const TYPE_LINK: (&str, &str) = (
 );
 
 /// Build the C project in `dir` into the component `out`.
-pub fn build(dir: &Path, out: &Path) -> anyhow::Result<()> {
+pub(super) fn build(dir: &Path, out: &Path) -> anyhow::Result<()> {
     let (clang, sysroot) = find_clang()?;
     let bindings = dir.join(BINDINGS_DIR);
     write_bindings(&bindings)?;

@@ -38,7 +38,7 @@ fn rust_sdk() -> anyhow::Result<PathBuf> {
 /// Write the template of `language` for the skill `name` into `dir` (by
 /// default `./<name>`), which must not exist yet.
 pub fn new_skill(name: &str, language: Language, dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if !crate::config::manifest::is_skill_name(name) {
+    if !crate::vocab::is_skill_name(name) {
         anyhow::bail!("'{name}' is not a skill name: [a-z][a-z0-9-]{{0,63}}");
     }
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));

@@ -5,31 +5,31 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A program a build runs, and how to get it.
-pub struct Tool {
+pub(super) struct Tool {
     pub program: &'static str,
     pub install: &'static str,
 }
 
-pub const CARGO: Tool = Tool {
+pub(super) const CARGO: Tool = Tool {
     program: "cargo",
     install: "install Rust with rustup (https://rustup.rs), then `rustup target add wasm32-wasip2`",
 };
-pub const COMPONENTIZE_PY: Tool = Tool {
+pub(super) const COMPONENTIZE_PY: Tool = Tool {
     program: "componentize-py",
     install: "pip install componentize-py==0.25.1",
 };
-pub const COMPONENTIZE_JS: Tool = Tool {
+pub(super) const COMPONENTIZE_JS: Tool = Tool {
     program: "componentize-js",
     install: "npm install --global @bytecodealliance/componentize-js@0.23.0",
 };
-pub const CLANG: Tool = Tool {
+pub(super) const CLANG: Tool = Tool {
     program: "clang",
     install: "apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 (or set WASI_SDK_PATH to a wasi-sdk)",
 };
 
 impl Tool {
     /// The program: from `extra` directories first, then `PATH`.
-    pub fn find(&self, extra: &[PathBuf]) -> anyhow::Result<PathBuf> {
+    pub(super) fn find(&self, extra: &[PathBuf]) -> anyhow::Result<PathBuf> {
         let path = std::env::var_os("PATH").unwrap_or_default();
         extra
             .iter()
@@ -48,7 +48,7 @@ impl Tool {
 }
 
 /// Run `command`, failing with its output when it fails.
-pub fn run(mut command: Command, what: &str) -> anyhow::Result<std::process::Output> {
+pub(super) fn run(mut command: Command, what: &str) -> anyhow::Result<std::process::Output> {
     let shown = format!("{command:?}");
     let output = command
         .output()
@@ -65,6 +65,6 @@ pub fn run(mut command: Command, what: &str) -> anyhow::Result<std::process::Out
 }
 
 /// Whether `dir` looks like a WASI sysroot (headers and libc for wasm32-wasi).
-pub fn is_wasi_sysroot(dir: &Path) -> bool {
+pub(super) fn is_wasi_sysroot(dir: &Path) -> bool {
     dir.join("lib/wasm32-wasi/libc.a").is_file()
 }

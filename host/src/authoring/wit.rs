@@ -37,10 +37,10 @@ const FILES: &[(&str, &str)] = &[
 ];
 
 /// The world skills implement.
-pub const WORLD: &str = "skill";
+pub(super) const WORLD: &str = "skill";
 
 /// Write the WIT into `dir` (which becomes a WIT package directory).
-pub fn write_to(dir: &Path) -> std::io::Result<()> {
+pub(super) fn write_to(dir: &Path) -> std::io::Result<()> {
     for (path, text) in FILES {
         let path = dir.join(path);
         std::fs::create_dir_all(path.parent().expect("a file in a directory"))?;
@@ -50,7 +50,7 @@ pub fn write_to(dir: &Path) -> std::io::Result<()> {
 }
 
 /// The parsed WIT and its skill world.
-pub fn resolve() -> anyhow::Result<(wit_parser::Resolve, wit_parser::WorldId)> {
+pub(super) fn resolve() -> anyhow::Result<(wit_parser::Resolve, wit_parser::WorldId)> {
     let dir = tempfile::tempdir()?;
     write_to(dir.path())?;
     let mut resolve = wit_parser::Resolve::default();

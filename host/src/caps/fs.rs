@@ -3,16 +3,195 @@
 //! resolves every path inside a preopen with cap-std, so `..`, absolute paths
 //! and symlinks cannot lead out of it.
 //!
-//! The directories are opened once, when the agent is loaded, and every
-//! call gets its own handles to them.
+//! A grant names one of the agent's mounts; it may not give more access
+//! than the manifest asks for or the mount lends. The granted directories
+//! are opened once, when the agent is loaded, and every call gets its own
+//! handles to them. A directory offered with `ask` is opened for a call
+//! only once a person allows it.
+//!
+//! The interface is linked by wasmtime-wasi (over its `WasiView`); what a
+//! call may see is the preopens this module installs in its `WasiCtx`.
+
+use std::path::PathBuf;
 
 use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
-use crate::config::Access;
-use crate::policy::MountGrant;
+use super::{CallContext, GrantContext, HostCapability, PrepareError, Words};
+use crate::config::{Capabilities, ConfigError};
+use crate::consent::Verdict;
+use crate::vocab::{Access, Capability};
 
-/// The granted directories of a skill, open.
+/// The filesystem capability.
+pub(crate) struct Fs;
+
+/// The directories granted to a skill.
+#[derive(Debug)]
+pub struct FsGrant {
+    /// Preopened for every call.
+    pub mounts: Vec<MountGrant>,
+    /// Offered with `ask`: preopened for a call once a person allows it.
+    pub offered: Vec<MountGrant>,
+    /// `mounts`, open.
+    open: FsCap,
+}
+
+/// A host directory visible to a skill at `guest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountGrant {
+    pub host: PathBuf,
+    pub guest: String,
+    pub access: Access,
+}
+
+/// A granted directory that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("the directory for {guest} ({}) cannot be opened: {reason}", host.display())]
+pub struct MountError {
+    guest: String,
+    host: PathBuf,
+    reason: String,
+}
+
+impl HostCapability for Fs {
+    type Grant = FsGrant;
+    type State = FsCap;
+
+    fn grant(cx: &GrantContext<'_>) -> Result<Option<FsGrant>, ConfigError> {
+        let (mut mounts, mut offered) = (Vec::new(), Vec::new());
+        for (i, grant) in cx.entry.grants.filesystem.iter().enumerate() {
+            let g = &grant.value;
+            let error =
+                |message: String| cx.error(&format!("filesystem[{i}]"), grant.line, message);
+            let Some(mount) = cx.agent.mounts.get(&g.mount) else {
+                return Err(error(format!(
+                    "no mount '{}' in [mounts] of agent '{}'",
+                    g.mount, cx.agent.id
+                )));
+            };
+            let asks = &cx.manifest.capabilities.filesystem;
+            let Some(request) = asks.iter().find(|r| r.guest == g.guest) else {
+                return Err(error(format!(
+                    "skill '{}' does not ask for a directory at {}",
+                    cx.skill, g.guest
+                )));
+            };
+            if g.access > request.access {
+                return Err(error(format!(
+                    "grants {} at {}, but skill '{}' asks for {} only",
+                    g.access, g.guest, cx.skill, request.access
+                )));
+            }
+            if g.access > mount.value.access {
+                return Err(error(format!(
+                    "grants {} on mount '{}', which is {}",
+                    g.access, g.mount, mount.value.access
+                )));
+            }
+            let granted = MountGrant {
+                host: mount.value.path.clone(),
+                guest: g.guest.clone(),
+                access: g.access,
+            };
+            match g.ask {
+                true => offered.push(granted),
+                false => mounts.push(granted),
+            }
+        }
+        if mounts.is_empty() && offered.is_empty() {
+            return Ok(None);
+        }
+        let open = FsCap::open(&mounts)
+            .map_err(|e| cx.error("filesystem", cx.entry.line, e.to_string()))?;
+        Ok(Some(FsGrant {
+            mounts,
+            offered,
+            open,
+        }))
+    }
+
+    fn asked(asks: &Capabilities) -> Vec<Words> {
+        let words = |r: &crate::config::FsRequest| {
+            let verb = match r.access {
+                Access::ReadOnly => "read",
+                Access::ReadWrite => "read and write",
+            };
+            Words {
+                term: format!("filesystem {} {}", r.access, r.guest),
+                sentence: format!(
+                    "may {verb} the directory {} (a mount the agent lends)",
+                    r.guest
+                ),
+            }
+        };
+        asks.filesystem.iter().map(words).collect()
+    }
+
+    fn granted(grant: &FsGrant) -> Vec<String> {
+        let offered = grant
+            .offered
+            .iter()
+            .map(|m| (m, " (each call asks a person)"));
+        let mounts = grant.mounts.iter().map(|m| (m, "")).chain(offered);
+        mounts
+            .map(|(mount, ask)| {
+                format!(
+                    "filesystem {} {} (host {}){ask}",
+                    mount.access,
+                    mount.guest,
+                    mount.host.display()
+                )
+            })
+            .collect()
+    }
+
+    fn not_granted(asks: &Capabilities, grant: Option<&FsGrant>) -> Vec<String> {
+        let granted: Vec<&MountGrant> = grant
+            .map(|g| g.mounts.iter().chain(&g.offered).collect())
+            .unwrap_or_default();
+        asks.filesystem
+            .iter()
+            .filter_map(
+                |request| match granted.iter().find(|m| m.guest == request.guest) {
+                    None => Some(format!("filesystem {} {}", request.access, request.guest)),
+                    Some(m) if m.access < request.access => Some(format!(
+                        "filesystem {} {} (granted {})",
+                        request.access, request.guest, m.access
+                    )),
+                    Some(_) => None,
+                },
+            )
+            .collect()
+    }
+
+    /// The directories of one call: those granted, and those offered that
+    /// a person allows.
+    async fn prepare(
+        grant: Option<&FsGrant>,
+        call: &CallContext<'_>,
+    ) -> Result<FsCap, PrepareError> {
+        let Some(grant) = grant else {
+            return Ok(FsCap::default());
+        };
+        if grant.offered.is_empty() {
+            return Ok(grant.open.clone());
+        }
+        let mut mounts = grant.mounts.clone();
+        for offered in &grant.offered {
+            let capability = Capability::Filesystem {
+                access: offered.access,
+                guest: offered.guest.clone(),
+            };
+            let reason = "the agent lends this directory only with a person's consent";
+            if call.consent.decide(capability, reason).await == Verdict::Allowed {
+                mounts.push(offered.clone());
+            }
+        }
+        Ok(FsCap::open(&mounts)?)
+    }
+}
+
+/// The directories one call may see, open.
 #[derive(Clone, Default)]
 pub struct FsCap {
     preopens: WasiFilesystemCtx,
@@ -25,8 +204,8 @@ impl std::fmt::Debug for FsCap {
 }
 
 impl FsCap {
-    /// Open every granted directory.
-    pub fn open(mounts: &[MountGrant]) -> Result<FsCap, String> {
+    /// Open every directory of `mounts`.
+    fn open(mounts: &[MountGrant]) -> Result<FsCap, MountError> {
         let mut builder = WasiCtx::builder();
         for mount in mounts {
             let perms = match mount.access {
@@ -35,12 +214,10 @@ impl FsCap {
             };
             builder
                 .preopened_dir(&mount.host, &mount.guest, perms)
-                .map_err(|e| {
-                    format!(
-                        "the directory for {} ({}) cannot be opened: {e}",
-                        mount.guest,
-                        mount.host.display()
-                    )
+                .map_err(|e| MountError {
+                    guest: mount.guest.clone(),
+                    host: mount.host.clone(),
+                    reason: e.to_string(),
                 })?;
         }
         Ok(FsCap {

@@ -1,22 +1,150 @@
 //! `wasi:http/outgoing-handler`: a guest's outgoing HTTP requests.
 //!
-//! Every request reaches [`HttpCap::send_request`]: wasmtime-wasi-http is
-//! built without its default sender, so there is no path around it. The
-//! request is handed to the egress layer, which decides and sends; a skill
+//! An agent grants a skill network patterns, each covered by one its
+//! manifest asks for. Every request reaches [`HttpCap::send_request`]:
+//! wasmtime-wasi-http is built without its default sender, so there is no
+//! path around it. The request is handed to the egress layer, which
+//! enforces the allowlist on every request ([`crate::egress`]); a skill
 //! without a network grant is refused here.
 
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use wasmtime::component::Linker;
-use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, WasiBody, WasiHttpHooks, WasiHttpView};
 
-use crate::config::AgentId;
-use crate::egress::{
-    BodyError, EgressError, EgressSession, NetworkAccess, is_host_controlled_header,
-};
-use crate::policy::consent::CallConsent;
-use crate::sandbox::{CallState, Limits};
+use super::secrets::SecretsGrant;
+use super::{CallContext, GrantContext, HostCapability, PrepareError, Words};
+use crate::config::{Capabilities, ConfigError, NetGrant};
+use crate::consent::CallConsent;
+use crate::egress::{BodyError, Egress, EgressError, EgressRules, EgressSession, NetworkAccess};
+use crate::redact::SecretScanner;
+use crate::vocab::{AgentId, Mode, NetPattern, is_host_controlled_header};
+
+/// The network capability.
+pub(crate) struct Http;
+
+/// The hosts a skill may reach.
+#[derive(Debug, Clone)]
+pub struct NetworkGrant {
+    /// Granted: requests these match leave.
+    pub allow: Vec<NetGrant>,
+    /// What the manifest asks for: a request it covers but no grant does
+    /// goes to the consent broker.
+    pub requested: Vec<NetPattern>,
+}
+
+impl HostCapability for Http {
+    type Grant = NetworkGrant;
+    type State = HttpCap;
+
+    fn grant(cx: &GrantContext<'_>) -> Result<Option<NetworkGrant>, ConfigError> {
+        let asks = &cx.manifest.capabilities.network;
+        let grants = &cx.entry.grants.network;
+        for (i, grant) in grants.iter().enumerate() {
+            let pattern = &grant.value.pattern;
+            if !asks.iter().any(|r| r.covers(pattern)) {
+                let asked: Vec<String> = asks.iter().map(ToString::to_string).collect();
+                return Err(cx.error(
+                    &format!("network[{i}]"),
+                    grant.line,
+                    format!(
+                        "grants {pattern}, which skill '{}' does not ask for (it asks for: {})",
+                        cx.skill,
+                        if asked.is_empty() {
+                            "nothing".into()
+                        } else {
+                            asked.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+        // Without grants, a skill still reaches the network when a person
+        // may allow hosts its manifest asks for.
+        let may_ask = !asks.is_empty() && cx.agent.consent.mode != Mode::Deny;
+        Ok((!grants.is_empty() || may_ask).then(|| NetworkGrant {
+            allow: grants.iter().map(|g| g.value.clone()).collect(),
+            requested: asks.clone(),
+        }))
+    }
+
+    fn asked(asks: &Capabilities) -> Vec<Words> {
+        let words = |pattern: &NetPattern| {
+            let shown = pattern.to_string();
+            let target = match shown.split_once("://").map_or("", |(_, host)| host) {
+                "*" => "any host".to_owned(),
+                "*:*" => "any host, on any port".to_owned(),
+                host => host.to_owned(),
+            };
+            Words {
+                term: format!("network {pattern}"),
+                sentence: format!(
+                    "may send {} requests to {target}",
+                    pattern.scheme.as_str().to_uppercase()
+                ),
+            }
+        };
+        asks.network.iter().map(words).collect()
+    }
+
+    fn granted(grant: &NetworkGrant) -> Vec<String> {
+        let words = |g: &NetGrant| {
+            let private = match g.allow_private {
+                true => ", private addresses allowed",
+                false => "",
+            };
+            format!("network {}{private}", g.pattern)
+        };
+        grant.allow.iter().map(words).collect()
+    }
+
+    fn not_granted(asks: &Capabilities, grant: Option<&NetworkGrant>) -> Vec<String> {
+        let allow = grant.map_or(&[][..], |g| &g.allow);
+        asks.network
+            .iter()
+            .filter(|request| !allow.iter().any(|g| request.covers(&g.pattern)))
+            .map(|request| format!("network {request}"))
+            .collect()
+    }
+
+    async fn prepare(
+        _grant: Option<&NetworkGrant>,
+        call: &CallContext<'_>,
+    ) -> Result<HttpCap, PrepareError> {
+        Ok(HttpCap {
+            agent: call.agent.clone(),
+            skill: call.skill.clone(),
+            session: call
+                .network
+                .map(|access| access.session(call.limits, Some(call.consent.clone()))),
+            consent: call.consent.clone(),
+            refusal_logged: false,
+        })
+    }
+}
+
+impl Http {
+    /// The way out of one skill of `agent`: its network grant and the
+    /// secrets bound to it, scanned for with every secret of the agent.
+    pub(crate) fn open(
+        egress: &Egress,
+        agent: &AgentId,
+        skill: &str,
+        grant: &NetworkGrant,
+        secrets: Option<&SecretsGrant>,
+        scanner: &Arc<SecretScanner>,
+    ) -> Arc<NetworkAccess> {
+        Arc::new(egress.network_access(EgressRules {
+            agent: agent.clone(),
+            skill: skill.to_owned(),
+            allow: grant.allow.clone(),
+            requested: grant.requested.clone(),
+            secrets: secrets.map(|s| s.bindings.clone()).unwrap_or_default(),
+            scanner: scanner.clone(),
+        }))
+    }
+}
 
 /// The outgoing HTTP capability of one call.
 pub struct HttpCap {
@@ -26,24 +154,6 @@ pub struct HttpCap {
     consent: CallConsent,
     /// Whether a refusal was recorded yet; once per call is enough.
     refusal_logged: bool,
-}
-
-impl HttpCap {
-    pub fn new(
-        agent: &AgentId,
-        skill: Arc<str>,
-        network: Option<Arc<NetworkAccess>>,
-        limits: &Limits,
-        consent: CallConsent,
-    ) -> Self {
-        Self {
-            agent: agent.clone(),
-            skill,
-            session: network.map(|access| access.session(limits, Some(consent.clone()))),
-            consent,
-            refusal_logged: false,
-        }
-    }
 }
 
 type Response = http::Response<WasiBody>;
@@ -98,6 +208,10 @@ impl WasiHttpHooks for HttpCap {
     }
 }
 
-pub fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+/// Link `wasi:http/outgoing-handler`, whose sender is the store's
+/// [`HttpCap`] (its `WasiHttpView` hooks).
+pub(crate) fn add_to_linker<T: WasiHttpView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
 }

@@ -7,37 +7,106 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::inference::{AgentClient, ChatRequest, InferenceError, Message, Role};
-use crate::policy::consent::CallConsent;
-use crate::sandbox::CallState;
-use crate::sandbox::bindings::skillbox::skill::inference as wit;
-use crate::sandbox::bindings::skillbox::skill::types::Error;
+use super::bindings::skillbox::skill::inference as wit;
+use super::bindings::skillbox::skill::types::Error;
+use super::{CallContext, GrantContext, HostCapability, PrepareError, Words};
+use crate::config::{Capabilities, ConfigError};
+use crate::consent::CallConsent;
+use crate::inference::{AgentClient, InferenceError};
+use crate::vocab::{ChatRequest, Message, Role};
+
+/// The inference capability.
+pub(crate) struct Inference;
+
+pub(crate) use crate::config::InferenceGrant;
+
+impl HostCapability for Inference {
+    type Grant = InferenceGrant;
+    type State = InferenceCap;
+
+    fn grant(cx: &GrantContext<'_>) -> Result<Option<InferenceGrant>, ConfigError> {
+        let granted = cx.entry.grants.inference;
+        if granted.is_some() && !cx.manifest.capabilities.inference {
+            return Err(cx.error(
+                "inference",
+                cx.entry.line,
+                format!(
+                    "grants inference, which skill '{}' does not ask for",
+                    cx.skill
+                ),
+            ));
+        }
+        if granted.is_some() && cx.agent.inference.is_none() {
+            return Err(cx.error(
+                "inference",
+                cx.entry.line,
+                format!(
+                    "grants inference, but agent '{}' has no [inference] model",
+                    cx.agent.id
+                ),
+            ));
+        }
+        Ok(granted)
+    }
+
+    fn asked(asks: &Capabilities) -> Vec<Words> {
+        let sentence =
+            "may use inference, metered to this agent, up to the agent's max_tokens per call";
+        asks.inference
+            .then(|| Words {
+                term: "inference".into(),
+                sentence: sentence.into(),
+            })
+            .into_iter()
+            .collect()
+    }
+
+    fn granted(grant: &InferenceGrant) -> Vec<String> {
+        vec![format!(
+            "inference (up to {} tokens a call)",
+            grant.max_tokens
+        )]
+    }
+
+    fn not_granted(asks: &Capabilities, grant: Option<&InferenceGrant>) -> Vec<String> {
+        match (asks.inference, grant) {
+            (true, None) => vec!["inference".into()],
+            _ => Vec::new(),
+        }
+    }
+
+    async fn prepare(
+        grant: Option<&InferenceGrant>,
+        call: &CallContext<'_>,
+    ) -> Result<InferenceCap, PrepareError> {
+        let access = grant.zip(call.models).map(|(grant, client)| Access {
+            client: client.clone(),
+            consent: call.consent.clone(),
+            max_tokens: grant.max_tokens,
+        });
+        Ok(InferenceCap {
+            skill: call.skill.clone(),
+            access,
+            spent: 0,
+        })
+    }
+}
 
 /// The inference capability of one call.
 pub struct InferenceCap {
     skill: Arc<str>,
-    access: Option<InferenceAccess>,
+    access: Option<Access>,
     /// Tokens spent by this call so far.
     spent: u64,
 }
 
 /// Inference granted to one call.
-pub struct InferenceAccess {
-    pub client: AgentClient,
+struct Access {
+    client: AgentClient,
     /// Budget misses are asked about in the call's name.
-    pub consent: CallConsent,
+    consent: CallConsent,
     /// Tokens the call may spend, prompts and answers together.
-    pub max_tokens: u32,
-}
-
-impl InferenceCap {
-    pub fn new(skill: Arc<str>, access: Option<InferenceAccess>) -> Self {
-        Self {
-            skill,
-            access,
-            spent: 0,
-        }
-    }
+    max_tokens: u32,
 }
 
 impl wit::Host for InferenceCap {
@@ -118,8 +187,13 @@ impl wit::Host for InferenceCap {
     }
 }
 
-pub fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<CallState, HasSelf<InferenceCap>>(linker, |state| {
-        &mut state.caps.inference
-    })
+/// A store whose calls may use inference.
+pub(crate) trait InferenceView: Send {
+    fn inference(&mut self) -> &mut InferenceCap;
+}
+
+pub(crate) fn add_to_linker<T: InferenceView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasSelf<InferenceCap>>(linker, T::inference)
 }

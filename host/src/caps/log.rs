@@ -13,8 +13,9 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
-use crate::sandbox::CallState;
-use crate::sandbox::bindings::skillbox::skill::log as wit;
+use super::bindings::skillbox::skill::log as wit;
+use super::{CallContext, GrantContext, HostCapability, PrepareError};
+use crate::config::ConfigError;
 
 /// Bytes charged per record on top of its text, so that a flood of empty
 /// messages is bounded too.
@@ -70,7 +71,7 @@ impl fmt::Display for LogRecord {
 
 /// The call wrote more log than its limit allows.
 #[derive(Debug, Clone, Copy)]
-pub struct LogLimitExceeded;
+pub(crate) struct LogLimitExceeded;
 
 impl fmt::Display for LogLimitExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -149,6 +150,23 @@ fn stream_level(source: Source) -> Level {
     }
 }
 
+/// The log capability: every call has one, bounded by its log limit.
+pub(crate) struct Log;
+
+impl HostCapability for Log {
+    type Grant = ();
+    type State = LogCap;
+
+    fn grant(_cx: &GrantContext<'_>) -> Result<Option<()>, ConfigError> {
+        Ok(Some(()))
+    }
+
+    async fn prepare(_grant: Option<&()>, call: &CallContext<'_>) -> Result<LogCap, PrepareError> {
+        let limit = usize::try_from(call.limits.log.as_u64()).unwrap_or(usize::MAX);
+        Ok(LogCap::new(limit))
+    }
+}
+
 /// The log capability of one call. Cloning shares the buffer, so that the
 /// stdout and stderr pipes and the `log` import all charge one budget.
 #[derive(Clone)]
@@ -218,8 +236,13 @@ impl wit::Host for LogCap {
     }
 }
 
-pub fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<CallState, HasSelf<LogCap>>(linker, |state| &mut state.caps.log)
+/// A store whose calls log.
+pub(crate) trait LogView: Send {
+    fn log(&mut self) -> &mut LogCap;
+}
+
+pub(crate) fn add_to_linker<T: LogView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasSelf<LogCap>>(linker, T::log)
 }
 
 /// The guest's stdout or stderr, feeding the call's log.

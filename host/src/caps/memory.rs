@@ -7,51 +7,112 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
+use super::bindings::skillbox::skill::memory as wit;
+use super::bindings::skillbox::skill::types::Error;
+use super::{CallContext, GrantContext, HostCapability, PrepareError, Words};
+use crate::config::{Capabilities, ConfigError};
 use crate::db::{Db, KvError, Namespace, Quota};
-use crate::sandbox::CallState;
-use crate::sandbox::bindings::skillbox::skill::memory as wit;
-use crate::sandbox::bindings::skillbox::skill::types::Error;
 
-/// Access to one (agent, skill) namespace, handed out by policy when the
-/// skill asked for memory and the agent granted it.
-#[derive(Clone)]
+/// The memory capability.
+pub(crate) struct Memory;
+
+/// Memory granted to a skill: its own namespace in `owner`.
+#[derive(Debug, Clone)]
 pub struct MemoryGrant {
-    pub db: Db,
-    /// Whose memory it is: an agent id, or `local:<id>` for a local agent.
+    /// Whose memory it is: an agent id, or `local:<id>` for a local agent,
+    /// which no configured agent can name.
     pub owner: Arc<str>,
-    pub skill: Arc<str>,
-    pub quota: Quota,
+}
+
+impl HostCapability for Memory {
+    type Grant = MemoryGrant;
+    type State = MemoryCap;
+
+    fn grant(cx: &GrantContext<'_>) -> Result<Option<MemoryGrant>, ConfigError> {
+        let (asked, granted) = (cx.manifest.capabilities.memory, cx.entry.grants.memory);
+        if granted && !asked {
+            return Err(cx.error(
+                "memory",
+                cx.entry.line,
+                format!("grants memory, which skill '{}' does not ask for", cx.skill),
+            ));
+        }
+        let owner = match cx.local {
+            true => format!("local:{}", cx.agent.id).into(),
+            false => cx.agent.id.as_str().into(),
+        };
+        Ok(granted.then_some(MemoryGrant { owner }))
+    }
+
+    fn asked(asks: &Capabilities) -> Vec<Words> {
+        asks.memory
+            .then(|| Words {
+                term: "memory".into(),
+                sentence: "may keep data in its own storage in this agent".into(),
+            })
+            .into_iter()
+            .collect()
+    }
+
+    fn granted(_grant: &MemoryGrant) -> Vec<String> {
+        vec!["memory (its own namespace in this agent)".into()]
+    }
+
+    fn not_granted(asks: &Capabilities, grant: Option<&MemoryGrant>) -> Vec<String> {
+        match (asks.memory, grant) {
+            (true, None) => vec!["memory".into()],
+            _ => Vec::new(),
+        }
+    }
+
+    async fn prepare(
+        grant: Option<&MemoryGrant>,
+        call: &CallContext<'_>,
+    ) -> Result<MemoryCap, PrepareError> {
+        let quota = Quota {
+            bytes: call.limits.memory_quota.as_u64(),
+            keys: call.limits.memory_keys,
+        };
+        Ok(MemoryCap {
+            open: grant.map(|grant| Open {
+                db: call.db.clone(),
+                owner: grant.owner.clone(),
+                quota,
+            }),
+            skill: call.skill.clone(),
+            namespace: None,
+        })
+    }
 }
 
 /// The memory capability of one call.
 pub struct MemoryCap {
-    grant: Option<MemoryGrant>,
+    /// How to open the namespace, when memory is granted.
+    open: Option<Open>,
     skill: Arc<str>,
     /// Opened on first use, so calls that never touch memory pay nothing.
     namespace: Option<Namespace>,
 }
 
-impl MemoryCap {
-    pub fn new(skill: Arc<str>, grant: Option<MemoryGrant>) -> Self {
-        Self {
-            grant,
-            skill,
-            namespace: None,
-        }
-    }
+struct Open {
+    db: Db,
+    owner: Arc<str>,
+    quota: Quota,
+}
 
+impl MemoryCap {
     fn namespace(&mut self) -> Result<&Namespace, Error> {
         if self.namespace.is_none() {
-            let Some(grant) = &self.grant else {
+            let Some(open) = &self.open else {
                 return Err(Error::Denied(format!(
                     "memory is not granted to skill '{}' (its skill.toml must ask for it \
                      with `memory = true` under [capabilities])",
                     self.skill
                 )));
             };
-            let namespace = grant
+            let namespace = open
                 .db
-                .namespace(&grant.owner, &grant.skill, grant.quota)
+                .namespace(&open.owner, &self.skill, open.quota)
                 .map_err(|e| Error::Failed(e.to_string()))?;
             self.namespace = Some(namespace);
         }
@@ -95,6 +156,13 @@ impl wit::Host for MemoryCap {
     }
 }
 
-pub fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<CallState, HasSelf<MemoryCap>>(linker, |state| &mut state.caps.memory)
+/// A store whose calls may use memory.
+pub(crate) trait MemoryView: Send {
+    fn memory(&mut self) -> &mut MemoryCap;
+}
+
+pub(crate) fn add_to_linker<T: MemoryView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasSelf<MemoryCap>>(linker, T::memory)
 }

@@ -6,16 +6,16 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::Places;
-use crate::agent::{Agent, TurnEvent, read_manifests};
+use crate::agent::TurnEvent;
+use crate::consent::Session;
 use crate::db::history;
 use crate::egress::Egress;
-use crate::policy::AgentPolicy;
-use crate::policy::consent::Session;
-use crate::prompt::{hold_screen, printable};
-use crate::{Runtime, caps};
+use crate::prompt::hold_screen;
+use crate::runtime::{self, Agent, Runtime};
+use crate::vocab::{printable, truncate};
 
 #[derive(Subcommand)]
-pub enum AgentCommand {
+pub(super) enum AgentCommand {
     /// List exactly the tools an agent may call.
     Tools {
         id: String,
@@ -62,7 +62,7 @@ pub enum AgentCommand {
 }
 
 #[derive(Args)]
-pub struct ConversationArgs {
+pub(super) struct ConversationArgs {
     /// The conversation to continue, by name.
     #[arg(long, default_value = "default")]
     conversation: String,
@@ -70,7 +70,7 @@ pub struct ConversationArgs {
     places: Places,
 }
 
-pub async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
     match command {
         AgentCommand::Tools { id, places } => describe(&id, &places, false),
         AgentCommand::Explain { id, places } => describe(&id, &places, true),
@@ -93,13 +93,8 @@ pub async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
 fn describe(id: &str, places: &Places, explain: bool) -> anyhow::Result<ExitCode> {
     let config = places.load_config()?;
     let agent = config.agent(id).map_err(anyhow::Error::msg)?;
-    let manifests = read_manifests(agent)?;
-    let policy = AgentPolicy::build(
-        agent,
-        &config.host,
-        &manifests,
-        &Egress::new(config.host.hosts.clone()),
-    )?;
+    let egress = Egress::new(config.host.hosts.clone());
+    let (policy, manifests) = runtime::decide(&config.host, &egress, agent)?;
     if explain {
         print!("{}", policy.explain(&manifests));
     } else {
@@ -220,7 +215,7 @@ async fn read_line() -> anyhow::Result<Option<String>> {
 
 /// `text` on one line, cut.
 fn one_line(text: &str) -> String {
-    caps::truncate(
+    truncate(
         &text.split_whitespace().collect::<Vec<_>>().join(" "),
         SHOWN,
     )

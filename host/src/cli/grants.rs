@@ -8,11 +8,11 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::Places;
-use crate::config::AgentId;
 use crate::db::{audit, grants};
+use crate::vocab::AgentId;
 
 #[derive(Subcommand)]
-pub enum GrantsCommand {
+pub(super) enum GrantsCommand {
     /// Every grant of an agent still in force.
     List {
         agent: String,
@@ -29,7 +29,7 @@ pub enum GrantsCommand {
 }
 
 #[derive(Args)]
-pub struct AuditArgs {
+pub(super) struct AuditArgs {
     agent: String,
     /// Only entries newer than this: a duration (`1h`, `2d`) or a time (`2026-11-21T10:00:00Z`).
     #[arg(long)]
@@ -41,7 +41,7 @@ pub struct AuditArgs {
     places: Places,
 }
 
-pub async fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
     match command {
         GrantsCommand::List { agent, places } => {
             let agent = AgentId::new(&agent).map_err(anyhow::Error::msg)?;
@@ -82,7 +82,7 @@ pub async fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let agent = AgentId::new(&args.agent).map_err(anyhow::Error::msg)?;
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let runtime = super::open_runtime(&args.places.host()?)?;

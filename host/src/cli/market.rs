@@ -12,21 +12,20 @@ use clap::Subcommand;
 
 use super::Places;
 use crate::Runtime;
-use crate::config::{AgentId, ConfigDir};
+use crate::config::ConfigDir;
+use crate::consent::{CallConsent, Session, Verdict};
 use crate::db::audit::{self, AuditEntry};
-use crate::egress::SecretScanner;
 use crate::market::client::RegistryClient;
 use crate::market::install::{self, Fetched, Wanted};
 use crate::market::lock::{Lockfile, store_dir};
 use crate::market::package::{Package, sha256_hex};
 use crate::market::registry::{self, Release};
 use crate::market::signing::{KeyPair, PublicKey};
-use crate::policy::consent::{CallConsent, ConsentSettings, Fallback, Mode, Session, Verdict};
-use crate::prompt::Capability;
-use crate::sandbox::Deadline;
+use crate::redact::SecretScanner;
+use crate::vocab::{AgentId, Capability, ConsentSettings, Deadline, Fallback, Mode};
 
 #[derive(Subcommand)]
-pub enum MarketSkillCommand {
+pub(super) enum MarketSkillCommand {
     /// Write a publisher key pair (the file is private, mode 0600).
     Keygen {
         /// Who publishes with this key, shown to users with every package.
@@ -105,7 +104,7 @@ pub enum MarketSkillCommand {
 }
 
 #[derive(Subcommand)]
-pub enum RegistryCommand {
+pub(super) enum RegistryCommand {
     /// Sign a package and add it to a registry directory.
     Publish {
         package: PathBuf,
@@ -242,7 +241,7 @@ async fn consent(
     }
 }
 
-pub async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<ExitCode> {
     match command {
         MarketSkillCommand::Keygen { publisher, out } => {
             let pair = KeyPair::generate(&publisher)?;
@@ -485,7 +484,7 @@ pub async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn run_registry(command: RegistryCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn run_registry(command: RegistryCommand) -> anyhow::Result<ExitCode> {
     match command {
         RegistryCommand::Publish {
             package,

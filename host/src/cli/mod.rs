@@ -172,7 +172,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", crate::prompt::printable(&format!("{e:#}")));
+            eprintln!("error: {}", crate::vocab::printable(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -10,13 +10,13 @@ use clap::{Args, Subcommand};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::Places;
-use crate::api::tokens::{Holder, TokenStore};
 use crate::api::{self, Served};
-use crate::config::AgentId;
+use crate::api::{Holder, TokenStore};
 use crate::prompt::PromptQueue;
+use crate::vocab::AgentId;
 
 #[derive(Args)]
-pub struct ServeArgs {
+pub(super) struct ServeArgs {
     /// Where to listen [default: server.addr in skillbox.toml, else 127.0.0.1:7878]
     #[arg(long)]
     addr: Option<SocketAddr>,
@@ -24,13 +24,13 @@ pub struct ServeArgs {
     places: Places,
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config_dir = args.places.config_dir();
     let config = args.places.load_config()?;
     let runtime = super::open_runtime(&config.host)?;
     let addr = args.addr.unwrap_or(config.host.server.addr);
     let queue = Arc::new(PromptQueue::default());
-    let channel: Arc<dyn crate::prompt::PromptChannel> = match runtime.webhook(queue.clone()) {
+    let channel: Arc<dyn crate::consent::PromptChannel> = match runtime.webhook(queue.clone()) {
         Some(webhook) => Arc::new(webhook),
         None => queue.clone(),
     };
@@ -71,7 +71,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[derive(Subcommand)]
-pub enum TokenCommand {
+pub(super) enum TokenCommand {
     /// Issue a bearer token for an agent (or with --admin, for everything).
     New {
         /// The agent the token reaches.
@@ -96,7 +96,7 @@ pub enum TokenCommand {
     },
 }
 
-pub fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
     match command {
         TokenCommand::New {
             agent,

@@ -10,12 +10,12 @@ use wasmtime::component::types::ComponentItem;
 use super::Places;
 use crate::Runtime;
 use crate::authoring::{self, Language};
-use crate::config::AgentId;
-use crate::policy::consent::Session;
-use crate::prompt::printable;
+use crate::consent::Session;
+use crate::vocab::AgentId;
+use crate::vocab::printable;
 
 #[derive(Subcommand)]
-pub enum SkillCommand {
+pub(super) enum SkillCommand {
     /// Call one tool of a skill and print its JSON output.
     Run {
         /// The skill: its directory, or with --config its name in the agent.
@@ -69,7 +69,7 @@ pub enum SkillCommand {
     Market(super::market::MarketSkillCommand),
 }
 
-pub async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
     match command {
         SkillCommand::Market(command) => super::market::run_skill(command).await,
         SkillCommand::New { name, lang, dir } => {

@@ -38,16 +38,15 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::AgentId;
 use super::HostConfig;
-use super::capabilities::{Access, check_guest_path, is_secret_name, parse_pattern};
+use super::capabilities::{check_guest_path, parse_pattern};
 use super::inference::{InferenceSettings, Prompts, RawInferenceSettings, RawPrompts};
-use super::manifest::is_skill_name;
+use super::manifest::Manifest;
 use super::toml_file::{ConfigError, TomlFile};
-use crate::policy::consent::ConsentSettings;
-use crate::policy::network::NetPattern;
-use crate::policy::tools::ToolPattern;
-use crate::sandbox::LimitOverrides;
+use crate::vocab::{
+    Access, AgentId, ConsentSettings, LimitOverrides, NetPattern, ToolPattern, is_secret_name,
+    is_skill_name,
+};
 
 /// A value and the line it was written on, for errors found later.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,13 +82,19 @@ pub struct Mount {
 
 #[derive(Debug, Clone)]
 pub struct SkillEntry {
-    /// The skill's directory: in the store, for an installed skill.
-    pub path: PathBuf,
+    pub source: SkillSource,
     pub line: usize,
     pub grants: Grants,
-    /// What the lockfile records of an installed skill; checked before the
-    /// skill is loaded.
-    pub installed: Option<crate::market::lock::Locked>,
+}
+
+/// Where a skill of an agent comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkillSource {
+    /// A skill directory, resolved against the configuration directory.
+    Dir(PathBuf),
+    /// The version installed from a registry; `skillbox.lock` says which
+    /// package that is.
+    Installed(semver::Version),
 }
 
 /// What an agent grants one skill. Each grant must be covered by the
@@ -256,10 +261,9 @@ impl AgentConfig {
         let config_dir = host.dir.as_path();
         let file = TomlFile::read(path)?;
         let raw: RawAgent = file.parse()?;
-        let at = |span: std::ops::Range<usize>| file.line_of(span.start);
 
-        let id =
-            AgentId::new(raw.id.get_ref()).map_err(|m| file.error("id", Some(raw.id.span()), m))?;
+        let id = AgentId::new(raw.id.get_ref())
+            .map_err(|e| file.error("id", Some(raw.id.span()), e.to_string()))?;
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -271,133 +275,149 @@ impl AgentConfig {
                 format!("the agent '{id}' must be defined in agents/{id}.toml, not {stem}.toml"),
             ));
         }
-
-        let tool_patterns = |list: &[Spanned<String>], field: &str| {
-            list.iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    ToolPattern::parse(p.get_ref())
-                        .map(|value| Located {
-                            value,
-                            line: at(p.span()),
-                        })
-                        .map_err(|m| file.error(format!("tools.{field}[{i}]"), Some(p.span()), m))
-                })
-                .collect::<Result<Vec<_>, _>>()
-        };
-        let allow = tool_patterns(&raw.tools.allow, "allow")?;
-        let deny = tool_patterns(&raw.tools.deny, "deny")?;
-
-        let mut mounts = BTreeMap::new();
-        for (name, mount) in raw.mounts {
-            let span = mount.span();
-            let RawMount { path, access } = mount.into_inner();
-            let path = config_dir.join(path);
-            let canonical = std::fs::canonicalize(&path)
-                .ok()
-                .filter(|p| p.is_dir())
-                .ok_or_else(|| {
-                    file.error(
-                        format!("mounts.{name}.path"),
-                        Some(span.clone()),
-                        format!("{} is not a directory", path.display()),
-                    )
-                })?;
-            mounts.insert(
-                name,
-                Located {
-                    value: Mount {
-                        path: canonical,
-                        access,
-                    },
-                    line: at(span),
-                },
-            );
-        }
-
-        let mut skills = BTreeMap::new();
-        for (name, entry) in raw.skills {
-            let span = entry.span();
-            let field = format!("skills.{name}");
-            if !is_skill_name(&name) {
-                return Err(file.error(field, Some(span), format!("'{name}' is not a skill name")));
-            }
-            let entry = entry.into_inner();
-            let grants = validate_grants(&file, &field, entry.grants)?;
-            let (path, installed) = match (entry.path, entry.installed) {
-                (Some(path), None) => (config_dir.join(path), None),
-                (None, Some(version)) => {
-                    let locked = installed_skill(host, &id, &name, &version).map_err(|m| {
-                        file.error(format!("{field}.installed"), Some(span.clone()), m)
-                    })?;
-                    let path = crate::market::lock::store_dir(&host.data_dir, &locked.sha256);
-                    (path, Some(locked))
-                }
-                _ => {
-                    return Err(file.error(
-                        field,
-                        Some(span),
-                        "give either path (a skill directory) or installed (a version from a registry)",
-                    ));
-                }
-            };
-            skills.insert(
-                name,
-                SkillEntry {
-                    path,
-                    line: at(span),
-                    grants,
-                    installed,
-                },
-            );
-        }
-
         let inference = match raw.inference {
             Some(raw) => Some(raw.validate(&file, &host.backends)?),
             None => None,
         };
-        let prompts = raw.prompts.read(&file, config_dir)?;
-
         Ok(AgentConfig {
-            id,
             description: raw.description,
             consent: raw.consent,
             file: path.to_owned(),
-            allow,
-            deny,
-            mounts,
-            skills,
+            allow: tool_patterns(&file, &raw.tools.allow, "allow")?,
+            deny: tool_patterns(&file, &raw.tools.deny, "deny")?,
+            mounts: mounts(&file, raw.mounts, config_dir)?,
+            skills: skills(&file, raw.skills, config_dir)?,
             limits: raw.limits,
             inference,
-            prompts,
+            prompts: raw.prompts.read(&file, config_dir)?,
+            id,
         })
     }
 }
 
-/// The lockfile's record of skill `name`, installed at `version` for
-/// `agent`.
-fn installed_skill(
-    host: &HostConfig,
-    agent: &AgentId,
-    name: &str,
-    version: &semver::Version,
-) -> Result<crate::market::lock::Locked, String> {
-    use crate::market::lock::Lockfile;
-    let lock = Lockfile::read(&host.dir)?;
-    let locked = lock.get(agent.as_str(), name).ok_or_else(|| {
-        format!(
-            "{} has no entry for skill '{name}' of agent '{agent}': install it with `skillbox skill install`",
-            Lockfile::path(&host.dir).display()
-        )
-    })?;
-    if locked.version != *version {
-        return Err(format!(
-            "installed {version}, but {} records {}",
-            Lockfile::path(&host.dir).display(),
-            locked.version
-        ));
+impl AgentConfig {
+    /// An agent that runs one skill directly, with no configuration: it
+    /// allows every tool of the skill, grants the memory its manifest asks
+    /// for, and lends nothing that reaches outside the host.
+    pub fn local(id: &AgentId, manifest: &Manifest) -> AgentConfig {
+        let dir = manifest.path.parent().unwrap_or(Path::new(".")).to_owned();
+        let all = ToolPattern::parse(&format!("{}.*", manifest.name))
+            .expect("a skill name makes a valid pattern");
+        let entry = SkillEntry {
+            source: SkillSource::Dir(dir),
+            line: 0,
+            grants: Grants {
+                memory: manifest.capabilities.memory,
+                ..Grants::default()
+            },
+        };
+        AgentConfig {
+            id: id.clone(),
+            description: String::new(),
+            consent: ConsentSettings::default(),
+            file: manifest.path.clone(),
+            allow: vec![Located {
+                value: all,
+                line: 0,
+            }],
+            deny: Vec::new(),
+            mounts: BTreeMap::new(),
+            skills: BTreeMap::from([(manifest.name.clone(), entry)]),
+            limits: LimitOverrides::default(),
+            inference: None,
+            prompts: Prompts::default(),
+        }
     }
-    Ok(locked.clone())
+}
+
+fn tool_patterns(
+    file: &TomlFile,
+    list: &[Spanned<String>],
+    field: &str,
+) -> Result<Vec<Located<ToolPattern>>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            ToolPattern::parse(p.get_ref())
+                .map(|value| Located {
+                    value,
+                    line: file.line_of(p.span().start),
+                })
+                .map_err(|e| {
+                    file.error(format!("tools.{field}[{i}]"), Some(p.span()), e.to_string())
+                })
+        })
+        .collect()
+}
+
+/// `[mounts]`: each an existing directory, canonical.
+fn mounts(
+    file: &TomlFile,
+    raw: BTreeMap<String, Spanned<RawMount>>,
+    config_dir: &Path,
+) -> Result<BTreeMap<String, Located<Mount>>, ConfigError> {
+    let mut mounts = BTreeMap::new();
+    for (name, mount) in raw {
+        let span = mount.span();
+        let RawMount { path, access } = mount.into_inner();
+        let path = config_dir.join(path);
+        let canonical = std::fs::canonicalize(&path)
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| {
+                file.error(
+                    format!("mounts.{name}.path"),
+                    Some(span.clone()),
+                    format!("{} is not a directory", path.display()),
+                )
+            })?;
+        let value = Mount {
+            path: canonical,
+            access,
+        };
+        let line = file.line_of(span.start);
+        mounts.insert(name, Located { value, line });
+    }
+    Ok(mounts)
+}
+
+/// `[skills.<name>]`: where each skill comes from, and its grants.
+fn skills(
+    file: &TomlFile,
+    raw: BTreeMap<String, Spanned<RawSkillEntry>>,
+    config_dir: &Path,
+) -> Result<BTreeMap<String, SkillEntry>, ConfigError> {
+    let mut skills = BTreeMap::new();
+    for (name, entry) in raw {
+        let span = entry.span();
+        let field = format!("skills.{name}");
+        if !is_skill_name(&name) {
+            return Err(file.error(field, Some(span), format!("'{name}' is not a skill name")));
+        }
+        let entry = entry.into_inner();
+        let grants = validate_grants(file, &field, entry.grants)?;
+        let source = match (entry.path, entry.installed) {
+            (Some(path), None) => SkillSource::Dir(config_dir.join(path)),
+            (None, Some(version)) => SkillSource::Installed(version),
+            _ => {
+                return Err(file.error(
+                    field,
+                    Some(span),
+                    "give either path (a skill directory) or installed (a version from a registry)",
+                ));
+            }
+        };
+        let line = file.line_of(span.start);
+        skills.insert(
+            name,
+            SkillEntry {
+                source,
+                line,
+                grants,
+            },
+        );
+    }
+    Ok(skills)
 }
 
 fn validate_grants(file: &TomlFile, skill: &str, raw: RawGrants) -> Result<Grants, ConfigError> {

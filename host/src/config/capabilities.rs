@@ -1,32 +1,14 @@
-//! What a skill may ask for (`[capabilities]` in `skill.toml`) and what an
-//! agent may grant (`[skills.<name>.grants]`), as written and validated.
-//! Whether a grant is covered by a request is decided in `policy`.
+//! What a skill may ask for (`[capabilities]` in `skill.toml`), as written
+//! and validated. Whether an agent's grant is covered by a request is
+//! decided by each capability (`caps/`).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use toml::Spanned;
 
 use super::toml_file::{ConfigError, TomlFile};
-use crate::policy::network::{HostPattern, NetPattern};
-
-/// Read-only or read-write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Access {
-    ReadOnly,
-    ReadWrite,
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Access::ReadOnly => "read-only",
-            Access::ReadWrite => "read-write",
-        })
-    }
-}
+use crate::vocab::{Access, HostPattern, NetPattern, is_host_controlled_header, is_secret_name};
 
 /// A directory a skill asks to see, at `guest` inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +158,8 @@ pub(super) fn parse_pattern(
     field: &str,
     text: &Spanned<String>,
 ) -> Result<NetPattern, ConfigError> {
-    NetPattern::parse(text.get_ref()).map_err(|m| file.error(field, Some(text.span()), m))
+    NetPattern::parse(text.get_ref())
+        .map_err(|e| file.error(field, Some(text.span()), e.to_string()))
 }
 
 /// An absolute path of plain components: `/workspace`, `/data/in`.
@@ -206,20 +189,10 @@ fn parse_header_template(text: &str) -> Result<(http::HeaderName, String), Strin
     if value.matches("{}").count() != 1 {
         return Err(bad("the value must hold {} exactly once"));
     }
-    if crate::egress::is_host_controlled_header(&name) {
+    if is_host_controlled_header(&name) {
         return Err(bad("the host sets this header itself"));
     }
     Ok((name, value))
-}
-
-/// `[A-Z][A-Z0-9_]{0,63}`
-pub fn is_secret_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_uppercase()
-        && b.iter()
-            .all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
 }
 
 #[cfg(test)]

@@ -38,10 +38,9 @@ use serde::Deserialize;
 
 use super::inference::{BackendConfig, RawHostInference};
 use super::toml_file::{ConfigError, TomlFile};
-use crate::policy::network::NetPattern;
-use crate::sandbox::{LimitOverrides, Limits, SandboxConfig};
+use crate::vocab::{LimitOverrides, Limits, NetPattern};
 
-pub const HOST_FILE: &str = "skillbox.toml";
+pub(crate) const HOST_FILE: &str = "skillbox.toml";
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -71,7 +70,42 @@ pub struct RegistryConfig {
     pub url: url::Url,
     /// Publisher keys trusted for packages of this registry.
     #[serde(default)]
-    pub keys: Vec<crate::market::signing::PublicKey>,
+    pub keys: Vec<PublicKey>,
+}
+
+/// A publisher's Ed25519 key, as a registry lists it and a host pins it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct PublicKey {
+    pub key_id: String,
+    /// Who publishes with it, shown to users beside every package.
+    pub publisher: String,
+    /// Base64 of the 32-byte Ed25519 public key.
+    pub public_key: String,
+}
+
+/// `[sandbox]`: host-wide settings of the sandbox engine.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Calls that may run at once; the instance pool is sized for them and
+    /// further calls wait for a free slot.
+    pub max_concurrent_calls: u32,
+    /// Wasm stack of every call (an engine-wide setting in wasmtime).
+    pub max_wasm_stack: ByteSize,
+    /// Largest linear memory any call may be granted.
+    pub max_memory: ByteSize,
+    /// Where compiled components are kept; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_calls: 128,
+            max_wasm_stack: ByteSize::kib(512),
+            max_memory: Limits::MAXIMUM.memory,
+            cache_dir: None,
+        }
+    }
 }
 
 /// `[server]`: how `skillbox serve` listens and what it bounds.
@@ -193,11 +227,11 @@ impl HostConfig {
         let data_dir = dir.join(raw.data_dir.unwrap_or_else(|| "data".into()));
         sandbox.cache_dir = Some(data_dir.join("cache").join("components"));
         if let Some(url) = &raw.consent.webhook {
-            NetPattern::parse(&url.origin().ascii_serialization()).map_err(|m| ConfigError {
+            NetPattern::parse(&url.origin().ascii_serialization()).map_err(|e| ConfigError {
                 file: path.clone(),
                 line: None,
                 field: "consent.webhook".into(),
-                message: m,
+                message: e.to_string(),
             })?;
         }
         let hosts = raw

@@ -41,10 +41,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::agent::{Located, SecretSource};
-use super::manifest::is_skill_name;
 use super::toml_file::{ConfigError, TomlFile};
-use crate::inference::ModelRef;
-use crate::policy::network::NetPattern;
+use crate::vocab::{ModelRef, NetPattern, is_skill_name};
 
 /// Largest prompt file an agent may name.
 const MAX_PROMPT_FILE: u64 = 256 << 10;
@@ -154,7 +152,8 @@ impl RawHostInference {
                     "a backend URL holds no user, password or query; use api_key for a key".into(),
                 ));
             }
-            NetPattern::parse(&url.origin().ascii_serialization()).map_err(|m| error(".url", m))?;
+            NetPattern::parse(&url.origin().ascii_serialization())
+                .map_err(|e| error(".url", e.to_string()))?;
             if raw.models.iter().any(|m| m.is_empty()) {
                 return Err(error(".models", "a model name cannot be empty".into()));
             }
@@ -268,7 +267,7 @@ impl RawInferenceSettings {
         for (field, text) in named {
             let span = text.span();
             let model = ModelRef::try_from(text.into_inner())
-                .map_err(|m| file.error(&field, Some(span.clone()), m))?;
+                .map_err(|e| file.error(&field, Some(span.clone()), e.to_string()))?;
             let Some(backend) = backends.get(&model.backend) else {
                 let known: Vec<&str> = backends.keys().map(String::as_str).collect();
                 return Err(file.error(

@@ -30,10 +30,10 @@ use toml::Spanned;
 
 use super::capabilities::{Capabilities, RawCapabilities};
 use super::toml_file::{ConfigError, TomlFile};
-use crate::sandbox::LimitOverrides;
+use crate::vocab::{LimitOverrides, is_skill_name, is_tool_name};
 
 /// The file name of a skill manifest inside a skill directory.
-pub const MANIFEST_FILE: &str = "skill.toml";
+pub(super) const MANIFEST_FILE: &str = "skill.toml";
 
 /// A validated skill manifest.
 #[derive(Debug, Clone)]
@@ -181,64 +181,7 @@ impl Manifest {
             ));
         }
 
-        if raw.tools.is_empty() {
-            return Err(file.error("tool", None, "a skill must declare at least one [[tool]]"));
-        }
-        let mut seen = HashSet::new();
-        let mut tools = Vec::with_capacity(raw.tools.len());
-        for (i, tool) in raw.tools.into_iter().enumerate() {
-            let field = |f: &str| format!("tool[{i}].{f}");
-            let tool_name = tool.name.get_ref();
-            if !is_tool_name(tool_name) {
-                return Err(file.error(
-                    field("name"),
-                    Some(tool.name.span()),
-                    format!(
-                        "'{tool_name}' is not a tool name: use a lowercase letter, then up \
-                         to 63 lowercase letters, digits or '_'"
-                    ),
-                ));
-            }
-            if !seen.insert(tool_name.clone()) {
-                return Err(file.error(
-                    field("name"),
-                    Some(tool.name.span()),
-                    format!("tool '{tool_name}' is declared twice"),
-                ));
-            }
-            if tool.description.get_ref().trim().is_empty() {
-                return Err(file.error(
-                    field("description"),
-                    Some(tool.description.span()),
-                    "must not be empty",
-                ));
-            }
-            let schema_span = tool.input_schema.span();
-            let json = tool.input_schema.into_inner();
-            if json.get("type") != Some(&serde_json::Value::from("object")) {
-                return Err(file.error(
-                    field("input_schema"),
-                    Some(schema_span),
-                    "must describe a JSON object: set type = \"object\"",
-                ));
-            }
-            let validator = jsonschema::validator_for(&json).map_err(|e| {
-                file.error(
-                    field("input_schema"),
-                    Some(schema_span.clone()),
-                    format!("is not a valid JSON Schema: {e}"),
-                )
-            })?;
-            tools.push(ToolSpec {
-                name: tool.name.into_inner(),
-                description: tool.description.into_inner(),
-                input_schema: InputSchema {
-                    json,
-                    validator: Arc::new(validator),
-                },
-            });
-        }
-
+        let tools = tools(file, raw.tools)?;
         let capabilities = raw.capabilities.validate(file)?;
         let dir = file.path.parent().unwrap_or(Path::new("."));
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
@@ -259,23 +202,67 @@ impl Manifest {
     }
 }
 
-/// `[a-z][a-z0-9-]{0,63}`
-pub fn is_skill_name(s: &str) -> bool {
-    is_name(s, b'-')
-}
-
-/// `[a-z][a-z0-9_]{0,63}`
-pub fn is_tool_name(s: &str) -> bool {
-    is_name(s, b'_')
-}
-
-fn is_name(s: &str, separator: u8) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == separator)
+/// The `[[tool]]` entries, each with a valid name, a description and an
+/// input schema that describes an object.
+fn tools(file: &TomlFile, raw: Vec<RawTool>) -> Result<Vec<ToolSpec>, ConfigError> {
+    if raw.is_empty() {
+        return Err(file.error("tool", None, "a skill must declare at least one [[tool]]"));
+    }
+    let mut seen = HashSet::new();
+    let mut tools = Vec::with_capacity(raw.len());
+    for (i, tool) in raw.into_iter().enumerate() {
+        let field = |f: &str| format!("tool[{i}].{f}");
+        let tool_name = tool.name.get_ref();
+        if !is_tool_name(tool_name) {
+            return Err(file.error(
+                field("name"),
+                Some(tool.name.span()),
+                format!(
+                    "'{tool_name}' is not a tool name: use a lowercase letter, then up \
+                     to 63 lowercase letters, digits or '_'"
+                ),
+            ));
+        }
+        if !seen.insert(tool_name.clone()) {
+            return Err(file.error(
+                field("name"),
+                Some(tool.name.span()),
+                format!("tool '{tool_name}' is declared twice"),
+            ));
+        }
+        if tool.description.get_ref().trim().is_empty() {
+            return Err(file.error(
+                field("description"),
+                Some(tool.description.span()),
+                "must not be empty",
+            ));
+        }
+        let schema_span = tool.input_schema.span();
+        let json = tool.input_schema.into_inner();
+        if json.get("type") != Some(&serde_json::Value::from("object")) {
+            return Err(file.error(
+                field("input_schema"),
+                Some(schema_span),
+                "must describe a JSON object: set type = \"object\"",
+            ));
+        }
+        let validator = jsonschema::validator_for(&json).map_err(|e| {
+            file.error(
+                field("input_schema"),
+                Some(schema_span.clone()),
+                format!("is not a valid JSON Schema: {e}"),
+            )
+        })?;
+        tools.push(ToolSpec {
+            name: tool.name.into_inner(),
+            description: tool.description.into_inner(),
+            input_schema: InputSchema {
+                json,
+                validator: Arc::new(validator),
+            },
+        });
+    }
+    Ok(tools)
 }
 
 #[cfg(test)]
@@ -410,14 +397,5 @@ secrets.GITHUB_TOKEN = { hosts = ["https://api.github.com"], header = "Authoriza
         .unwrap_err();
         assert_eq!(err.field, "capabilities.secrets.TOKEN.hosts[0]");
         assert!(err.message.contains("must be named"), "{err}");
-    }
-
-    #[test]
-    fn names() {
-        assert!(is_skill_name("web-2"));
-        assert!(!is_skill_name("2web"));
-        assert!(!is_skill_name(&"a".repeat(65)));
-        assert!(is_tool_name("word_count"));
-        assert!(!is_tool_name("word-count"));
     }
 }

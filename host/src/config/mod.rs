@@ -1,23 +1,41 @@
-//! Reading what the operator and skill authors write: skill manifests now,
-//! host and agent configuration as they arrive.
+//! Reading what the operator and skill authors write: `skill.toml`,
+//! `skillbox.toml` and `agents/<id>.toml`, into the words of [`vocab`], with
+//! errors that name the file, the field and the line. Reading only: what a
+//! skill gets of what it asks for is decided by the capabilities.
+//!
+//! [`vocab`]: crate::vocab
 
-pub mod agent;
-pub mod capabilities;
-pub mod host;
-pub mod inference;
-pub mod manifest;
-pub mod toml_file;
+mod agent;
+mod capabilities;
+mod host;
+mod inference;
+mod manifest;
+mod secrets;
+mod toml_file;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
-pub use agent::AgentConfig;
-pub use capabilities::{Access, Capabilities, FsRequest, SecretRequest};
-pub use host::HostConfig;
-pub use manifest::{Manifest, ToolSpec};
-pub use toml_file::{ConfigError, TomlFile};
+use crate::vocab::AgentId;
+
+pub(crate) use agent::{AgentConfig, InferenceGrant, NetGrant, SkillEntry, SkillSource};
+pub(crate) use capabilities::{Capabilities, FsRequest, SecretRequest};
+pub(crate) use host::{HOST_FILE, ServerConfig};
+pub use host::{HostConfig, PublicKey, SandboxConfig};
+pub(crate) use inference::{BackendConfig, BackendKind, Budget, InferenceSettings, Prompts};
+pub use manifest::Manifest;
+pub(crate) use manifest::ToolSpec;
+pub(crate) use secrets::read_secret;
+pub use toml_file::ConfigError;
+
+/// No agent of that id in a configuration directory.
+#[derive(Debug, thiserror::Error)]
+#[error("no agent '{id}' in {} (agents: {})", dir.display(), if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
+pub struct NoSuchAgent {
+    pub id: String,
+    pub dir: PathBuf,
+    pub known: Vec<String>,
+}
 
 /// A configuration directory: `skillbox.toml` and `agents/<id>.toml`.
 #[derive(Debug, Clone)]
@@ -60,69 +78,11 @@ impl ConfigDir {
         Ok(ConfigDir { host, agents })
     }
 
-    pub fn agent(&self, id: &str) -> Result<&AgentConfig, String> {
-        self.agents.get(id).ok_or_else(|| {
-            let known: Vec<&str> = self.agents.keys().map(AgentId::as_str).collect();
-            format!(
-                "no agent '{id}' in {} (agents: {})",
-                self.host.dir.join("agents").display(),
-                if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.join(", ")
-                }
-            )
+    pub fn agent(&self, id: &str) -> Result<&AgentConfig, NoSuchAgent> {
+        self.agents.get(id).ok_or_else(|| NoSuchAgent {
+            id: id.to_owned(),
+            dir: self.host.dir.join("agents"),
+            known: self.agents.keys().map(|a| a.to_string()).collect(),
         })
-    }
-}
-
-/// The id of an agent: `[a-z][a-z0-9-]{0,63}`. It names the agent's state,
-/// so it can never hold a path separator.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(try_from = "String", into = "String")]
-pub struct AgentId(Arc<str>);
-
-impl TryFrom<String> for AgentId {
-    type Error = String;
-
-    fn try_from(id: String) -> Result<AgentId, String> {
-        AgentId::new(&id)
-    }
-}
-
-impl From<AgentId> for String {
-    fn from(id: AgentId) -> String {
-        id.0.to_string()
-    }
-}
-
-impl std::borrow::Borrow<str> for AgentId {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AgentId {
-    pub fn new(id: &str) -> Result<AgentId, String> {
-        if manifest::is_skill_name(id) {
-            Ok(AgentId(id.into()))
-        } else {
-            Err(format!(
-                "'{id}' is not an agent id: use a lowercase letter, then up to 63 lowercase \
-                 letters, digits or '-'"
-            ))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AgentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }

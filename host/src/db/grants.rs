@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{Db, DbError};
-use crate::prompt::Capability;
+use crate::vocab::Capability;
 
 /// A remembered answer: `allow` (or deny) `capability` to `skill`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Conversations: the messages of each turn of each agent, in order.
 
 use super::{Db, DbError};
-use crate::inference::{Message, Role};
+use crate::vocab::{Message, ParseError, Role};
 
 /// Keys are `<conversation>` NUL `<number>`: the numbers come from the
 /// database's counter, so they grow across turns, processes and restarts.
@@ -16,7 +16,7 @@ fn prefix(conversation: &str) -> Vec<u8> {
 }
 
 /// A conversation name: 1 to 128 of `A-Z a-z 0-9 . _ -`.
-pub fn check_name(conversation: &str) -> Result<(), String> {
+pub fn check_name(conversation: &str) -> Result<(), ParseError> {
     let ok = (1..=128).contains(&conversation.len())
         && conversation
             .bytes()
@@ -24,8 +24,10 @@ pub fn check_name(conversation: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "'{conversation}' is not a conversation name: use 1 to 128 letters, digits, '.', '_' or '-'"
+        Err(ParseError::new(
+            conversation,
+            "a conversation name",
+            "use 1 to 128 letters, digits, '.', '_' or '-'",
         ))
     }
 }

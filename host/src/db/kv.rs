@@ -3,9 +3,9 @@
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 /// Longest key a skill may use, in bytes.
-pub const MAX_KEY_BYTES: usize = 512;
+pub(super) const MAX_KEY_BYTES: usize = 512;
 /// Largest value a skill may store under one key.
-pub const MAX_VALUE_BYTES: usize = 1 << 20;
+pub(super) const MAX_VALUE_BYTES: usize = 1 << 20;
 
 /// The most a namespace may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

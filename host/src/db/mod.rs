@@ -15,7 +15,7 @@ pub mod usage;
 
 use std::path::Path;
 
-pub use kv::{KvError, Namespace, Quota};
+pub(crate) use kv::{KvError, Namespace, Quota};
 
 /// The sled database of one data directory.
 #[derive(Clone)]

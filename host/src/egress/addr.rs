@@ -52,7 +52,7 @@ static V6_RANGES: LazyLock<Vec<Ipv6Net>> = LazyLock::new(|| {
 });
 
 /// Whether `ip` is an ordinary public address.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(super) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => match embedded_v4(v6) {

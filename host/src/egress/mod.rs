@@ -1,22 +1,24 @@
-//! The one way out of the host. Every outgoing HTTP request a skill makes
-//! goes through here (and the inference service and the registry will too):
+//! The one way out of the host. Every outgoing HTTP request goes through
+//! here: a skill's, the inference service's, the registry client's and the
+//! consent webhook's.
 //!
-//! - its scheme, host and port must match a granted pattern, and its URL may
-//!   not carry a user or password;
-//! - the addresses a name resolves to are checked at connect time, so a
-//!   granted name cannot be pointed at loopback, private or metadata
-//!   addresses, unless the grant that matched the request names that host
-//!   with `allow_private`, or is an IP address itself;
+//! - the network allowlist ([`allow`]): its scheme, host and port must match
+//!   a granted pattern, and its URL may not carry a user or password;
+//! - the addresses a name resolves to are checked at connect time
+//!   ([`resolve`]), so a granted name cannot be pointed at loopback, private
+//!   or metadata addresses, unless the grant that matched the request names
+//!   that host with `allow_private`, or is an IP address itself;
 //! - redirects are not followed: each hop is a new request, checked anew;
-//! - a request carrying a secret's value (raw or encoded) anywhere is
-//!   refused; a secret reaches only the hosts it is bound to, as the header
-//!   it is bound to, injected here, and is masked in what those hosts answer;
+//! - secrets ([`secrets`]): a request carrying a secret's value (raw or
+//!   encoded) anywhere is refused; a secret reaches only the hosts it is
+//!   bound to, as the header it is bound to, injected here, and is masked
+//!   in what those hosts answer;
 //! - attempts per call, request and response bodies, and time per request
 //!   are bounded;
 //! - no proxy from the environment is used.
 
 mod addr;
-mod redact;
+mod allow;
 mod resolve;
 mod secrets;
 
@@ -27,28 +29,27 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderName, Method};
+use http::HeaderName;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Limited};
-use url::{Host, Url};
+use url::Url;
 
-use crate::config::AgentId;
-use crate::config::agent::NetGrant;
-use crate::policy::consent::{CallConsent, Verdict};
-use crate::policy::network::{HostPattern, NetPattern};
-use crate::prompt::Capability;
-use crate::sandbox::Limits;
+use crate::config::NetGrant;
+use crate::consent::{CallConsent, Verdict};
+use crate::redact::SecretScanner;
+use crate::vocab::{AgentId, Capability, HostPattern, Limits, NetPattern, truncate};
 
-pub use addr::is_public;
-pub use resolve::AddressRefused;
-pub use secrets::{SecretBinding, SecretScanner};
+use allow::{Admitted, Miss, SECRET_REFUSAL};
+
+pub(crate) use resolve::AddressRefused;
+pub(crate) use secrets::SecretBinding;
 
 /// Time to establish a connection, within the request's own time bound.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest request body a guest may send; the whole body is read before the
 /// request leaves, to check it for secrets.
-pub const MAX_REQUEST_BODY: usize = 4 << 20;
+pub(crate) const MAX_REQUEST_BODY: usize = 4 << 20;
 
 /// Longest URL written to the host's log.
 const MAX_LOGGED_URL: usize = 200;
@@ -139,21 +140,7 @@ pub enum BodyError {
     Failed(String),
 }
 
-pub type Response = http::Response<BoxBody<Bytes, BodyError>>;
-
-/// How a checked request may leave.
-struct Admitted {
-    url: Url,
-    private_too: bool,
-}
-
-/// Why a request does not leave as it is.
-enum Miss {
-    /// No grant matches, but the manifest asks for it: a person may allow it.
-    Ungranted,
-    /// Refused outright.
-    Refused(String),
-}
+pub(crate) type Response = http::Response<BoxBody<Bytes, BodyError>>;
 
 impl Egress {
     pub fn new(static_hosts: BTreeMap<String, Vec<IpAddr>>) -> Egress {
@@ -235,70 +222,13 @@ impl NetworkAccess {
             self.egress.client(names.collect())
         })
     }
-
-    /// Whether the request line and headers may leave, and how.
-    fn check_head(
-        &self,
-        method: &Method,
-        url: &Url,
-        headers: &http::HeaderMap,
-    ) -> Result<Admitted, Miss> {
-        let refused = Miss::Refused;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(refused("a URL may not carry a user or password".into()));
-        }
-        if [Method::CONNECT, Method::TRACE].contains(method) {
-            return Err(refused(format!("the method {method} is not allowed")));
-        }
-        let scanner = &self.rules.scanner;
-        let carries_secret = scanner.finds_in_url(url.as_str())
-            || scanner.finds(method.as_str().as_bytes())
-            || headers.iter().any(|(name, value)| {
-                scanner.finds(name.as_str().as_bytes()) || scanner.finds(value.as_bytes())
-            });
-        if carries_secret {
-            return Err(refused(SECRET_REFUSAL.into()));
-        }
-        let matching: Vec<&NetGrant> = self
-            .rules
-            .allow
-            .iter()
-            .filter(|g| g.pattern.matches(url))
-            .collect();
-        // An IP address in the URL is never resolved, so it is checked here:
-        // one that is not public is reached only through a grant naming it.
-        let literal = match url.host() {
-            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal
-            && !is_public(ip)
-            && !matching.iter().any(|g| g.pattern.is_exact())
-        {
-            return Err(refused(format!("{ip} is not a public address")));
-        }
-        if matching.is_empty() {
-            return Err(if self.rules.requested.iter().any(|r| r.matches(url)) {
-                Miss::Ungranted
-            } else {
-                refused(format!("{} is not granted", origin(url)))
-            });
-        }
-        Ok(Admitted {
-            url: url.clone(),
-            private_too: matching.iter().any(|g| g.allow_private),
-        })
-    }
 }
-
-const SECRET_REFUSAL: &str = "the request carries the value of a secret";
 
 impl EgressSession {
     /// Headers a guest may not set: those the host controls, and those it
     /// injects secrets into.
     pub fn is_forbidden_header(&self, name: &HeaderName) -> bool {
-        is_host_controlled_header(name)
+        crate::vocab::is_host_controlled_header(name)
             || self.access.rules.secrets.iter().any(|s| s.header == *name)
     }
 
@@ -317,57 +247,17 @@ impl EgressSession {
             method: parts.method.to_string(),
             origin: origin(&url),
         };
-        self.take_attempt()
-            .map_err(|reason| self.refuse(&url, &network, reason))?;
-        let admitted = match self.access.check_head(&parts.method, &url, &parts.headers) {
-            Ok(admitted) => admitted,
-            Err(Miss::Refused(reason)) => return Err(self.refuse(&url, &network, reason)),
-            // Public addresses only: a person cannot allow a private one.
-            Err(Miss::Ungranted) => match self
-                .decide(network.clone(), "the agent does not grant this host")
-                .await
-            {
-                Verdict::Allowed => Admitted {
-                    url: url.clone(),
-                    private_too: false,
-                },
-                Verdict::Denied(reason) => return Err(self.log_refusal(&url, reason)),
-            },
-        };
+        let admitted = self.admit(&parts, &url, &network).await?;
         let body = self.read_body(body).await?;
         if self.access.rules.scanner.finds_in_body(&body) {
             return Err(self.refuse(&url, &network, SECRET_REFUSAL.into()));
         }
 
-        let rules = &self.access.rules;
         let mut headers = parts.headers;
         for name in [http::header::HOST, http::header::CONTENT_LENGTH] {
             headers.remove(name);
         }
-        let injected: Vec<&SecretBinding> = rules
-            .secrets
-            .iter()
-            .filter(|s| s.hosts.iter().any(|h| h.matches(&admitted.url)))
-            .collect();
-        for secret in &injected {
-            if secret.ask {
-                let capability = Capability::Secret {
-                    name: secret.name.clone(),
-                    origin: origin(&admitted.url),
-                };
-                let reason = "the agent lends this secret only with a person's consent";
-                if let Verdict::Denied(why) = self.decide(capability, reason).await {
-                    return Err(self.log_refusal(&url, why));
-                }
-            }
-            let value = http::HeaderValue::from_str(&secret.header_value()).map_err(|_| {
-                EgressError::Denied(format!(
-                    "secret {} is not a valid header value",
-                    secret.name
-                ))
-            })?;
-            headers.insert(secret.header.clone(), value);
-        }
+        let injected = self.inject(&admitted.url, &mut headers).await?;
         let request = self
             .access
             .client(admitted.private_too)
@@ -379,34 +269,39 @@ impl EgressSession {
             .await
             .map_err(|_| EgressError::Timeout)?
             .map_err(connect_error)?;
-
         let response: http::Response<reqwest::Body> = response.into();
         let max = self.max_response;
-        let limited = |body: reqwest::Body| {
-            Limited::new(body, max).map_err(move |e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    BodyError::TooLarge(max)
-                } else if e
-                    .downcast_ref::<reqwest::Error>()
-                    .is_some_and(|e| e.is_timeout())
-                {
-                    BodyError::Timeout
-                } else {
-                    BodyError::Failed(e.to_string())
-                }
-            })
-        };
-        // A host that received a secret may echo it; the guest never sees it.
-        Ok(
-            match redact::Mask::new(injected.iter().map(|s| s.value.as_str())) {
-                Some(mask) => {
-                    let (mut parts, body) = response.into_parts();
-                    mask.headers(&mut parts.headers);
-                    http::Response::from_parts(parts, mask.body(limited(body)).boxed())
-                }
-                None => response.map(|body| limited(body).boxed()),
+        Ok(secrets::masked(
+            &injected,
+            response.map(|body| limited(body, max)),
+        ))
+    }
+
+    /// Count the attempt and check the request's head: allowed by a grant,
+    /// or by a person when the manifest asks for what no grant gives.
+    async fn admit(
+        &self,
+        parts: &http::request::Parts,
+        url: &Url,
+        network: &Capability,
+    ) -> Result<Admitted, EgressError> {
+        self.take_attempt()
+            .map_err(|reason| self.refuse(url, network, reason))?;
+        match self.access.check_head(&parts.method, url, &parts.headers) {
+            Ok(admitted) => Ok(admitted),
+            Err(Miss::Refused(reason)) => Err(self.refuse(url, network, reason)),
+            // Public addresses only: a person cannot allow a private one.
+            Err(Miss::Ungranted) => match self
+                .decide(network.clone(), "the agent does not grant this host")
+                .await
+            {
+                Verdict::Allowed => Ok(Admitted {
+                    url: url.clone(),
+                    private_too: false,
+                }),
+                Verdict::Denied(reason) => Err(self.log_refusal(url, reason)),
             },
-        )
+        }
     }
 
     /// The largest response body a request of this session may receive.
@@ -484,12 +379,23 @@ impl EgressSession {
     }
 }
 
-/// Headers the host sets itself; neither a guest nor a secret template may.
-pub fn is_host_controlled_header(name: &HeaderName) -> bool {
-    wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
-        || *name == http::header::CONTENT_LENGTH
-        || *name == http::header::TE
-        || *name == http::header::TRAILER
+/// A response body bounded to `max` bytes, its errors named.
+fn limited(
+    body: reqwest::Body,
+    max: usize,
+) -> impl http_body::Body<Data = Bytes, Error = BodyError> + Send + Sync + Unpin + 'static {
+    Limited::new(body, max).map_err(move |e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            BodyError::TooLarge(max)
+        } else if e
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(|e| e.is_timeout())
+        {
+            BodyError::Timeout
+        } else {
+            BodyError::Failed(e.to_string())
+        }
+    })
 }
 
 fn connect_error(e: reqwest::Error) -> EgressError {
@@ -520,6 +426,6 @@ pub(crate) fn shown(url: &Url, scanner: &SecretScanner) -> String {
     if scanner.finds_in_url(url.as_str()) {
         format!("{}/<redacted>", origin(url))
     } else {
-        crate::caps::truncate(url.as_str(), MAX_LOGGED_URL)
+        truncate(url.as_str(), MAX_LOGGED_URL)
     }
 }

@@ -21,7 +21,7 @@ pub(super) struct GuardedResolver {
 
 /// A name that resolved only to addresses the grant does not allow.
 #[derive(Debug)]
-pub struct AddressRefused {
+pub(crate) struct AddressRefused {
     pub name: String,
     pub addresses: Vec<IpAddr>,
 }

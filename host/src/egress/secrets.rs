@@ -1,13 +1,19 @@
-//! Secrets in outgoing requests: the host injects them as headers where a
-//! grant says so, and refuses any request that carries a secret's value
-//! anywhere else, raw, base64 (any alignment, standard or URL-safe) or
-//! percent- or form-encoded.
+//! Secrets, enforced on every request: a secret goes only to the hosts it is
+//! bound to, as the header it is bound to, injected here (after a person's
+//! consent when it is only offered); a request carrying a secret's value
+//! anywhere else is refused (see [`allow`](super::allow) and the body check
+//! in [`EgressSession::send`]); and what a host that received a secret
+//! answers is masked before the guest reads it.
 
-use aho_corasick::AhoCorasick;
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body_util::BodyExt;
+use url::Url;
 
-use crate::policy::network::NetPattern;
+use super::{BodyError, EgressError, EgressSession, Response, origin};
+use crate::consent::Verdict;
+use crate::redact::Mask;
+use crate::vocab::{Capability, NetPattern};
 
 /// One secret bound to a skill: its value goes into `header` on requests
 /// to `hosts`.
@@ -39,151 +45,53 @@ impl std::fmt::Debug for SecretBinding {
     }
 }
 
-/// Finds any of a set of secrets in bytes: raw (in any letter case), hex,
-/// base64 (standard or URL-safe, at any alignment) or form-encoded, and,
-/// through [`finds_in_url`](Self::finds_in_url) and
-/// [`finds_in_body`](Self::finds_in_body), percent-encoded however partly.
-pub struct SecretScanner {
-    matcher: Option<AhoCorasick>,
-}
-
-/// Never prints the patterns: they are the secrets.
-impl std::fmt::Debug for SecretScanner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let patterns = self.matcher.as_ref().map_or(0, |m| m.patterns_len());
-        write!(f, "SecretScanner {{ {patterns} patterns }}")
-    }
-}
-
-/// Shortest encoded fragment worth matching; shorter ones would match by
-/// chance.
-const MIN_FRAGMENT: usize = 6;
-
-impl SecretScanner {
-    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> SecretScanner {
-        let mut needles: Vec<String> = Vec::new();
-        for secret in secrets {
-            needles.push(secret.to_owned());
-            needles.push(hex::encode(secret));
-            needles.push(url::form_urlencoded::byte_serialize(secret.as_bytes()).collect());
-            for fragment in base64_fragments(secret.as_bytes()) {
-                needles.push(fragment.replace('+', "-").replace('/', "_"));
-                needles.push(fragment);
-            }
-        }
-        needles.retain(|n| n.len() >= MIN_FRAGMENT);
-        needles.sort();
-        needles.dedup();
-        // Letter case is ignored: names (hosts, headers) are lowercased on
-        // the way out, and a random secret does not turn up by accident in
-        // another case. Base64 fragments lose a little precision, not safety.
-        let matcher = (!needles.is_empty()).then(|| {
-            AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(&needles)
-                .expect("plain byte patterns")
-        });
-        SecretScanner { matcher }
-    }
-
-    /// Whether `haystack` holds a secret in any of the encodings above.
-    pub fn finds(&self, haystack: &[u8]) -> bool {
-        self.matcher.as_ref().is_some_and(|m| m.is_match(haystack))
-    }
-
-    /// `text` with every secret found in it replaced by as many `*`.
-    pub fn mask(&self, text: &str) -> String {
-        let Some(matcher) = &self.matcher else {
-            return text.to_owned();
-        };
-        let mut bytes = text.as_bytes().to_vec();
-        for found in matcher.find_iter(text) {
-            bytes[found.range()].fill(b'*');
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    /// Whether `url` holds a secret, as written or once percent-decoded.
-    pub fn finds_in_url(&self, url: &str) -> bool {
-        self.finds_decoded(url.as_bytes())
-    }
-
-    /// Whether a request body holds a secret, as sent or once decoded.
-    pub fn finds_in_body(&self, body: &[u8]) -> bool {
-        self.finds_decoded(body)
-    }
-
-    /// `bytes` as they are, percent-decoded, and decoded as a form (where
-    /// `+` is a space).
-    fn finds_decoded(&self, bytes: &[u8]) -> bool {
-        if self.matcher.is_none() {
-            return false;
-        }
-        let form: Vec<u8> = bytes
-            .iter()
-            .map(|&b| if b == b'+' { b' ' } else { b })
+impl EgressSession {
+    /// Put the secrets bound to `url`'s host into `headers`, after asking a
+    /// person about those only offered; the secrets injected.
+    pub(super) async fn inject(
+        &self,
+        url: &Url,
+        headers: &mut HeaderMap,
+    ) -> Result<Vec<&SecretBinding>, EgressError> {
+        let bound = self.access.rules.secrets.iter();
+        let injected: Vec<&SecretBinding> = bound
+            .filter(|s| s.hosts.iter().any(|h| h.matches(url)))
             .collect();
-        let decoded = |b: &[u8]| percent_encoding::percent_decode(b).collect::<Vec<u8>>();
-        self.finds(bytes) || self.finds(&decoded(bytes)) || self.finds(&decoded(&form))
+        for secret in &injected {
+            if secret.ask {
+                let capability = Capability::Secret {
+                    name: secret.name.clone(),
+                    origin: origin(url),
+                };
+                let reason = "the agent lends this secret only with a person's consent";
+                if let Verdict::Denied(why) = self.decide(capability, reason).await {
+                    return Err(self.log_refusal(url, why));
+                }
+            }
+            let value = http::HeaderValue::from_str(&secret.header_value()).map_err(|_| {
+                EgressError::Denied(format!(
+                    "secret {} is not a valid header value",
+                    secret.name
+                ))
+            })?;
+            headers.insert(secret.header.clone(), value);
+        }
+        Ok(injected)
     }
 }
 
-/// The base64 text that `secret` turns into wherever it sits in a longer
-/// encoded byte string: one fragment per alignment (0, 1 or 2 bytes before
-/// it), keeping only the characters made of the secret's bits alone.
-fn base64_fragments(secret: &[u8]) -> Vec<String> {
-    (0..3)
-        .map(|offset| {
-            let mut bytes = vec![0u8; offset];
-            bytes.extend_from_slice(secret);
-            let encoded = STANDARD_NO_PAD.encode(&bytes);
-            let first = (offset * 8).div_ceil(6);
-            let end = ((offset + secret.len()) * 8) / 6;
-            encoded[first..end.max(first)].to_owned()
-        })
-        .chain(std::iter::once(URL_SAFE_NO_PAD.encode(secret)))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use base64::engine::general_purpose::STANDARD;
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-
-    const SECRET: &str = "ghp_s3cr3t/t0ken+value";
-
-    #[test]
-    fn finds_a_secret_in_every_encoding_and_alignment() {
-        let scanner = SecretScanner::new([SECRET]);
-        let encoded_all = utf8_percent_encode(SECRET, NON_ALPHANUMERIC).to_string();
-        let mut urls = vec![
-            format!("https://evil.example/?t={SECRET}"),
-            format!("https://evil.example/?q={encoded_all}"),
-            format!("https://evil.example/?q={}", encoded_all.to_lowercase()),
-            // One character encoded is enough to dodge a naive match.
-            format!("https://evil.example/?q=%67{}", &SECRET[1..]),
-            format!("https://{}.evil.example/", SECRET.to_lowercase()),
-        ];
-        let mut bodies = vec![
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("token", SECRET)
-                .finish(),
-            hex::encode(SECRET),
-            hex::encode(SECRET).to_uppercase(),
-        ];
-        for prefix in ["", "a", "ab", "abc"] {
-            let embedded = format!("{prefix}{SECRET}!!");
-            bodies.push(STANDARD.encode(&embedded));
-            bodies.push(URL_SAFE_NO_PAD.encode(&embedded));
+/// `response` as the guest may read it: a host that received a secret may
+/// echo it, in a header or the body; the guest never sees it.
+pub(super) fn masked<B>(injected: &[&SecretBinding], response: http::Response<B>) -> Response
+where
+    B: http_body::Body<Data = Bytes, Error = BodyError> + Send + Sync + Unpin + 'static,
+{
+    match Mask::new(injected.iter().map(|s| s.value.as_str())) {
+        Some(mask) => {
+            let (mut parts, body) = response.into_parts();
+            mask.headers(&mut parts.headers);
+            http::Response::from_parts(parts, mask.body(body).boxed())
         }
-        for url in urls.drain(..) {
-            assert!(scanner.finds_in_url(&url), "missed: {url}");
-        }
-        for body in bodies {
-            assert!(scanner.finds_in_body(body.as_bytes()), "missed: {body}");
-        }
-        assert!(!scanner.finds_in_body(b"an ordinary request body with ghp_ in it"));
-        assert!(!SecretScanner::new([]).finds(SECRET.as_bytes()));
+        None => response.map(|body| body.boxed()),
     }
 }

@@ -13,16 +13,11 @@ use http_body_util::{BodyDataStream, BodyExt, Full, Limited};
 
 use super::protocol::{OnToken, Reply, ollama, openai};
 use super::scheduler::FairQueue;
-use super::{ChatRequest, Message, Usage};
-use crate::config::AgentId;
-use crate::config::agent::NetGrant;
-use crate::config::inference::{BackendConfig, BackendKind};
-use crate::egress::{
-    BodyError, Egress, EgressError, EgressRules, NetworkAccess, SecretBinding, SecretScanner,
-};
+use crate::config::{BackendConfig, BackendKind, NetGrant, read_secret};
+use crate::egress::{BodyError, Egress, EgressError, EgressRules, NetworkAccess, SecretBinding};
 use crate::metrics::{Metrics, ModelLabels};
-use crate::policy::network::NetPattern;
-use crate::sandbox::Limits;
+use crate::redact::SecretScanner;
+use crate::vocab::{AgentId, ChatRequest, Limits, Message, NetPattern, Usage, truncate};
 
 /// Longest wait between attempts, whatever a backend asks for.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -34,7 +29,7 @@ const MAX_RESPONSE: u64 = 16 << 20;
 const MAX_ERROR_BODY: usize = 4 << 10;
 const MAX_ERROR_TEXT: usize = 300;
 
-pub struct Backend {
+pub(super) struct Backend {
     pub config: BackendConfig,
     /// Where requests go: the base URL and the protocol's path.
     endpoint: url::Url,
@@ -122,7 +117,7 @@ impl Failure {
 
 impl Backend {
     /// `config`'s backend; an API key file is relative to `config_dir`.
-    pub fn new(
+    pub(super) fn new(
         config: BackendConfig,
         config_dir: PathBuf,
         egress: &Egress,
@@ -161,18 +156,16 @@ impl Backend {
             let name = &self.config.name;
             let bad = |e: String| format!("backend '{name}': {e}");
             let origin = self.endpoint.origin().ascii_serialization();
-            let pattern = NetPattern::parse(&origin).map_err(bad)?;
+            let pattern = NetPattern::parse(&origin).map_err(|e| bad(e.to_string()))?;
             let endpoint = self
                 .endpoint
                 .as_str()
                 .parse()
                 .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?;
             let key = match &self.config.api_key {
-                Some(source) => Some(
-                    crate::policy::read_secret(source, &self.config_dir).map_err(|e| {
-                        format!("inference.backends.{name}.api_key in skillbox.toml: {e}")
-                    })?,
-                ),
+                Some(source) => Some(read_secret(source, &self.config_dir).map_err(|e| {
+                    format!("inference.backends.{name}.api_key in skillbox.toml: {e}")
+                })?),
                 None => None,
             };
             let secrets: Vec<SecretBinding> = key
@@ -212,7 +205,7 @@ impl Backend {
     /// Ask `model` for the next message of `request`, for `agent`: wait for
     /// a place in the queue, send, and retry what may succeed on retry.
     /// With `on_token`, the answer is streamed to it as it arrives.
-    pub async fn complete(
+    pub(super) async fn complete(
         &self,
         agent: &AgentId,
         weight: u32,
@@ -305,23 +298,32 @@ impl Backend {
         })?;
         let (parts, body) = response.into_parts();
         if !parts.status.is_success() {
-            let retry_after = parts
-                .headers
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let text = match Limited::new(body, MAX_ERROR_BODY).collect().await {
-                Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
-                Err(_) => "(an error body that could not be read)".into(),
-            };
-            return Err(Failure::Status {
-                code: parts.status.as_u16(),
-                message: crate::caps::truncate(text.trim(), MAX_ERROR_TEXT),
-                retry_after,
-            });
+            return Err(status_failure(&parts, body).await);
         }
+        let reply = self.read_reply(body, on_token).await?;
+        // An answer that ends before the backend says it is complete may
+        // hold half a tool call.
+        if !reply.is_complete() {
+            return Err(broken(
+                &reply,
+                "the answer ended before it was complete".into(),
+                on_token.is_some(),
+            ));
+        }
+        if !reply.has_output() {
+            return Err(Failure::Invalid("the model answered nothing".into()));
+        }
+        Ok(reply)
+    }
+}
 
+impl Backend {
+    /// Read an answer, whole or streamed, in the backend's protocol.
+    async fn read_reply(
+        &self,
+        body: Body,
+        on_token: Option<OnToken<'_>>,
+    ) -> Result<Reply, Failure> {
         let mut reply = Reply::default();
         let failed = |reply: &Reply, error: BodyError| match error {
             BodyError::Timeout => Failure::Timeout(self.config.timeout),
@@ -349,52 +351,102 @@ impl Backend {
             }
             (BackendKind::Ollama, streamed) => {
                 let mut chunks = BodyDataStream::new(body);
-                let mut pending = Vec::new();
-                let mut done = false;
-                let line = |line: &[u8], reply: &mut Reply| -> Result<bool, Failure> {
-                    let line = String::from_utf8_lossy(line);
-                    if line.trim().is_empty() {
-                        return Ok(true);
-                    }
-                    ollama::read_line(&line, reply, on_token)
-                        .map_err(|e| broken(reply, e, streamed))
-                };
-                while !done && let Some(chunk) = chunks.next().await {
+                let mut lines = OllamaLines::default();
+                while !lines.done
+                    && let Some(chunk) = chunks.next().await
+                {
                     let chunk = chunk.map_err(|e| failed(&reply, e))?;
-                    // Only the new bytes can end a line.
-                    let mut scanned = pending.len();
-                    pending.extend_from_slice(&chunk);
-                    let mut start = 0;
-                    while let Some(end) = pending[scanned..].iter().position(|&b| b == b'\n') {
-                        let end = scanned + end;
-                        if !line(&pending[start..end], &mut reply)? {
-                            done = true;
-                            break;
-                        }
-                        start = end + 1;
-                        scanned = start;
-                    }
-                    pending.drain(..start);
+                    lines.read(&chunk, &mut reply, on_token, streamed)?;
                 }
-                if !done {
-                    line(&pending, &mut reply)?;
-                }
+                lines.finish(&mut reply, on_token, streamed)?;
             }
-        }
-        // An answer that ends before the backend says it is complete may
-        // hold half a tool call.
-        if !reply.is_complete() {
-            return Err(broken(
-                &reply,
-                "the answer ended before it was complete".into(),
-                on_token.is_some(),
-            ));
-        }
-        if !reply.has_output() {
-            return Err(Failure::Invalid("the model answered nothing".into()));
         }
         Ok(reply)
     }
+}
+
+type Body = http_body_util::combinators::BoxBody<Bytes, BodyError>;
+
+/// The failure a status other than success means, with the backend's words
+/// and when it asks to be retried.
+async fn status_failure(parts: &http::response::Parts, body: Body) -> Failure {
+    let retry_after = parts
+        .headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let text = match Limited::new(body, MAX_ERROR_BODY).collect().await {
+        Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+        Err(_) => "(an error body that could not be read)".into(),
+    };
+    Failure::Status {
+        code: parts.status.as_u16(),
+        message: truncate(text.trim(), MAX_ERROR_TEXT),
+        retry_after,
+    }
+}
+
+/// Ollama's answer: one JSON object per line, in chunks that may split
+/// lines anywhere.
+#[derive(Default)]
+struct OllamaLines {
+    pending: Vec<u8>,
+    /// The backend said it is done.
+    done: bool,
+}
+
+impl OllamaLines {
+    fn read(
+        &mut self,
+        chunk: &[u8],
+        reply: &mut Reply,
+        on_token: Option<OnToken<'_>>,
+        streamed: bool,
+    ) -> Result<(), Failure> {
+        // Only the new bytes can end a line.
+        let mut scanned = self.pending.len();
+        self.pending.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(end) = self.pending[scanned..].iter().position(|&b| b == b'\n') {
+            let end = scanned + end;
+            if !ollama_line(&self.pending[start..end], reply, on_token, streamed)? {
+                self.done = true;
+                break;
+            }
+            start = end + 1;
+            scanned = start;
+        }
+        self.pending.drain(..start);
+        Ok(())
+    }
+
+    /// The last line, if the backend did not say it was done.
+    fn finish(
+        self,
+        reply: &mut Reply,
+        on_token: Option<OnToken<'_>>,
+        streamed: bool,
+    ) -> Result<(), Failure> {
+        if !self.done {
+            ollama_line(&self.pending, reply, on_token, streamed)?;
+        }
+        Ok(())
+    }
+}
+
+/// Read one line of an Ollama answer; false once the answer is done.
+fn ollama_line(
+    line: &[u8],
+    reply: &mut Reply,
+    on_token: Option<OnToken<'_>>,
+    streamed: bool,
+) -> Result<bool, Failure> {
+    let line = String::from_utf8_lossy(line);
+    if line.trim().is_empty() {
+        return Ok(true);
+    }
+    ollama::read_line(&line, reply, on_token).map_err(|e| broken(reply, e, streamed))
 }
 
 /// A broken answer; past output only counts when it was streamed to

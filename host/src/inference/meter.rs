@@ -11,16 +11,15 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::AgentId;
-use crate::config::inference::Budget;
+use crate::config::Budget;
 use crate::db::usage::{self, Account, Spent};
 use crate::db::{Db, DbError};
-use crate::inference::{ModelRef, Usage};
+use crate::vocab::{AgentId, ModelRef, Usage};
 
 /// Longest that counts wait in memory before they are written.
 const WRITE_BEHIND: Duration = Duration::from_secs(1);
 
-pub struct Meter {
+pub(super) struct Meter {
     db: Db,
     state: Mutex<State>,
 }
@@ -50,7 +49,7 @@ struct Window {
 
 /// A limit of an agent's budget that is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Over {
+pub(super) struct Over {
     pub agent: AgentId,
     /// The budget field, e.g. `tokens_per_day`.
     pub limit: &'static str,
@@ -74,7 +73,7 @@ impl fmt::Display for Over {
 }
 
 impl Meter {
-    pub fn new(db: Db) -> Meter {
+    pub(super) fn new(db: Db) -> Meter {
         Meter {
             db,
             state: Mutex::new(State {
@@ -86,7 +85,7 @@ impl Meter {
     }
 
     /// Count a request of `agent` if its budget allows one more.
-    pub fn admit(&self, agent: &AgentId, budget: &Budget) -> Result<(), Over> {
+    pub(super) fn admit(&self, agent: &AgentId, budget: &Budget) -> Result<(), Over> {
         self.with_windows(agent, |windows, unwritten, clock| {
             for (limit, max, used, period) in windows.limits(budget) {
                 if let Some(max) = max
@@ -107,7 +106,7 @@ impl Meter {
     }
 
     /// What is left of each limit `budget` sets for `agent`.
-    pub fn remaining(&self, agent: &AgentId, budget: &Budget) -> Vec<(&'static str, u64)> {
+    pub(super) fn remaining(&self, agent: &AgentId, budget: &Budget) -> Vec<(&'static str, u64)> {
         self.with_windows(agent, |windows, _, _| {
             windows
                 .limits(budget)
@@ -118,14 +117,14 @@ impl Meter {
     }
 
     /// Count a request of `agent` beyond its budget, as a person allowed.
-    pub fn admit_beyond_budget(&self, agent: &AgentId) {
+    pub(super) fn admit_beyond_budget(&self, agent: &AgentId) {
         self.with_windows(agent, |windows, unwritten, _| {
             windows.count_request(agent, unwritten)
         });
     }
 
     /// Count what an answered request spent.
-    pub fn record(&self, agent: &AgentId, model: &ModelRef, spent: Usage) {
+    pub(super) fn record(&self, agent: &AgentId, model: &ModelRef, spent: Usage) {
         self.with_windows(agent, |windows, unwritten, _| {
             let tokens = spent.total();
             windows.minute.tokens = windows.minute.tokens.saturating_add(tokens);
@@ -144,13 +143,16 @@ impl Meter {
     }
 
     /// What `agent` spent, per day and model, with every count written.
-    pub fn usage(&self, agent: &AgentId) -> Result<BTreeMap<(String, String), Spent>, DbError> {
+    pub(super) fn usage(
+        &self,
+        agent: &AgentId,
+    ) -> Result<BTreeMap<(String, String), Spent>, DbError> {
         self.write(std::mem::take(&mut self.lock().unwritten))?;
         usage::list(&self.db, agent.as_str())
     }
 
     /// Write the counts not yet written.
-    pub fn flush(&self) {
+    pub(super) fn flush(&self) {
         let counts = std::mem::take(&mut self.lock().unwritten);
         if let Err(e) = self.write(counts) {
             tracing::warn!("cannot record inference usage: {e}");

@@ -11,27 +11,22 @@
 
 mod backend;
 mod meter;
-pub mod protocol;
+mod protocol;
 mod scheduler;
-mod types;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::config::inference::{Budget, InferenceSettings};
-use crate::config::{AgentId, HostConfig};
+use crate::config::{Budget, HostConfig, InferenceSettings};
+use crate::consent::{CallConsent, Verdict};
 use crate::db::{Db, DbError};
 use crate::egress::Egress;
 use crate::metrics::{InferenceLabels, Metrics, TokenLabels};
-use crate::policy::consent::{CallConsent, Verdict};
-use crate::prompt::Capability;
+use crate::vocab::{AgentId, Capability, ChatRequest, ChatResponse, Message, ModelRef, Usage};
 
 pub use backend::Failure;
-pub use meter::Over;
-pub use protocol::OnToken;
-pub use scheduler::{FairQueue, Permit};
-pub use types::{ChatRequest, ChatResponse, Message, ModelRef, Role, ToolCall, ToolSpec, Usage};
+pub(crate) use protocol::OnToken;
 
 use backend::Backend;
 use meter::Meter;

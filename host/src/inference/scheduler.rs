@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use crate::config::AgentId;
+use crate::vocab::AgentId;
 
 /// The virtual cost of one request at weight 1.
 const UNIT: u64 = 1 << 20;
 
-pub struct FairQueue {
+pub(super) struct FairQueue {
     state: Mutex<State>,
 }
 
@@ -62,7 +62,7 @@ impl Ord for Waiter {
 }
 
 /// A place in flight. Dropping it lets the next request go.
-pub struct Permit {
+pub(super) struct Permit {
     queue: Arc<FairQueue>,
 }
 
@@ -97,7 +97,7 @@ impl Drop for GaveUp<'_> {
 }
 
 impl FairQueue {
-    pub fn new(capacity: usize) -> Arc<FairQueue> {
+    pub(super) fn new(capacity: usize) -> Arc<FairQueue> {
         Arc::new(FairQueue {
             state: Mutex::new(State {
                 free: capacity,
@@ -111,7 +111,7 @@ impl FairQueue {
 
     /// Wait for a place in flight for a request of `agent`. Dropping the
     /// future gives up the place in the queue.
-    pub async fn acquire(self: &Arc<Self>, agent: &AgentId, weight: u32) -> Permit {
+    pub(super) async fn acquire(self: &Arc<Self>, agent: &AgentId, weight: u32) -> Permit {
         let (woken, start, finish) = {
             let mut state = self.lock();
             let cost = UNIT / u64::from(weight.max(1));

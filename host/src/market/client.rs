@@ -12,11 +12,10 @@ use serde::de::DeserializeOwned;
 
 use super::package::MAX_PACKAGE;
 use super::registry::{Index, Keys, Release};
-use crate::config::AgentId;
-use crate::config::agent::NetGrant;
-use crate::egress::{Egress, EgressRules, NetworkAccess, SecretScanner};
-use crate::policy::network::NetPattern;
-use crate::sandbox::Limits;
+use crate::config::NetGrant;
+use crate::egress::{Egress, EgressRules, NetworkAccess};
+use crate::redact::SecretScanner;
+use crate::vocab::{AgentId, Limits, NetPattern, is_skill_name};
 
 /// Most of an index or key list.
 const MAX_INDEX: u64 = 4 << 20;
@@ -103,7 +102,7 @@ impl RegistryClient {
     }
 
     pub async fn index(&self, name: &str) -> anyhow::Result<Index> {
-        if !crate::config::manifest::is_skill_name(name) {
+        if !is_skill_name(name) {
             anyhow::bail!("'{name}' is not a skill name");
         }
         let index: Index = self.json(&format!("index/{name}.json")).await?;

@@ -12,8 +12,9 @@ use super::lock::{Locked, Lockfile};
 use super::package::{Package, sha256_hex};
 use super::registry::{self, Release};
 use super::signing::{self, PublicKey};
-use super::store;
-use crate::config::{Access, Manifest};
+use super::{replace_file, store};
+use crate::config::{HOST_FILE, Manifest};
+use crate::vocab::Access;
 
 /// A release, downloaded and checked.
 pub struct Fetched {
@@ -277,7 +278,7 @@ pub fn apply(
     // The lockfile first: an agent file naming a version the lockfile does
     // not know would not load.
     lock.write(config_dir)?;
-    replace_file(&agent_file, doc.to_string().as_bytes())
+    Ok(replace_file(&agent_file, doc.to_string().as_bytes())?)
 }
 
 /// Take `name` out of `agent`'s configuration and the lockfile.
@@ -310,7 +311,7 @@ pub fn remove(config_dir: &Path, agent: &str, name: &str) -> anyhow::Result<Lock
 /// Pin `key` as trusted for the registry at `url` in `skillbox.toml`,
 /// adding the registry if it is not configured.
 pub fn trust_key(config_dir: &Path, url: &url::Url, key: &PublicKey) -> anyhow::Result<()> {
-    let path = config_dir.join(crate::config::host::HOST_FILE);
+    let path = config_dir.join(HOST_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -366,13 +367,5 @@ pub fn trust_key(config_dir: &Path, url: &url::Url, key: &PublicKey) -> anyhow::
     pinned.insert("publisher", key.publisher.as_str().into());
     pinned.insert("public_key", key.public_key.as_str().into());
     keys.push(pinned);
-    replace_file(&path, doc.to_string().as_bytes())
-}
-
-fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let temp = tempfile::NamedTempFile::new_in(dir)?;
-    std::fs::write(temp.path(), bytes)?;
-    temp.persist(path)?;
-    Ok(())
+    Ok(replace_file(&path, doc.to_string().as_bytes())?)
 }

@@ -5,9 +5,12 @@
 //! signed it and the signature), and a host checks the installed files
 //! against it every time it loads the skill.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::config::{AgentConfig, ConfigError, HostConfig, SkillSource};
 
 pub const LOCK_FILE: &str = "skillbox.lock";
 
@@ -38,26 +41,26 @@ impl Lockfile {
     }
 
     /// The lockfile of `config_dir`; empty if there is none.
-    pub fn read(config_dir: &Path) -> Result<Lockfile, String> {
+    pub fn read(config_dir: &Path) -> Result<Lockfile, LockError> {
         let path = Lockfile::path(config_dir);
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(text) => toml::from_str(&text).map_err(|e| LockError::Malformed {
+                message: e.message().to_owned(),
+                path,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lockfile::default()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(error) => Err(LockError::Io { path, error }),
         }
     }
 
     /// Replace the lockfile whole.
-    pub fn write(&self, config_dir: &Path) -> anyhow::Result<()> {
+    pub fn write(&self, config_dir: &Path) -> Result<(), LockError> {
         let path = Lockfile::path(config_dir);
         let mut text = String::from(
             "# Written by `skillbox skill install`; every skill installed from a registry.\n",
         );
-        text.push_str(&toml::to_string_pretty(self)?);
-        let temp = tempfile::NamedTempFile::new_in(config_dir)?;
-        std::fs::write(temp.path(), text)?;
-        temp.persist(&path)?;
-        Ok(())
+        text.push_str(&toml::to_string_pretty(self).expect("a lockfile serializes"));
+        super::replace_file(&path, text.as_bytes()).map_err(|error| LockError::Io { path, error })
     }
 
     pub fn get(&self, agent: &str, name: &str) -> Option<&Locked> {
@@ -80,6 +83,96 @@ impl Lockfile {
             .iter()
             .position(|l| l.agent == agent && l.name == name)?;
         Some(self.skills.remove(at))
+    }
+}
+
+/// The lockfile cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{}: {message}", path.display())]
+    Malformed { path: PathBuf, message: String },
+    #[error("{}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// Where a skill of an agent is.
+#[derive(Debug, Clone)]
+pub struct SkillLocation {
+    /// The skill's directory: in the store, for an installed skill.
+    pub dir: PathBuf,
+    /// What the lockfile records of an installed skill; its files are
+    /// checked against it before the skill is loaded.
+    pub installed: Option<Locked>,
+}
+
+/// Where each skill of `agent` is, by name. A skill installed from a
+/// registry must be in the lockfile at the version the agent's file names.
+pub fn locate(
+    host: &HostConfig,
+    agent: &AgentConfig,
+) -> Result<BTreeMap<String, SkillLocation>, ConfigError> {
+    let mut lock = None;
+    let mut located = BTreeMap::new();
+    for (name, entry) in &agent.skills {
+        let location = match &entry.source {
+            SkillSource::Dir(dir) => SkillLocation {
+                dir: dir.clone(),
+                installed: None,
+            },
+            SkillSource::Installed(version) => {
+                let error = |message: String| ConfigError {
+                    file: agent.file.clone(),
+                    line: Some(entry.line),
+                    field: format!("skills.{name}.installed"),
+                    message,
+                };
+                let lock = match &lock {
+                    Some(lock) => lock,
+                    None => {
+                        lock.insert(Lockfile::read(&host.dir).map_err(|e| error(e.to_string()))?)
+                    }
+                };
+                let locked = lock
+                    .installed(&host.dir, agent.id.as_str(), name, version)
+                    .map_err(error)?;
+                SkillLocation {
+                    dir: store_dir(&host.data_dir, &locked.sha256),
+                    installed: Some(locked.clone()),
+                }
+            }
+        };
+        located.insert(name.clone(), location);
+    }
+    Ok(located)
+}
+
+impl Lockfile {
+    /// The record of skill `name`, installed at `version` for `agent`.
+    fn installed(
+        &self,
+        config_dir: &Path,
+        agent: &str,
+        name: &str,
+        version: &semver::Version,
+    ) -> Result<&Locked, String> {
+        let path = Lockfile::path(config_dir);
+        let locked = self.get(agent, name).ok_or_else(|| {
+            format!(
+                "{} has no entry for skill '{name}' of agent '{agent}': install it with `skillbox skill install`",
+                path.display()
+            )
+        })?;
+        if locked.version != *version {
+            return Err(format!(
+                "installed {version}, but {} records {}",
+                path.display(),
+                locked.version
+            ));
+        }
+        Ok(locked)
     }
 }
 

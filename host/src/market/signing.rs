@@ -15,16 +15,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use super::package::{Package, sha256_hex};
-
-/// A publisher's public key, as `keys.json` and `skillbox.toml` list it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublicKey {
-    pub key_id: String,
-    /// Who publishes with it, shown to users beside every package.
-    pub publisher: String,
-    /// Base64 of the 32-byte Ed25519 public key.
-    pub public_key: String,
-}
+pub use crate::config::PublicKey;
 
 /// A key pair file, written by `skillbox skill keygen` (mode 0600).
 #[derive(Serialize, Deserialize)]

@@ -39,18 +39,24 @@ pub fn add(data_dir: &Path, sha256: &str, package: &Package) -> anyhow::Result<P
     Ok(dir)
 }
 
-/// The installed files of `locked`, as a package.
-fn read_installed(dir: &Path) -> anyhow::Result<Package> {
-    Ok(Package::from_dir(dir)?)
+/// An installed skill whose files fail their check: it is never run.
+#[derive(Debug, thiserror::Error)]
+#[error("installed skill '{name}' {version} failed its check ({why}); {whereabouts}")]
+pub struct Tampered {
+    pub name: String,
+    pub version: semver::Version,
+    pub why: String,
+    /// Where its files are now.
+    pub whereabouts: String,
 }
 
 /// Check the installed skill `locked` of `agent` against its signature,
 /// with the keys `host` trusts for its registry. A skill that fails is
 /// quarantined and recorded in the audit log.
-pub fn verify(host: &HostConfig, db: &Db, locked: &Locked) -> Result<(), String> {
+pub fn verify(host: &HostConfig, db: &Db, locked: &Locked) -> Result<(), Tampered> {
     let dir = store_dir(&host.data_dir, &locked.sha256);
     let checked = (|| -> Result<(), String> {
-        let package = read_installed(&dir).map_err(|e| e.to_string())?;
+        let package = Package::from_dir(&dir).map_err(|e| e.to_string())?;
         let keys: Vec<signing::PublicKey> = host
             .registries
             .values()
@@ -63,17 +69,20 @@ pub fn verify(host: &HostConfig, db: &Db, locked: &Locked) -> Result<(), String>
     let Err(why) = checked else {
         return Ok(());
     };
-    let moved = if dir.exists() {
+    let whereabouts = if dir.exists() {
         quarantine(&host.data_dir, &dir, &locked.sha256)
             .map(|to| format!("moved to {}", to.display()))
             .unwrap_or_else(|e| format!("could not be moved aside: {e}"))
     } else {
         "not in the store: run `skillbox skill sync`".to_owned()
     };
-    let reason = format!(
-        "installed skill '{}' {} failed its check ({why}); {moved}",
-        locked.name, locked.version
-    );
+    let tampered = Tampered {
+        name: locked.name.clone(),
+        version: locked.version.clone(),
+        why,
+        whereabouts,
+    };
+    let reason = tampered.to_string();
     let entry = AuditEntry {
         time: SystemTime::now(),
         agent: locked.agent.clone(),
@@ -89,7 +98,7 @@ pub fn verify(host: &HostConfig, db: &Db, locked: &Locked) -> Result<(), String>
         tracing::warn!("cannot write the audit log: {e}");
     }
     tracing::error!(agent = %locked.agent, skill = %locked.name, "{reason}");
-    Err(reason)
+    Err(tampered)
 }
 
 fn same_registry(a: &str, b: &str) -> bool {

@@ -1,51 +1,13 @@
 //! Which tools an agent may call: `allow` and `deny` patterns over
 //! `skill.tool` names, where `*` matches any run of characters. Deny wins;
-//! what no pattern allows is denied.
+//! what no pattern allows is denied. This is where a tool call is first
+//! checked, before its input is read and before any sandbox exists.
 
-use std::fmt;
+use std::collections::BTreeMap;
 
-use wildmatch::WildMatch;
-
-#[derive(Debug, Clone)]
-pub struct ToolPattern {
-    text: String,
-    glob: WildMatch,
-}
-
-impl ToolPattern {
-    pub fn parse(text: &str) -> Result<ToolPattern, String> {
-        let valid_chars = text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.*".contains(&b));
-        if text == "*" || (valid_chars && text.contains('.') && !text.starts_with('.')) {
-            Ok(ToolPattern {
-                glob: WildMatch::new(text),
-                text: text.to_owned(),
-            })
-        } else {
-            Err(format!(
-                "'{text}' is not a tool pattern: write skill.tool, with '*' for any part \
-                 (e.g. \"text.*\", \"web.fetch\", \"*\")"
-            ))
-        }
-    }
-
-    pub fn matches(&self, skill: &str, tool: &str) -> bool {
-        self.glob.matches(&format!("{skill}.{tool}"))
-    }
-
-    /// Whether the pattern can match a tool of `skill`.
-    pub fn may_name_skill(&self, skill: &str) -> bool {
-        let skill_part = self.text.split('.').next().unwrap_or_default();
-        self.text == "*" || skill_part.contains('*') || skill_part == skill
-    }
-}
-
-impl fmt::Display for ToolPattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
+use super::{AgentPolicy, SkillPolicy};
+use crate::config::{AgentConfig, ConfigError, Manifest, ToolSpec};
+use crate::vocab::{Mode, ToolPattern};
 
 /// An agent's tool allowlist.
 #[derive(Debug, Clone, Default)]
@@ -54,10 +16,94 @@ pub struct ToolRules {
     pub deny: Vec<ToolPattern>,
 }
 
+/// What the allowlist says about a call.
+pub enum Authorization<'a> {
+    Granted(&'a SkillPolicy),
+    /// Only with a person's consent, for this reason.
+    NeedsConsent(&'a SkillPolicy, String),
+    NoSuchSkill(String),
+}
+
 impl ToolRules {
+    /// The rules of `agent`, whose skills' manifests are `manifests`. A
+    /// pattern that matches no tool is an error: it is almost always a typo
+    /// that would silently allow (or deny) nothing.
+    pub fn new(
+        agent: &AgentConfig,
+        manifests: &BTreeMap<String, Manifest>,
+    ) -> Result<ToolRules, ConfigError> {
+        for (list, which) in [(&agent.allow, "allow"), (&agent.deny, "deny")] {
+            for (i, pattern) in list.iter().enumerate() {
+                let names_a_tool = manifests.iter().any(|(skill, m)| {
+                    m.tools
+                        .iter()
+                        .any(|t| pattern.value.matches(skill, &t.name))
+                });
+                if !names_a_tool {
+                    let skills: Vec<&str> = manifests.keys().map(String::as_str).collect();
+                    return Err(ConfigError {
+                        file: agent.file.clone(),
+                        line: Some(pattern.line),
+                        field: format!("tools.{which}[{i}]"),
+                        message: format!(
+                            "'{}' matches no tool of agent '{}' (its skills: {})",
+                            pattern.value,
+                            agent.id,
+                            if skills.is_empty() {
+                                "nothing".into()
+                            } else {
+                                skills.join(", ")
+                            }
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(ToolRules {
+            allow: agent.allow.iter().map(|p| p.value.clone()).collect(),
+            deny: agent.deny.iter().map(|p| p.value.clone()).collect(),
+        })
+    }
+
     pub fn allows(&self, skill: &str, tool: &str) -> bool {
         self.allow.iter().any(|p| p.matches(skill, tool))
             && !self.deny.iter().any(|p| p.matches(skill, tool))
+    }
+}
+
+impl AgentPolicy {
+    /// Whether the agent may call `tool` of `skill`: by its allowlist, or
+    /// with a person's consent.
+    pub fn authorize(&self, skill: &str, tool: &str) -> Authorization<'_> {
+        let Some(policy) = self.skills.get(skill) else {
+            return Authorization::NoSuchSkill(format!(
+                "agent '{}' has no skill '{skill}'",
+                self.agent
+            ));
+        };
+        if !self.tools.allows(skill, tool) {
+            let why = format!("not allowed for agent '{}'", self.agent);
+            return Authorization::NeedsConsent(policy, why);
+        }
+        if self.consent.mode == Mode::Always {
+            let why = format!("agent '{}' asks before every tool call", self.agent);
+            return Authorization::NeedsConsent(policy, why);
+        }
+        Authorization::Granted(policy)
+    }
+
+    /// Every tool the agent may call, as (skill, tool): skills by name, tools
+    /// in manifest order.
+    pub fn allowed_tools<'a>(
+        &self,
+        manifests: &'a BTreeMap<String, Manifest>,
+    ) -> Vec<(&'a str, &'a ToolSpec)> {
+        manifests
+            .iter()
+            .filter(|(name, _)| self.skills.contains_key(name.as_str()))
+            .flat_map(|(name, m)| m.tools.iter().map(move |t| (name.as_str(), t)))
+            .filter(|(skill, tool)| self.tools.allows(skill, &tool.name))
+            .collect()
     }
 }
 
@@ -66,15 +112,14 @@ mod tests {
     use super::*;
 
     fn rules(allow: &[&str], deny: &[&str]) -> ToolRules {
+        let patterns = |list: &[&str]| {
+            list.iter()
+                .map(|p| ToolPattern::parse(p).unwrap())
+                .collect()
+        };
         ToolRules {
-            allow: allow
-                .iter()
-                .map(|p| ToolPattern::parse(p).unwrap())
-                .collect(),
-            deny: deny
-                .iter()
-                .map(|p| ToolPattern::parse(p).unwrap())
-                .collect(),
+            allow: patterns(allow),
+            deny: patterns(deny),
         }
     }
 
@@ -89,15 +134,5 @@ mod tests {
         assert!(!r.allows("texts", "x"));
         assert!(!ToolRules::default().allows("text", "word_count"));
         assert!(rules(&["*"], &[]).allows("any", "thing"));
-    }
-
-    #[test]
-    fn patterns_are_checked() {
-        for bad in ["text", "Text.*", ".x", "a b.c", "text.wo rd"] {
-            assert!(ToolPattern::parse(bad).is_err(), "{bad}");
-        }
-        assert!(ToolPattern::parse("text.*").unwrap().may_name_skill("text"));
-        assert!(!ToolPattern::parse("text.*").unwrap().may_name_skill("web"));
-        assert!(ToolPattern::parse("*.read").unwrap().may_name_skill("web"));
     }
 }

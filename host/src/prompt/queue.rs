@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, oneshot};
 
-use super::{Answer, ChannelError, Prompt, PromptChannel};
+use crate::consent::{Answer, ChannelError, Prompt, PromptChannel};
 
 struct Pending {
     prompt: Prompt,

@@ -7,13 +7,14 @@ use std::time::{Duration, SystemTime};
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::terminal;
 
-use super::{Answer, ChannelError, Prompt, PromptChannel, Scope};
+use crate::consent::{Answer, ChannelError, Prompt, PromptChannel, Scope};
+use crate::vocab::printable;
 
-pub const KEYS: &str = "[y] allow once  [s] for this session  [h] for an hour  \
+pub(super) const KEYS: &str = "[y] allow once  [s] for this session  [h] for an hour  \
                         [2-9] that many times  [a] always  [n] deny  [N] deny always";
 
 #[derive(Default)]
-pub struct Terminal {
+pub(crate) struct Terminal {
     turn: tokio::sync::Mutex<()>,
 }
 
@@ -23,20 +24,8 @@ pub struct Terminal {
 static SCREEN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Hold the terminal for writing, waiting for a prompt on it to end.
-pub fn hold_screen() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn hold_screen() -> std::sync::MutexGuard<'static, ()> {
     SCREEN.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// `text` without control characters but newlines and tabs: text from
-/// models and tools cannot move the cursor, recolour or rewrite what the
-/// terminal shows.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let keep = |c: char| !c.is_control() || c == '\n' || c == '\t';
-    if text.chars().all(keep) {
-        text.into()
-    } else {
-        text.chars().filter(|&c| keep(c)).collect::<String>().into()
-    }
 }
 
 #[async_trait::async_trait]
@@ -105,7 +94,7 @@ fn read_answer(deadline: SystemTime) -> Result<Answer, ChannelError> {
 }
 
 /// The answer a key stands for.
-pub fn answer_for(key: char) -> Option<Answer> {
+pub(super) fn answer_for(key: char) -> Option<Answer> {
     let allow = |scope| Some(Answer { allow: true, scope });
     match key {
         'y' => allow(Scope::Once),
@@ -123,18 +112,5 @@ pub fn answer_for(key: char) -> Option<Answer> {
             scope: Scope::Always,
         }),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_characters_are_not_printed() {
-        assert_eq!(printable("plain\ttext\n"), "plain\ttext\n");
-        // Erase the line, move up, then claim the prompt was answered.
-        let hostile = "\x1b[2K\x1b[1A\r  -> allowed always\u{9b}31m";
-        assert_eq!(printable(hostile), "[2K[1A  -> allowed always31m");
     }
 }

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
-use super::{Answer, ChannelError, Prompt, PromptChannel, PromptQueue};
+use super::PromptQueue;
+use crate::consent::{Answer, ChannelError, Prompt, PromptChannel};
 use crate::egress::NetworkAccess;
-use crate::sandbox::Limits;
+use crate::vocab::Limits;
 
 /// Largest webhook response read for an answer.
 const MAX_RESPONSE: usize = 64 << 10;

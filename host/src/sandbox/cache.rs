@@ -13,13 +13,13 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-pub struct CompileCache {
+pub(super) struct CompileCache {
     dir: PathBuf,
     engine_fingerprint: String,
 }
 
 impl CompileCache {
-    pub fn open(dir: &Path, engine: &Engine) -> std::io::Result<Self> {
+    pub(super) fn open(dir: &Path, engine: &Engine) -> std::io::Result<Self> {
         create_private_dir(dir)?;
         // Wasmtime also checks compatibility when it loads a file; the
         // fingerprint keeps differently configured engines from evicting
@@ -34,7 +34,12 @@ impl CompileCache {
 
     /// The compiled form of `bytes` (whose SHA-256 is `digest`), from the
     /// cache when present and valid, else compiled and stored.
-    pub fn load(&self, engine: &Engine, digest: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+    pub(super) fn load(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Component> {
         let path = self
             .dir
             .join(format!("{digest}-{}.cwasm", self.engine_fingerprint));
@@ -65,7 +70,7 @@ impl CompileCache {
 }
 
 /// SHA-256 of `bytes`, in lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 

@@ -8,11 +8,8 @@
 //! in host calls), stack (engine-wide), output and log size. Whatever
 //! happens inside, the host gets back a [`CallError`] and keeps serving.
 
-pub mod bindings;
 mod cache;
-mod deadline;
 mod error;
-mod limits;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +18,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bytesize::ByteSize;
 use tokio::sync::Semaphore;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
@@ -34,48 +30,23 @@ use wasmtime::{
 
 use crate::caps::log::{LogLimitExceeded, LogRecord};
 use crate::caps::{self, CallCaps};
+use crate::config::SandboxConfig;
+use crate::vocab::{Deadline, Limits, truncate};
 
-pub use cache::sha256_hex;
-pub use deadline::Deadline;
+pub(crate) use cache::sha256_hex;
 pub use error::{CallError, CallErrorKind};
-pub use limits::{LimitOverrides, Limits};
-pub use state::CallState;
+pub(crate) use state::CallState;
 
 use error::DeadlineExceeded;
 
 /// The interface every skill exports.
-pub const TOOLS_INTERFACE: &str = "skillbox:skill/tools@0.1.0";
+pub(crate) const TOOLS_INTERFACE: &str = "skillbox:skill/tools@0.1.0";
 
 /// How often the epoch advances: the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Longest tool error message kept from a guest.
 const MAX_ERROR_MESSAGE: usize = 4096;
-
-/// Host-wide settings of the sandbox engine.
-#[derive(Debug, Clone)]
-pub struct SandboxConfig {
-    /// Calls that may run at once; the instance pool is sized for them and
-    /// further calls wait for a free slot.
-    pub max_concurrent_calls: u32,
-    /// Wasm stack of every call (an engine-wide setting in wasmtime).
-    pub max_wasm_stack: ByteSize,
-    /// Largest linear memory any call may be granted.
-    pub max_memory: ByteSize,
-    /// Where compiled components are kept; `None` compiles on every load.
-    pub cache_dir: Option<PathBuf>,
-}
-
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        Self {
-            max_concurrent_calls: 128,
-            max_wasm_stack: ByteSize::kib(512),
-            max_memory: Limits::MAXIMUM.memory,
-            cache_dir: None,
-        }
-    }
-}
 
 /// Core instances, memories and tables one component may use; generous, as
 /// components from some languages bundle several modules.
@@ -117,6 +88,17 @@ impl Prepared {
     pub fn digest(&self) -> &str {
         &self.digest
     }
+}
+
+/// The sandbox engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("the sandbox settings are out of range: {0}")]
+    Settings(String),
+    #[error("cannot start the sandbox engine: {0:#}")]
+    Engine(wasmtime::Error),
+    #[error("cannot open the component cache {}: {error}", dir.display())]
+    Cache { dir: PathBuf, error: std::io::Error },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,9 +150,10 @@ enum GuestToolError {
 type CallFunc = (Result<String, GuestToolError>,);
 
 impl Sandbox {
-    pub fn new(config: &SandboxConfig) -> anyhow::Result<Sandbox> {
+    pub fn new(config: &SandboxConfig) -> Result<Sandbox, SandboxError> {
         let slots = config.max_concurrent_calls.max(1);
-        let stack = usize::try_from(config.max_wasm_stack.as_u64())?;
+        let stack = usize::try_from(config.max_wasm_stack.as_u64())
+            .map_err(|_| SandboxError::Settings("max_wasm_stack".into()))?;
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
@@ -183,14 +166,17 @@ impl Sandbox {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_allocator(
                 config,
             )?));
-        let engine = Engine::new(&wasm)?;
+        let engine = Engine::new(&wasm).map_err(SandboxError::Engine)?;
 
         let mut linker = Linker::new(&engine);
-        caps::link(&mut linker)?;
+        caps::add_to_linker(&mut linker).map_err(SandboxError::Engine)?;
 
         let cache = match &config.cache_dir {
-            Some(dir) => Some(cache::CompileCache::open(dir, &engine).map_err(|e| {
-                anyhow::anyhow!("cannot open the component cache {}: {e}", dir.display())
+            Some(dir) => Some(cache::CompileCache::open(dir, &engine).map_err(|error| {
+                SandboxError::Cache {
+                    dir: dir.clone(),
+                    error,
+                }
             })?),
             None => None,
         };
@@ -351,7 +337,7 @@ impl Sandbox {
             .await
             .map_err(|e| classify(e, &store, &limits))?;
 
-        let message = |text: String| caps::truncate(&text, MAX_ERROR_MESSAGE);
+        let message = |text: String| truncate(&text, MAX_ERROR_MESSAGE);
         match returned {
             Ok(output) => {
                 if output.len() as u64 > limits.output.as_u64() {
@@ -371,7 +357,7 @@ impl Sandbox {
 
 /// The instance pool: sized for `max_concurrent_calls` calls, each with room
 /// for components that bundle several modules.
-pub fn pooling_allocator(config: &SandboxConfig) -> anyhow::Result<PoolingAllocationConfig> {
+pub fn pooling_allocator(config: &SandboxConfig) -> Result<PoolingAllocationConfig, SandboxError> {
     let slots = config.max_concurrent_calls.max(1);
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(slots)
@@ -383,7 +369,10 @@ pub fn pooling_allocator(config: &SandboxConfig) -> anyhow::Result<PoolingAlloca
         .max_tables_per_component(TABLES_PER_CALL)
         .max_core_instances_per_component(CORE_INSTANCES_PER_CALL)
         .table_elements(MAX_TABLE_ELEMENTS)
-        .max_memory_size(usize::try_from(config.max_memory.as_u64())?)
+        .max_memory_size(
+            usize::try_from(config.max_memory.as_u64())
+                .map_err(|_| SandboxError::Settings("maxima.memory".into()))?,
+        )
         // Reset a slot's memory, tables and stack by rewriting what was
         // touched rather than unmapping it: unmapping shoots down TLBs on
         // every core, which made two threads slower than one.

@@ -6,15 +6,18 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::caps::CallCaps;
-use crate::caps::log::Source;
-
-use super::{Limits, MAX_TABLE_ELEMENTS};
+use super::MAX_TABLE_ELEMENTS;
+use crate::caps::consent::{ConsentCap, ConsentView};
+use crate::caps::inference::{InferenceCap, InferenceView};
+use crate::caps::log::{LogCap, LogView, Source};
+use crate::caps::memory::{MemoryCap, MemoryView};
+use crate::caps::{CallCaps, CallView, types};
+use crate::vocab::Limits;
 
 /// Most resource handles (streams, requests, files) a call may hold at once.
 const MAX_HANDLES: usize = 10_000;
 
-pub struct CallState {
+pub(crate) struct CallState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -23,7 +26,7 @@ pub struct CallState {
 }
 
 impl CallState {
-    pub fn new(caps: CallCaps, limits: &Limits) -> Self {
+    pub(crate) fn new(caps: CallCaps, limits: &Limits) -> Self {
         // WasiCtxBuilder denies by default: no env, args or preopens. Name
         // lookups and sockets are turned off explicitly all the same.
         let mut wasi = WasiCtx::builder();
@@ -65,9 +68,37 @@ impl WasiHttpView for CallState {
     }
 }
 
+impl LogView for CallState {
+    fn log(&mut self) -> &mut LogCap {
+        &mut self.caps.log
+    }
+}
+
+impl MemoryView for CallState {
+    fn memory(&mut self) -> &mut MemoryCap {
+        &mut self.caps.memory
+    }
+}
+
+impl InferenceView for CallState {
+    fn inference(&mut self) -> &mut InferenceCap {
+        &mut self.caps.inference
+    }
+}
+
+impl ConsentView for CallState {
+    fn consent(&mut self) -> &mut ConsentCap {
+        &mut self.caps.consent
+    }
+}
+
+impl types::Host for CallState {}
+
+impl CallView for CallState {}
+
 /// Wasmtime's [`StoreLimits`], remembering a refused growth so that the trap
 /// it usually leads to is reported as what it is.
-pub struct CallLimiter {
+pub(crate) struct CallLimiter {
     limits: StoreLimits,
     pub(crate) memory_refused: bool,
     pub(crate) table_refused: bool,

@@ -1,24 +1,24 @@
 //! The wire protocols of inference backends: how a [`ChatRequest`] is
 //! written for each kind, and how its answer, whole or streamed, is read.
 
-pub mod ollama;
-pub mod openai;
+pub(super) mod ollama;
+pub(super) mod openai;
 
 use serde_json::{Value, json};
 
-use crate::config::inference::BackendKind;
-use crate::inference::{ChatRequest, Message, Role, ToolCall, ToolSpec, Usage};
+use crate::config::BackendKind;
+use crate::vocab::{ChatRequest, Message, Role, ToolCall, ToolSpec, Usage};
 
 /// Called with each piece of text as a streamed answer arrives.
-pub type OnToken<'a> = &'a (dyn Fn(&str) + Send + Sync);
+pub(crate) type OnToken<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
 /// Most tool calls one answer may hold.
-pub const MAX_CALLS: usize = 128;
+pub(super) const MAX_CALLS: usize = 128;
 
 /// A model's answer as it arrives: text, tool calls (perhaps in pieces),
 /// usage, and whether the backend said it was complete.
 #[derive(Debug, Default)]
-pub struct Reply {
+pub(super) struct Reply {
     content: String,
     calls: Vec<ToolCall>,
     usage: Option<Usage>,
@@ -26,7 +26,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn text(&mut self, piece: &str, on_token: Option<OnToken<'_>>) {
+    pub(super) fn text(&mut self, piece: &str, on_token: Option<OnToken<'_>>) {
         if piece.is_empty() {
             return;
         }
@@ -39,7 +39,7 @@ impl Reply {
     /// A piece of a tool call. Streamed calls arrive as an id and a name,
     /// then their arguments in fragments, each piece naming its call by
     /// `index`; without an index, a new id starts a new call.
-    pub fn call_piece(
+    pub(super) fn call_piece(
         &mut self,
         index: Option<usize>,
         id: Option<&str>,
@@ -79,30 +79,30 @@ impl Reply {
         Ok(())
     }
 
-    pub fn usage(&mut self, usage: Usage) {
+    pub(super) fn usage(&mut self, usage: Usage) {
         self.usage = Some(usage);
     }
 
     /// The backend said the answer is complete.
-    pub fn complete(&mut self) {
+    pub(super) fn complete(&mut self) {
         self.complete = true;
     }
 
-    pub fn is_complete(&self) -> bool {
+    pub(super) fn is_complete(&self) -> bool {
         self.complete
     }
 
-    pub fn call_count(&self) -> usize {
+    pub(super) fn call_count(&self) -> usize {
         self.calls.len()
     }
 
-    pub fn has_output(&self) -> bool {
+    pub(super) fn has_output(&self) -> bool {
         !self.content.is_empty() || !self.calls.is_empty()
     }
 
     /// The assistant message, with an id for every call, and the usage if
     /// the backend reported it.
-    pub fn finish(self) -> (Message, Option<Usage>) {
+    pub(super) fn finish(self) -> (Message, Option<Usage>) {
         let mut calls: Vec<ToolCall> = Vec::with_capacity(self.calls.len());
         for (i, mut call) in self.calls.into_iter().enumerate() {
             if call.name.is_empty() {

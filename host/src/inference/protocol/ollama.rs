@@ -6,12 +6,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{OnToken, Reply, arguments_text, common};
-use crate::inference::{ChatRequest, Message, Role, ToolCall, Usage};
+use crate::vocab::{ChatRequest, Message, Role, ToolCall, Usage};
 
-pub const PATH: &str = "api/chat";
+pub(crate) const PATH: &str = "api/chat";
 
 /// The request body for `model`.
-pub fn body(model: &str, request: &ChatRequest, stream: bool) -> Value {
+pub(crate) fn body(model: &str, request: &ChatRequest, stream: bool) -> Value {
     // Ollama tells tool results apart by the tool's name, not by a call id:
     // each result is named after the call it answers in the assistant
     // message before it.
@@ -93,7 +93,7 @@ struct WireFunction {
 }
 
 /// Add one line of an answer to `reply`; false once it says it is done.
-pub fn read_line(
+pub(crate) fn read_line(
     line: &str,
     reply: &mut Reply,
     on_token: Option<OnToken<'_>>,
@@ -128,7 +128,7 @@ pub fn read_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inference::ToolCall;
+    use crate::vocab::ToolCall;
 
     #[test]
     fn writes_options_and_names_each_result_after_its_own_call() {

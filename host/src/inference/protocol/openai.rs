@@ -7,12 +7,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{OnToken, Reply, arguments_text, common};
-use crate::inference::{ChatRequest, Message, Usage};
+use crate::vocab::{ChatRequest, Message, Usage};
 
-pub const PATH: &str = "chat/completions";
+pub(crate) const PATH: &str = "chat/completions";
 
 /// The request body for `model`.
-pub fn body(model: &str, request: &ChatRequest, stream: bool) -> Value {
+pub(crate) fn body(model: &str, request: &ChatRequest, stream: bool) -> Value {
     let messages = request.messages.iter().map(message).collect();
     let mut body = common(model, messages, request, stream);
     if stream {
@@ -98,7 +98,7 @@ impl From<WireUsage> for Usage {
 }
 
 /// Read a whole (not streamed) answer.
-pub fn read(body: &[u8]) -> Result<Reply, String> {
+pub(crate) fn read(body: &[u8]) -> Result<Reply, String> {
     let completion: Completion =
         serde_json::from_slice(body).map_err(|e| format!("not a chat completion: {e}"))?;
     let mut reply = Reply::default();
@@ -162,7 +162,7 @@ struct DeltaFunction {
 
 /// Add the data of one streamed event to `reply`; false once the stream
 /// says it is done.
-pub fn read_event(
+pub(crate) fn read_event(
     data: &str,
     reply: &mut Reply,
     on_token: Option<OnToken<'_>>,
@@ -203,7 +203,7 @@ pub fn read_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inference::{Role, ToolCall, ToolSpec};
+    use crate::vocab::{Role, ToolCall, ToolSpec};
 
     #[test]
     fn writes_tools_calls_and_results() {

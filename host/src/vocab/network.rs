@@ -10,7 +10,10 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use http::HeaderName;
 use url::{Host, Url};
+
+use super::ParseError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
@@ -56,8 +59,8 @@ pub struct NetPattern {
 }
 
 impl NetPattern {
-    pub fn parse(text: &str) -> Result<NetPattern, String> {
-        let bad = |why: &str| format!("'{text}' is not a network pattern: {why}");
+    pub fn parse(text: &str) -> Result<NetPattern, ParseError> {
+        let bad = |why: &str| ParseError::new(text, "a network pattern", why);
         let (scheme, rest) = text
             .split_once("://")
             .ok_or_else(|| bad("write scheme://host[:port], e.g. https://api.example.com"))?;
@@ -166,6 +169,14 @@ impl fmt::Display for NetPattern {
             Some(_) => Ok(()),
         }
     }
+}
+
+/// Headers the host sets itself; neither a guest nor a secret template may.
+pub(crate) fn is_host_controlled_header(name: &HeaderName) -> bool {
+    wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
+        || *name == http::header::CONTENT_LENGTH
+        || *name == http::header::TE
+        || *name == http::header::TRAILER
 }
 
 enum Port {

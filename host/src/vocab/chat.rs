@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::ParseError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -128,16 +130,18 @@ pub struct ModelRef {
 }
 
 impl TryFrom<String> for ModelRef {
-    type Error = String;
+    type Error = ParseError;
 
-    fn try_from(text: String) -> Result<ModelRef, String> {
+    fn try_from(text: String) -> Result<ModelRef, ParseError> {
         match text.split_once('/') {
             Some((backend, model)) if !backend.is_empty() && !model.is_empty() => Ok(ModelRef {
                 backend: backend.to_owned(),
                 model: model.to_owned(),
             }),
-            _ => Err(format!(
-                "'{text}' is not a model: write backend/model, e.g. local/llama3.2"
+            _ => Err(ParseError::new(
+                &text,
+                "a model",
+                "write backend/model, e.g. local/llama3.2",
             )),
         }
     }

@@ -2,24 +2,29 @@
 //! compile cache), the database and the egress layer, loaded skills and
 //! agents, and the path of a tool call through policy, checks and sandbox.
 
+mod agent;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::agent::{self, Agent};
-use crate::config::agent::NetGrant;
-use crate::config::{AgentConfig, AgentId, ConfigError, HostConfig};
-use crate::db::Db;
-use crate::egress::{Egress, EgressRules, SecretScanner};
+use crate::caps::{CallCaps, CallContext};
+use crate::config::{AgentConfig, ConfigError, HostConfig, Manifest, NetGrant};
+use crate::consent::{CallConsent, ConsentBroker, Session, Verdict};
+use crate::db::{Db, DbError};
+use crate::egress::{Egress, EgressRules};
 use crate::inference::Inference;
+use crate::market::{self, SkillLocation};
 use crate::metrics::{AgentLabels, Metrics};
-use crate::policy::consent::{CallConsent, ConsentBroker, Mode, Session, Verdict};
-use crate::policy::network::NetPattern;
 use crate::policy::{AgentPolicy, Authorization};
-use crate::prompt::Capability;
 use crate::prompt::{PromptQueue, Webhook};
-use crate::sandbox::{Call, CallError, CallErrorKind, CallReport, Deadline, Sandbox};
+use crate::redact::SecretScanner;
+use crate::sandbox::{Call, CallError, CallErrorKind, CallReport, Sandbox, SandboxError};
 use crate::skill::{self, LoadError, Skill};
+use crate::vocab::{AgentId, Capability, Deadline, Mode, NetPattern};
+
+pub use agent::Agent;
+pub(crate) use agent::read_manifests;
 
 /// A skill once loaded; locked while it loads.
 type SkillSlot = Arc<Mutex<Option<Arc<Skill>>>>;
@@ -45,13 +50,38 @@ pub enum AgentError {
     Skill(#[from] LoadError),
 }
 
+/// Why the runtime of a data directory could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data dir {}: {error}", dir.display())]
+    DataDir { dir: PathBuf, error: std::io::Error },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+/// What agent `config` may do, and its skills' manifests: every check of
+/// loading it, without compiling a component or checking installed files.
+pub(crate) fn decide(
+    host: &HostConfig,
+    egress: &Egress,
+    config: &AgentConfig,
+) -> Result<(AgentPolicy, BTreeMap<String, Manifest>), ConfigError> {
+    let located = market::locate(host, config)?;
+    let manifests = read_manifests(config, &located)?;
+    let policy = AgentPolicy::build(config, host, &manifests, egress)?;
+    Ok((policy, manifests))
+}
+
 impl Runtime {
     /// Open the runtime of `host`'s data directory, creating it if needed:
     /// compiled components go to `cache/`, durable state to `db/`.
-    pub fn open(host: &HostConfig) -> anyhow::Result<Runtime> {
+    pub fn open(host: &HostConfig) -> Result<Runtime, OpenError> {
         let data_dir = &host.data_dir;
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create the data dir {}: {e}", data_dir.display())
+        std::fs::create_dir_all(data_dir).map_err(|error| OpenError::DataDir {
+            dir: data_dir.clone(),
+            error,
         })?;
         let db = Db::open(&data_dir.join("db"))?;
         let egress = Egress::new(host.hosts.clone());
@@ -140,25 +170,24 @@ impl Runtime {
 
     /// Load the skills `config` names and decide what each may do.
     pub fn load_agent(&self, config: &AgentConfig) -> Result<Agent, AgentError> {
+        let located = market::locate(&self.host, config)?;
         // Installed skills are checked against their signatures before any
         // of their files is read for use.
-        for (name, entry) in &config.skills {
-            if let Some(locked) = &entry.installed {
-                crate::market::store::verify(&self.host, &self.db, locked).map_err(|why| {
-                    AgentError::Config(ConfigError {
-                        file: config.file.clone(),
-                        line: Some(entry.line),
-                        field: format!("skills.{name}.installed"),
-                        message: why,
-                    })
+        for (name, location) in &located {
+            if let Some(locked) = &location.installed {
+                market::verify(&self.host, &self.db, locked).map_err(|why| ConfigError {
+                    file: config.file.clone(),
+                    line: Some(config.skills[name].line),
+                    field: format!("skills.{name}.installed"),
+                    message: why.to_string(),
                 })?;
             }
         }
-        let manifests = agent::read_manifests(config)?;
+        let manifests = read_manifests(config, &located)?;
         let policy = AgentPolicy::build(config, &self.host, &manifests, &self.egress)?;
         let mut skills = BTreeMap::new();
-        for (name, entry) in &config.skills {
-            skills.insert(name.clone(), self.load_skill(&entry.path)?);
+        for (name, SkillLocation { dir, .. }) in &located {
+            skills.insert(name.clone(), self.load_skill(dir)?);
         }
         let inference = config
             .inference
@@ -176,7 +205,7 @@ impl Runtime {
     /// [`AgentPolicy::local`]).
     pub fn local_agent(&self, id: &AgentId, skill: Arc<Skill>) -> Agent {
         Agent {
-            policy: AgentPolicy::local(id, &skill.manifest, &self.host),
+            policy: AgentPolicy::local(id, &skill.manifest, &self.host, &self.egress),
             skills: BTreeMap::from([(skill.name().to_owned(), skill)]),
             inference: None,
             prompts: Default::default(),
@@ -274,9 +303,18 @@ impl Runtime {
         {
             return refused(CallErrorKind::Denied(why));
         }
-        let fs = match policy.mounts_for(&consent).await {
-            Ok(fs) => fs,
-            Err(e) => return refused(CallErrorKind::Failed(e)),
+        let call = CallContext {
+            agent: agent.id(),
+            skill: &policy.skill,
+            limits: &policy.limits,
+            consent: &consent,
+            db: &self.db,
+            models: agent.inference.as_ref(),
+            network: policy.network.as_ref(),
+        };
+        let caps = match CallCaps::prepare(&policy.grants, &call).await {
+            Ok(caps) => caps,
+            Err(e) => return refused(CallErrorKind::Failed(e.to_string())),
         };
         self.metrics
             .sandboxes
@@ -293,7 +331,7 @@ impl Runtime {
                     tool,
                     input,
                     limits: policy.limits,
-                    caps: policy.call_caps(&self.db, consent, fs, agent.inference.as_ref()),
+                    caps,
                     deadline,
                 },
             )

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
 
 /// The secrets injected into one request, to mask in its response.
-pub(super) struct Mask {
+pub(crate) struct Mask {
     matcher: Arc<AhoCorasick>,
     /// Bytes held back between chunks, so that a secret split across two
     /// chunks is still found: one less than the longest secret.
@@ -19,7 +19,7 @@ pub(super) struct Mask {
 }
 
 impl Mask {
-    pub fn new<'a>(secrets: impl Iterator<Item = &'a str>) -> Option<Mask> {
+    pub(crate) fn new<'a>(secrets: impl Iterator<Item = &'a str>) -> Option<Mask> {
         let secrets: Vec<&str> = secrets.collect();
         let longest = secrets.iter().map(|s| s.len()).max()?;
         Some(Mask {
@@ -28,7 +28,7 @@ impl Mask {
         })
     }
 
-    pub fn headers(&self, headers: &mut http::HeaderMap) {
+    pub(crate) fn headers(&self, headers: &mut http::HeaderMap) {
         for value in headers.values_mut() {
             let mut bytes = value.as_bytes().to_vec();
             if mask(&self.matcher, &mut bytes)
@@ -39,7 +39,7 @@ impl Mask {
         }
     }
 
-    pub fn body<B>(&self, inner: B) -> MaskedBody<B> {
+    pub(crate) fn body<B>(&self, inner: B) -> MaskedBody<B> {
         MaskedBody {
             inner,
             matcher: self.matcher.clone(),
@@ -59,7 +59,7 @@ fn mask(matcher: &AhoCorasick, bytes: &mut [u8]) -> bool {
     !found.is_empty()
 }
 
-pub(super) struct MaskedBody<B> {
+pub(crate) struct MaskedBody<B> {
     inner: B,
     matcher: Arc<AhoCorasick>,
     overlap: usize,

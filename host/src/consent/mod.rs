@@ -9,72 +9,25 @@
 //! operator, through configuration or the CLI) creates a grant: nothing a
 //! skill or a model sends can. Every decision goes to the audit log.
 
+mod prompt;
+
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use serde::Deserialize;
+use prometheus_client::metrics::gauge::Gauge;
 
-use crate::config::AgentId;
 use crate::db::Db;
 use crate::db::audit::{self, AuditEntry};
 use crate::db::grants::{self, Grant};
-use crate::egress::SecretScanner;
 use crate::metrics::{AnswerLabels, Metrics};
-use crate::prompt::{Answer, Capability, ChannelError, Prompt, PromptChannel, Scope};
-use crate::sandbox::Deadline;
-use prometheus_client::metrics::gauge::Gauge;
+use crate::redact::SecretScanner;
+use crate::vocab::{AgentId, Capability, ConsentSettings, Deadline, Fallback, Mode, truncate};
+
+pub use prompt::{Answer, Prompt, Scope};
+pub(crate) use prompt::{ChannelError, PromptChannel};
 
 /// Longest argument text shown in a prompt.
 const MAX_ARGUMENTS: usize = 500;
-
-/// What an agent does about a capability it does not hold.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Refuse, without asking.
-    #[default]
-    Deny,
-    /// Ask a person.
-    Ask,
-    /// Ask a person, also before every tool call, granted or not.
-    Always,
-}
-
-/// When no prompt channel is attached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Fallback {
-    #[default]
-    Deny,
-    AllowOnce,
-}
-
-/// `[consent]` of an agent.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsentSettings {
-    #[serde(default)]
-    pub mode: Mode,
-    /// How long a prompt waits for an answer before the capability is refused.
-    #[serde(default = "default_timeout", with = "humantime_serde")]
-    pub timeout: Duration,
-    #[serde(default)]
-    pub fallback: Fallback,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(60)
-}
-
-impl Default for ConsentSettings {
-    fn default() -> Self {
-        Self {
-            mode: Mode::Deny,
-            timeout: default_timeout(),
-            fallback: Fallback::Deny,
-        }
-    }
-}
 
 /// A session: one CLI run, one conversation. "Allow for this session"
 /// lasts as long as it does.
@@ -479,7 +432,7 @@ impl CallConsent {
             skill: self.skill.to_string(),
             tool: self.tool.to_string(),
             capability,
-            arguments: crate::caps::truncate(
+            arguments: truncate(
                 &self.scanner.mask(self.input.as_deref().unwrap_or_default()),
                 MAX_ARGUMENTS,
             ),
