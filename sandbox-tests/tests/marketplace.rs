@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use skillbox::ConfigDir;
-use skillbox::Egress;
+use skillbox::market::MarketError;
 use skillbox::market::client::RegistryClient;
-use skillbox::market::install::{self, Wanted};
+use skillbox::market::install::{self, Plan, Source};
 use skillbox::market::package::{MAX_COMPONENT, Package, sha256_hex};
 use skillbox::market::registry::{self, Index, Listing};
 use skillbox::market::signing::{KeyPair, PublicKey};
+use skillbox::{AgentId, ConfigDir, Egress, HostConfig};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -88,26 +88,35 @@ fn config() -> tempfile::TempDir {
     dir
 }
 
-/// Install `text` from `registry` into `config` as the CLI does; the
-/// error, after checking that nothing was left behind.
+/// Install `text` from `registry`, trusting `trusted`, for agent `ops` of
+/// `host` as the CLI does: plan, then commit.
+async fn install(
+    registry: &Registry,
+    trusted: &[PublicKey],
+    host: &HostConfig,
+) -> Result<Plan, MarketError> {
+    let source = Source {
+        client: RegistryClient::new(&Egress::new(BTreeMap::new()), &registry.url)?,
+        trusted: trusted.to_vec(),
+        trust_new_key: false,
+    };
+    let ops = AgentId::new("ops").unwrap();
+    let star = semver::VersionReq::STAR;
+    let plan = install::plan_install(&source, &ops, "text", &star).await?;
+    install::commit(&plan, &host.dir, &host.data_dir)?;
+    Ok(plan)
+}
+
+/// Install `text` from `registry` into a fresh configuration as the CLI
+/// does; the error, after checking that nothing was left behind.
 async fn refused(registry: &Registry, trusted: &[PublicKey]) -> String {
     let config = config();
     let host = ConfigDir::load(config.path()).unwrap().host;
-    let egress = Egress::new(BTreeMap::new());
-    let client = RegistryClient::new(&egress, &registry.url).unwrap();
-    let star = semver::VersionReq::STAR;
-    let installed =
-        match install::fetch(&client, trusted, "text", Wanted::Matching(&star), false).await {
-            Ok(fetched) => install::apply(
-                config.path(),
-                &host.data_dir,
-                "ops",
-                &registry.url,
-                &fetched,
-            ),
-            Err(e) => Err(e),
-        };
-    let error = format!("{:#}", installed.expect_err("the install must be refused"));
+    let installed = install(registry, trusted, &host).await;
+    let error = format!(
+        "{:#}",
+        installed.err().expect("the install must be refused")
+    );
     assert!(
         !host.data_dir.join("store").exists(),
         "{error}: a store entry was left"
@@ -129,25 +138,10 @@ async fn a_good_package_installs() {
     let registry = Registry::new().await;
     let config = config();
     let host = ConfigDir::load(config.path()).unwrap().host;
-    let client = RegistryClient::new(&Egress::new(BTreeMap::new()), &registry.url).unwrap();
-    let star = semver::VersionReq::STAR;
-    let fetched = install::fetch(
-        &client,
-        &registry.trusted(),
-        "text",
-        Wanted::Matching(&star),
-        false,
-    )
-    .await
-    .unwrap();
-    install::apply(
-        config.path(),
-        &host.data_dir,
-        "ops",
-        &registry.url,
-        &fetched,
-    )
-    .unwrap();
+    let fetched = install(&registry, &registry.trusted(), &host)
+        .await
+        .unwrap()
+        .fetched;
     assert!(
         host.data_dir
             .join("store")
@@ -405,25 +399,10 @@ async fn a_skill_tampered_after_install_is_quarantined_at_load() {
     )
     .unwrap();
     let host = ConfigDir::load(config.path()).unwrap().host;
-    let client = RegistryClient::new(&Egress::new(BTreeMap::new()), &registry.url).unwrap();
-    let star = semver::VersionReq::STAR;
-    let fetched = install::fetch(
-        &client,
-        &registry.trusted(),
-        "text",
-        Wanted::Matching(&star),
-        false,
-    )
-    .await
-    .unwrap();
-    install::apply(
-        config.path(),
-        &host.data_dir,
-        "ops",
-        &registry.url,
-        &fetched,
-    )
-    .unwrap();
+    let fetched = install(&registry, &registry.trusted(), &host)
+        .await
+        .unwrap()
+        .fetched;
     let loaded = ConfigDir::load(config.path()).unwrap();
     let runtime = skillbox::Runtime::open(&loaded.host).unwrap();
     runtime

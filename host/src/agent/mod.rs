@@ -275,17 +275,7 @@ impl Runtime {
         let system = system_message(agent);
         let fixed =
             wire_len(&system) + serde_json::to_string(&offered.specs).map_or(0, |s| s.len());
-        let consent = CallConsent::new(
-            self.consent().clone(),
-            id.clone(),
-            agent.policy.consent.clone(),
-            session.clone(),
-            MODEL_SCOPE.into(),
-            "turn",
-            message,
-            agent.policy.secrets.clone(),
-            Deadline::after(std::time::Duration::from_secs(86_400)),
-        );
+        let consent = self.model_consent(agent, session, message);
         let on_token = |text: &str| {
             if let Some(on_event) = on_event {
                 on_event(TurnEvent::Token {
@@ -357,6 +347,22 @@ impl Runtime {
             usage,
         };
         Ok((report, added))
+    }
+
+    /// The consent of a turn's model requests (a budget's prompts), in the
+    /// name of no skill: no skill's grant can cover it.
+    fn model_consent(&self, agent: &Agent, session: &Session, message: &str) -> CallConsent {
+        CallConsent::new(
+            self.consent().clone(),
+            agent.id().clone(),
+            agent.policy.consent.clone(),
+            session.clone(),
+            MODEL_SCOPE.into(),
+            "turn",
+            message,
+            agent.policy.secrets.clone(),
+            Deadline::after(std::time::Duration::from_secs(86_400)),
+        )
     }
 
     /// Run the tool calls of one step of the model, at once, up to

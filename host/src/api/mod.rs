@@ -84,7 +84,7 @@ pub(crate) async fn serve(
     served: Arc<Served>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) {
     let router = router(served.clone());
     let settings = served.settings.clone();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -140,7 +140,6 @@ pub(crate) async fn serve(
         connections.abort_all();
     }
     while connections.join_next().await.is_some() {}
-    Ok(())
 }
 
 /// Aborts tasks when dropped: a stream's turn, once its client is gone.

@@ -100,15 +100,15 @@ impl TokenStore {
         &self.path
     }
 
-    pub fn list(&self) -> anyhow::Result<Vec<TokenRecord>> {
+    pub fn list(&self) -> Result<Vec<TokenRecord>, TokenError> {
         Ok(self.read()?.tokens)
     }
 
     /// Issue a token for `holder`: its record, and the token, which is not
     /// kept anywhere.
-    pub fn issue(&self, holder: Holder) -> anyhow::Result<(TokenRecord, String)> {
+    pub fn issue(&self, holder: Holder) -> Result<(TokenRecord, String), TokenError> {
         let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        getrandom::fill(&mut secret).map_err(|e| TokenError::Randomness(e.to_string()))?;
         let token = format!(
             "sbx_{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
@@ -127,7 +127,7 @@ impl TokenStore {
     }
 
     /// Revoke the token `id`; false if there is none.
-    pub fn revoke(&self, id: &str) -> anyhow::Result<bool> {
+    pub fn revoke(&self, id: &str) -> Result<bool, TokenError> {
         let mut file = self.read()?;
         let before = file.tokens.len();
         file.tokens.retain(|t| t.id != id);
@@ -138,29 +138,54 @@ impl TokenStore {
         Ok(true)
     }
 
-    fn read(&self) -> anyhow::Result<TokensFile> {
+    fn read(&self) -> Result<TokensFile, TokenError> {
         match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| TokenError::Malformed {
+                path: self.path.clone(),
+                message: e.to_string(),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokensFile::default()),
-            Err(e) => Err(anyhow::anyhow!("{}: {e}", self.path.display())),
+            Err(error) => Err(self.io(error)),
+        }
+    }
+
+    fn io(&self, error: std::io::Error) -> TokenError {
+        TokenError::Io {
+            path: self.path.clone(),
+            error,
         }
     }
 
     /// Replace the file whole, private from its first byte: a reader sees
     /// the old file or the new one.
-    fn write(&self, file: &TokensFile) -> anyhow::Result<()> {
+    fn write(&self, file: &TokensFile) -> Result<(), TokenError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        temp.write_all(&serde_json::to_vec_pretty(file)?)?;
-        temp.as_file().sync_all()?;
-        temp.persist(&self.path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))?;
-        Ok(())
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+            temp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            temp.write_all(&serde_json::to_vec_pretty(file).expect("tokens serialize"))?;
+            temp.as_file().sync_all()?;
+            temp.persist(&self.path).map_err(|e| e.error)?;
+            Ok(())
+        };
+        write().map_err(|error| self.io(error))
     }
+}
+
+/// The token file cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Malformed { path: PathBuf, message: String },
+    #[error("no randomness for a token: {0}")]
+    Randomness(String),
 }
 
 /// The tokens the server accepts, re-read whenever the file changes.

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::Language;
 use super::toolchain::{self, CARGO, COMPONENTIZE_JS, COMPONENTIZE_PY};
+use super::{AuthoringError, Language, io};
 use crate::config::Manifest;
 
 /// The Python helper module of `sdk/python`, importable as `skillbox`.
@@ -22,7 +22,7 @@ pub struct Built {
 }
 
 /// Build the skill project in `dir`.
-pub fn build(dir: &Path) -> anyhow::Result<Built> {
+pub fn build(dir: &Path) -> Result<Built, AuthoringError> {
     let started = Instant::now();
     let manifest = Manifest::load(dir)?;
     let out = &manifest.component;
@@ -34,19 +34,19 @@ pub fn build(dir: &Path) -> anyhow::Result<Built> {
         Language::C => super::c::build(dir, out)?,
         Language::Wat => {
             // Nothing to build; the host reads the text. Say now if it is wrong.
-            wat::parse_file(out).map_err(|e| anyhow::anyhow!("{e}"))?;
+            wat::parse_file(out)?;
         }
     }
     Ok(Built {
         language,
         component: out.clone(),
-        size: std::fs::metadata(out)?.len(),
+        size: std::fs::metadata(out).map_err(io(out))?.len(),
         took: started.elapsed(),
     })
 }
 
 /// `cargo build --release --target wasm32-wasip2`, then the cdylib it made.
-fn build_rust(dir: &Path, out: &Path) -> anyhow::Result<()> {
+fn build_rust(dir: &Path, out: &Path) -> Result<(), AuthoringError> {
     let mut command = Command::new(CARGO.find(&[])?);
     command
         .args(["build", "--release", "--target", "wasm32-wasip2"])
@@ -58,9 +58,7 @@ fn build_rust(dir: &Path, out: &Path) -> anyhow::Result<()> {
         .arg(dir.join("Cargo.toml"));
     let output = toolchain::run(command, "cargo build").map_err(|e| {
         match e.to_string().contains("target may not be installed") {
-            true => anyhow::anyhow!(
-                "the wasm32-wasip2 target is not installed; to install it: rustup target add wasm32-wasip2"
-            ),
+            true => AuthoringError::NoWasmTarget,
             false => e,
         }
     })?;
@@ -71,24 +69,20 @@ fn build_rust(dir: &Path, out: &Path) -> anyhow::Result<()> {
         .flat_map(|message| message["filenames"].as_array().cloned().unwrap_or_default())
         .filter_map(|file| file.as_str().map(PathBuf::from))
         .rfind(|file| file.extension().is_some_and(|ext| ext == "wasm"))
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "cargo built no .wasm: is the crate a cdylib ([lib] crate-type = [\"cdylib\"])?"
-            )
-        })?;
-    std::fs::copy(&built, out)?;
+        .ok_or(AuthoringError::NoWasm)?;
+    std::fs::copy(&built, out).map_err(io(out))?;
     Ok(())
 }
 
 /// componentize-py, with the app module `app` and the helper module beside it.
-fn build_python(dir: &Path, out: &Path) -> anyhow::Result<()> {
+fn build_python(dir: &Path, out: &Path) -> Result<(), AuthoringError> {
     let program = COMPONENTIZE_PY.find(&[])?;
-    let scratch = tempfile::tempdir()?;
+    let scratch = super::scratch()?;
     let wit = scratch.path().join("wit");
-    super::wit::write_to(&wit)?;
+    super::wit::write_to(&wit).map_err(io(&wit))?;
     let helper = scratch.path().join("sdk");
-    std::fs::create_dir_all(&helper)?;
-    std::fs::write(helper.join("skillbox.py"), PYTHON_HELPER)?;
+    std::fs::create_dir_all(&helper).map_err(io(&helper))?;
+    std::fs::write(helper.join("skillbox.py"), PYTHON_HELPER).map_err(io(&helper))?;
     let mut command = Command::new(program);
     command
         .arg("--wit-path")
@@ -105,11 +99,11 @@ fn build_python(dir: &Path, out: &Path) -> anyhow::Result<()> {
 }
 
 /// componentize-js on `app.js`, with stdio, clocks, random and `fetch`.
-fn build_js(dir: &Path, out: &Path) -> anyhow::Result<()> {
+fn build_js(dir: &Path, out: &Path) -> Result<(), AuthoringError> {
     let program = COMPONENTIZE_JS.find(&[dir.join("node_modules/.bin")])?;
-    let scratch = tempfile::tempdir()?;
+    let scratch = super::scratch()?;
     let wit = scratch.path().join("wit");
-    super::wit::write_to(&wit)?;
+    super::wit::write_to(&wit).map_err(io(&wit))?;
     let mut command = Command::new(program);
     command
         .arg(dir.join("app.js"))

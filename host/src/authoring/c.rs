@@ -10,6 +10,7 @@ use wasi_preview1_component_adapter_provider::{
 };
 
 use super::toolchain::{self, CLANG};
+use super::{AuthoringError, io};
 
 /// Where the generated bindings go in a C project.
 pub(super) const BINDINGS_DIR: &str = "bindings";
@@ -26,12 +27,13 @@ const TYPE_LINK: (&str, &str) = (
 );
 
 /// Build the C project in `dir` into the component `out`.
-pub(super) fn build(dir: &Path, out: &Path) -> anyhow::Result<()> {
+pub(super) fn build(dir: &Path, out: &Path) -> Result<(), AuthoringError> {
     let (clang, sysroot) = find_clang()?;
     let bindings = dir.join(BINDINGS_DIR);
     write_bindings(&bindings)?;
 
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir)?
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "c"))
@@ -40,7 +42,7 @@ pub(super) fn build(dir: &Path, out: &Path) -> anyhow::Result<()> {
     sources.push(bindings.join("skill.c"));
     sources.push(bindings.join(TYPE_LINK.0));
 
-    let scratch = tempfile::tempdir()?;
+    let scratch = super::scratch()?;
     let module = scratch.path().join("module.wasm");
     let mut command = Command::new(clang);
     command
@@ -59,14 +61,14 @@ pub(super) fn build(dir: &Path, out: &Path) -> anyhow::Result<()> {
         .arg(&module);
     toolchain::run(command, "clang")?;
 
-    let component = componentize(&std::fs::read(&module)?)?;
-    std::fs::write(out, component)?;
+    let component = componentize(&std::fs::read(&module).map_err(io(&module))?)?;
+    std::fs::write(out, component).map_err(io(out))?;
     Ok(())
 }
 
 /// Generate `skill.h` and `skill.c` for the skill world, and copy the
 /// helpers beside them.
-fn write_bindings(dir: &Path) -> anyhow::Result<()> {
+fn write_bindings(dir: &Path) -> Result<(), AuthoringError> {
     let (mut resolve, world) = super::wit::resolve()?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts {
@@ -74,42 +76,44 @@ fn write_bindings(dir: &Path) -> anyhow::Result<()> {
         ..Default::default()
     }
     .build()
-    .generate(&mut resolve, world, &mut files)?;
-    std::fs::create_dir_all(dir)?;
-    for (name, contents) in files.iter() {
-        std::fs::write(dir.join(name), contents)?;
-    }
-    for (name, contents) in [HELPER, TYPE_LINK] {
-        std::fs::write(dir.join(name), contents)?;
+    .generate(&mut resolve, world, &mut files)
+    .map_err(|e| AuthoringError::Wit(format!("{e:#}")))?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let helpers = [HELPER, TYPE_LINK].map(|(name, text)| (name, text.as_bytes()));
+    for (name, contents) in files.iter().chain(helpers) {
+        let path = dir.join(name);
+        std::fs::write(&path, contents).map_err(io(&path))?;
     }
     Ok(())
 }
 
 /// The component of a preview 1 reactor module: the world's type embedded,
 /// WASI preview 1 adapted to 0.2.
-fn componentize(module: &[u8]) -> anyhow::Result<Vec<u8>> {
+fn componentize(module: &[u8]) -> Result<Vec<u8>, AuthoringError> {
     let (resolve, world) = super::wit::resolve()?;
     let mut module = module.to_vec();
-    wit_component::embed_component_metadata(
+    let encoded = wit_component::embed_component_metadata(
         &mut module,
         &resolve,
         world,
         wit_component::StringEncoding::UTF8,
-    )?;
-    wit_component::ComponentEncoder::default()
-        .module(&module)?
-        .adapter(
-            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
-            WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-        )?
-        .validate(true)
-        .encode()
-        .map_err(|e| anyhow::anyhow!("cannot make a component of the C module: {e:#}"))
+    )
+    .and_then(|()| {
+        wit_component::ComponentEncoder::default()
+            .module(&module)?
+            .adapter(
+                WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+                WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )?
+            .validate(true)
+            .encode()
+    });
+    encoded.map_err(|e| AuthoringError::Componentize(format!("{e:#}")))
 }
 
 /// clang and a WASI sysroot: a wasi-sdk under `WASI_SDK_PATH`, else the
 /// system's clang with Debian's wasi-libc under `/usr`.
-fn find_clang() -> anyhow::Result<(PathBuf, PathBuf)> {
+fn find_clang() -> Result<(PathBuf, PathBuf), AuthoringError> {
     if let Some(sdk) = std::env::var_os("WASI_SDK_PATH").map(PathBuf::from) {
         let clang = CLANG.find(&[sdk.join("bin")])?;
         return Ok((clang, sdk.join("share/wasi-sysroot")));
@@ -117,10 +121,10 @@ fn find_clang() -> anyhow::Result<(PathBuf, PathBuf)> {
     let clang = CLANG.find(&[])?;
     let sysroot = PathBuf::from("/usr");
     if !toolchain::is_wasi_sysroot(&sysroot) {
-        anyhow::bail!(
-            "wasi-libc not found under /usr; to install it: {}",
-            CLANG.install
-        );
+        return Err(AuthoringError::Missing {
+            what: "wasi-libc under /usr",
+            install: CLANG.install,
+        });
     }
     Ok((clang, sysroot))
 }

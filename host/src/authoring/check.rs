@@ -6,7 +6,9 @@
 use std::fmt;
 use std::path::Path;
 
+use super::{AuthoringError, io};
 use crate::config::Manifest;
+use crate::market::package::MAX_COMPONENT;
 use crate::sandbox::Sandbox;
 
 /// What `check` found.
@@ -48,16 +50,11 @@ impl fmt::Display for Check {
 }
 
 /// Check the skill in `dir` against the skill world and its manifest.
-pub fn check(sandbox: &Sandbox, dir: &Path) -> anyhow::Result<Check> {
+pub fn check(sandbox: &Sandbox, dir: &Path) -> Result<Check, AuthoringError> {
     let manifest = Manifest::load(dir)?;
     let mut check = Check::default();
     let size = std::fs::metadata(&manifest.component)
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot read component {}: {e}",
-                manifest.component.display()
-            )
-        })?
+        .map_err(io(&manifest.component))?
         .len();
     check.facts.push(format!(
         "skill {} {}: {} tool(s), component {} ({})",
@@ -67,10 +64,10 @@ pub fn check(sandbox: &Sandbox, dir: &Path) -> anyhow::Result<Check> {
         manifest.component.display(),
         bytesize::ByteSize::b(size)
     ));
-    if size > crate::market::package::MAX_COMPONENT {
+    if size > MAX_COMPONENT {
         check.problems.push(format!(
             "the component is over the marketplace's {} limit",
-            bytesize::ByteSize::b(crate::market::package::MAX_COMPONENT)
+            bytesize::ByteSize::b(MAX_COMPONENT)
         ));
     }
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Language;
+use super::{AuthoringError, Language, io};
 
 macro_rules! template {
     ($lang:literal: $($file:literal),+) => {
@@ -25,25 +25,25 @@ fn files(language: Language) -> &'static [(&'static str, &'static str)] {
 
 /// The Rust SDK in the source tree this binary was built from: until the
 /// SDK is published, Rust skills depend on it by path.
-fn rust_sdk() -> anyhow::Result<PathBuf> {
+fn rust_sdk() -> Result<PathBuf, AuthoringError> {
     let sdk = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/rust"));
-    sdk.canonicalize().map_err(|_| {
-        anyhow::anyhow!(
-            "the Rust SDK is not at {}; the Rust template needs a skillbox source tree",
-            sdk.display()
-        )
-    })
+    sdk.canonicalize()
+        .map_err(|_| AuthoringError::NoRustSdk(sdk.to_owned()))
 }
 
 /// Write the template of `language` for the skill `name` into `dir` (by
 /// default `./<name>`), which must not exist yet.
-pub fn new_skill(name: &str, language: Language, dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub fn new_skill(
+    name: &str,
+    language: Language,
+    dir: Option<PathBuf>,
+) -> Result<PathBuf, AuthoringError> {
     if !crate::vocab::is_skill_name(name) {
-        anyhow::bail!("'{name}' is not a skill name: [a-z][a-z0-9-]{{0,63}}");
+        return Err(AuthoringError::BadName(name.to_owned()));
     }
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));
     if dir.exists() {
-        anyhow::bail!("{} already exists", dir.display());
+        return Err(AuthoringError::Exists(dir));
     }
     let sdk = match language {
         Language::Rust => rust_sdk()?.display().to_string(),
@@ -51,12 +51,13 @@ pub fn new_skill(name: &str, language: Language, dir: Option<PathBuf>) -> anyhow
     };
     for (path, contents) in files(language) {
         let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().expect("a file in a directory"))?;
+        let parent = path.parent().expect("a file in a directory");
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
         let contents = contents
             .replace("{{name}}", name)
             .replace("{{crate}}", &name.replace('-', "_"))
             .replace("{{sdk}}", &sdk);
-        std::fs::write(path, contents)?;
+        std::fs::write(&path, contents).map_err(io(&path))?;
     }
     Ok(dir)
 }

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::AuthoringError;
+
 /// A program a build runs, and how to get it.
 pub(super) struct Tool {
     pub program: &'static str,
@@ -29,7 +31,7 @@ pub(super) const CLANG: Tool = Tool {
 
 impl Tool {
     /// The program: from `extra` directories first, then `PATH`.
-    pub(super) fn find(&self, extra: &[PathBuf]) -> anyhow::Result<PathBuf> {
+    pub(super) fn find(&self, extra: &[PathBuf]) -> Result<PathBuf, AuthoringError> {
         let path = std::env::var_os("PATH").unwrap_or_default();
         extra
             .iter()
@@ -37,29 +39,35 @@ impl Tool {
             .chain(std::env::split_paths(&path))
             .map(|dir| dir.join(self.program))
             .find(|candidate| candidate.is_file())
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{} not found; to install it: {}",
-                    self.program,
-                    self.install
-                )
+            .ok_or(AuthoringError::Missing {
+                what: self.program,
+                install: self.install,
             })
     }
 }
 
 /// Run `command`, failing with its output when it fails.
-pub(super) fn run(mut command: Command, what: &str) -> anyhow::Result<std::process::Output> {
-    let shown = format!("{command:?}");
+pub(super) fn run(
+    mut command: Command,
+    what: &str,
+) -> Result<std::process::Output, AuthoringError> {
     let output = command
         .output()
-        .map_err(|e| anyhow::anyhow!("cannot run {what} ({shown}): {e}"))?;
+        .map_err(|error| AuthoringError::CannotRun {
+            what: what.to_owned(),
+            command: format!("{command:?}"),
+            error,
+        })?;
     if !output.status.success() {
-        anyhow::bail!(
-            "{what} failed ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        return Err(AuthoringError::Failed {
+            what: what.to_owned(),
+            status: output.status,
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        });
     }
     Ok(output)
 }

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use super::AuthoringError;
+
 /// Every file of `wit/`, by its path there.
 const FILES: &[(&str, &str)] = &[
     ("skill.wit", include_str!("../../../wit/skill.wit")),
@@ -50,12 +52,14 @@ pub(super) fn write_to(dir: &Path) -> std::io::Result<()> {
 }
 
 /// The parsed WIT and its skill world.
-pub(super) fn resolve() -> anyhow::Result<(wit_parser::Resolve, wit_parser::WorldId)> {
-    let dir = tempfile::tempdir()?;
-    write_to(dir.path())?;
+pub(super) fn resolve() -> Result<(wit_parser::Resolve, wit_parser::WorldId), AuthoringError> {
+    let dir = super::scratch()?;
+    write_to(dir.path()).map_err(super::io(dir.path()))?;
     let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve.push_dir(dir.path())?;
-    let world = resolve.select_world(&[package], Some(WORLD))?;
+    let parsed = resolve
+        .push_dir(dir.path())
+        .and_then(|(package, _)| resolve.select_world(&[package], Some(WORLD)));
+    let world = parsed.map_err(|e| AuthoringError::Wit(format!("{e:#}")))?;
     Ok((resolve, world))
 }
 

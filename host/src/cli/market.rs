@@ -4,25 +4,17 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use clap::Subcommand;
 
 use super::Places;
-use crate::Runtime;
-use crate::config::ConfigDir;
-use crate::consent::{CallConsent, Session, Verdict};
-use crate::db::audit::{self, AuditEntry};
-use crate::market::client::RegistryClient;
-use crate::market::install::{self, Fetched, Wanted};
-use crate::market::lock::{Lockfile, store_dir};
+use crate::market::install::{self, Plan, Source, Upgrade};
+use crate::market::lock::Lockfile;
 use crate::market::package::{Package, sha256_hex};
 use crate::market::registry::{self, Release};
-use crate::market::signing::{KeyPair, PublicKey};
-use crate::redact::SecretScanner;
-use crate::vocab::{AgentId, Capability, ConsentSettings, Deadline, Fallback, Mode};
+use crate::market::signing::KeyPair;
+use crate::runtime::Runtime;
 
 #[derive(Subcommand)]
 pub(super) enum MarketSkillCommand {
@@ -140,24 +132,12 @@ fn split_requirement(text: &str) -> anyhow::Result<(String, semver::VersionReq)>
     }
 }
 
-/// The keys `config` trusts for the registry at `url`.
-fn trusted(config: &ConfigDir, url: &url::Url) -> Vec<PublicKey> {
-    let same =
-        |u: &url::Url| u.as_str().trim_end_matches('/') == url.as_str().trim_end_matches('/');
-    config
-        .host
-        .registries
-        .values()
-        .filter(|r| same(&r.url))
-        .flat_map(|r| r.keys.iter().cloned())
-        .collect()
-}
-
-fn describe(fetched: &Fetched, url: &url::Url) {
-    let release = &fetched.release;
+/// An install's plan, for the person who decides.
+fn show_install(plan: &Plan) {
+    let (fetched, release) = (&plan.fetched, &plan.fetched.release);
     println!(
-        "{} {} from {url}: {}",
-        fetched.name, release.version, fetched.manifest.description
+        "{} {} from {}: {}",
+        fetched.name, release.version, plan.registry, fetched.manifest.description
     );
     println!(
         "publisher {} (key {}){}",
@@ -174,71 +154,45 @@ fn describe(fetched: &Fetched, url: &url::Url) {
         println!("  {:<16} {}", tool.name, tool.description);
     }
     println!("capabilities:");
-    for line in install::capabilities(&fetched.manifest) {
+    for line in &plan.capabilities {
         println!("  {line}");
     }
-    let left = install::not_granted(&fetched.manifest);
-    if !left.is_empty() {
+    if !plan.left.is_empty() {
         println!("not granted by installing (the operator grants these in the agent's file):");
-        for line in left {
+        for line in &plan.left {
             println!("  {line}");
         }
     }
 }
 
-/// Ask a person (or take `--yes`) whether `agent` may get `what`.
-async fn consent(
-    runtime: &Runtime,
-    agent: &AgentId,
-    skill: &str,
-    what: String,
-    details: &[String],
-    yes: bool,
-) -> anyhow::Result<()> {
-    if yes {
-        let entry = AuditEntry {
-            time: SystemTime::now(),
-            agent: agent.to_string(),
-            skill: skill.to_owned(),
-            tool: String::new(),
-            capability: format!("action \"{what}\""),
-            decision: "allowed".into(),
-            reason: "--yes on the command line".into(),
-            channel: Some("cli".into()),
-            grant: None,
-        };
-        audit::append(runtime.db(), &entry)?;
-        return Ok(());
-    }
-    super::attach_prompts(runtime);
-    let settings = ConsentSettings {
-        mode: Mode::Ask,
-        timeout: Duration::from_secs(600),
-        fallback: Fallback::Deny,
-    };
-    let consent = CallConsent::new(
-        runtime.consent().clone(),
-        agent.clone(),
-        Arc::new(settings),
-        Session::new(&format!("cli-{}", std::process::id())),
-        "(install)".into(),
-        "install",
-        &details.join("; "),
-        Arc::new(SecretScanner::new([])),
-        Deadline::after(Duration::from_secs(600)),
+/// An upgrade's plan: what changes.
+fn show_upgrade(plan: &Plan) {
+    let release = &plan.fetched.release;
+    let from = plan.from.as_ref().expect("an upgrade");
+    println!(
+        "{} {from} -> {} (publisher {}, key {})",
+        plan.fetched.name, release.version, release.publisher, release.key_id
     );
-    let capability = Capability::Action {
-        action: what.clone(),
-    };
-    match consent
-        .decide_by_a_person(capability, &details.join("; "))
-        .await
-    {
-        Verdict::Allowed => Ok(()),
-        Verdict::Denied(why) => anyhow::bail!(
-            "not installed: {why} (run in a terminal to be asked, or pass --yes after reading the above)"
-        ),
+    for line in &plan.added {
+        println!("  + {line}");
     }
+    for line in &plan.removed {
+        println!("  - {line}");
+    }
+    if plan.asks().is_none() {
+        println!("  no new capability: no consent needed");
+    }
+}
+
+/// Have a person agree to `plan` (or take `--yes`), then do it.
+async fn agree_and_commit(runtime: &Runtime, plan: &Plan, yes: bool) -> anyhow::Result<()> {
+    if !yes && plan.asks().is_some() {
+        super::attach_prompts(runtime);
+    }
+    install::agree(runtime.consent(), runtime.db(), plan, yes).await?;
+    let host = runtime.host();
+    install::commit(plan, &host.dir, &host.data_dir)?;
+    Ok(())
 }
 
 pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<ExitCode> {
@@ -270,37 +224,7 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
             text,
             registry,
             places,
-        } => {
-            let runtime = super::open_runtime(&places.host()?)?;
-            let client = RegistryClient::new(runtime.egress(), &registry)?;
-            let listings = client.names().await?;
-            let needle = text.to_lowercase();
-            let found: Vec<_> = listings
-                .iter()
-                .filter(|l| {
-                    l.name.contains(&needle) || l.description.to_lowercase().contains(&needle)
-                })
-                .collect();
-            if found.is_empty() {
-                println!("no skill matches '{text}'");
-            }
-            for listing in found {
-                println!(
-                    "{} {}  {}  (publisher {}, key {})",
-                    listing.name,
-                    listing.version,
-                    listing.description,
-                    listing.publisher,
-                    listing.key_id
-                );
-                for other in registry::lookalikes(&listings, listing) {
-                    println!(
-                        "  looks like '{}' by {} (key {}): check the publisher",
-                        other.name, other.publisher, other.key_id
-                    );
-                }
-            }
-        }
+        } => search(&text, &registry, &places).await?,
         MarketSkillCommand::Install {
             skill,
             agent,
@@ -308,134 +232,14 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
             trust_new_key,
             yes,
             places,
-        } => {
-            let (name, requirement) = split_requirement(&skill)?;
-            let config = places.load_config()?;
-            let agent_id = AgentId::new(&agent).map_err(anyhow::Error::msg)?;
-            config
-                .agent(agent_id.as_str())
-                .map_err(anyhow::Error::msg)?;
-            let runtime = super::open_runtime(&config.host)?;
-            let client = RegistryClient::new(runtime.egress(), &registry)?;
-            let fetched = install::fetch(
-                &client,
-                &trusted(&config, &registry),
-                &name,
-                Wanted::Matching(&requirement),
-                trust_new_key,
-            )
-            .await?;
-            describe(&fetched, &registry);
-            let what = format!(
-                "install {name} {} for agent {agent}",
-                fetched.release.version
-            );
-            consent(
-                &runtime,
-                &agent_id,
-                &name,
-                what,
-                &install::capabilities(&fetched.manifest),
-                yes,
-            )
-            .await?;
-            if fetched.key_is_new {
-                install::trust_key(&config.host.dir, &registry, &fetched.key)?;
-            }
-            install::apply(
-                &config.host.dir,
-                &config.host.data_dir,
-                &agent,
-                &registry,
-                &fetched,
-            )?;
-            println!(
-                "installed {name} {} for agent '{agent}'",
-                fetched.release.version
-            );
-        }
+        } => install(&skill, &agent, &registry, trust_new_key, yes, &places).await?,
         MarketSkillCommand::Upgrade {
             skill,
             agent,
             trust_new_key,
             yes,
             places,
-        } => {
-            let (name, requirement) = split_requirement(&skill)?;
-            let config = places.load_config()?;
-            let agent_id = AgentId::new(&agent).map_err(anyhow::Error::msg)?;
-            let lock = Lockfile::read(&config.host.dir).map_err(anyhow::Error::msg)?;
-            let current = lock
-                .get(&agent, &name)
-                .with_context(|| {
-                    format!("agent '{agent}' has no skill '{name}' installed from a registry")
-                })?
-                .clone();
-            let registry: url::Url = current.registry.parse()?;
-            let runtime = super::open_runtime(&config.host)?;
-            let client = RegistryClient::new(runtime.egress(), &registry)?;
-            let fetched = install::fetch(
-                &client,
-                &trusted(&config, &registry),
-                &name,
-                Wanted::Matching(&requirement),
-                trust_new_key,
-            )
-            .await?;
-            if fetched.release.version <= current.version {
-                println!("{name} {} is the newest that matches", current.version);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let old =
-                crate::config::Manifest::load(&store_dir(&config.host.data_dir, &current.sha256))
-                    .map_err(|e| anyhow::anyhow!("{e}; run `skillbox skill sync` first"))?;
-            let (before, after) = (
-                install::capabilities(&old),
-                install::capabilities(&fetched.manifest),
-            );
-            let added: Vec<String> = after
-                .iter()
-                .filter(|c| !before.contains(c))
-                .cloned()
-                .collect();
-            println!(
-                "{name} {} -> {} (publisher {}, key {})",
-                current.version,
-                fetched.release.version,
-                fetched.release.publisher,
-                fetched.release.key_id
-            );
-            for line in &added {
-                println!("  + {line}");
-            }
-            for line in before.iter().filter(|c| !after.contains(c)) {
-                println!("  - {line}");
-            }
-            if added.is_empty() && !fetched.key_is_new {
-                println!("  no new capability: no consent needed");
-            } else {
-                let what = format!(
-                    "upgrade {name} to {} for agent {agent}",
-                    fetched.release.version
-                );
-                consent(&runtime, &agent_id, &name, what, &added, yes).await?;
-            }
-            if fetched.key_is_new {
-                install::trust_key(&config.host.dir, &registry, &fetched.key)?;
-            }
-            // Replaces the skill's entry, grants and lockfile line at once.
-            install::apply(
-                &config.host.dir,
-                &config.host.data_dir,
-                &agent,
-                &registry,
-                &fetched,
-            )?;
-            println!(
-                "upgraded {name} to {} for agent '{agent}'",
-                fetched.release.version
-            );
-        }
+        } => upgrade(&skill, &agent, trust_new_key, yes, &places).await?,
         MarketSkillCommand::Remove {
             name,
             agent,
@@ -447,8 +251,8 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
         }
         MarketSkillCommand::List { agent, places } => {
             let config = places.load_config()?;
-            let lock = Lockfile::read(&config.host.dir).map_err(anyhow::Error::msg)?;
-            for locked in lock.skills.iter().filter(|l| l.agent == agent) {
+            let lock = Lockfile::read(&config.host.dir)?;
+            for locked in lock.skills.iter().filter(|l| l.agent.as_str() == agent) {
                 println!(
                     "{} {}  from {}  key {}  sha256 {}",
                     locked.name, locked.version, locked.registry, locked.key_id, locked.sha256
@@ -457,23 +261,9 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
         }
         MarketSkillCommand::Sync { places } => {
             let config = places.load_config()?;
-            let lock = Lockfile::read(&config.host.dir).map_err(anyhow::Error::msg)?;
             let runtime = super::open_runtime(&config.host)?;
-            for locked in &lock.skills {
-                if store_dir(&config.host.data_dir, &locked.sha256).exists() {
-                    continue;
-                }
-                let registry: url::Url = locked.registry.parse()?;
-                let client = RegistryClient::new(runtime.egress(), &registry)?;
-                let fetched = install::fetch(
-                    &client,
-                    &trusted(&config, &registry),
-                    &locked.name,
-                    Wanted::Locked(locked),
-                    false,
-                )
-                .await?;
-                crate::market::store::add(&config.host.data_dir, &locked.sha256, &fetched.package)?;
+            for locked in install::missing(&config.host)? {
+                install::sync(&config.host, runtime.egress(), &locked).await?;
                 println!(
                     "fetched {} {} for agent '{}'",
                     locked.name, locked.version, locked.agent
@@ -482,6 +272,87 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `skill install`: plan, show, agree, commit.
+async fn install(
+    skill: &str,
+    agent: &str,
+    registry: &url::Url,
+    trust_new_key: bool,
+    yes: bool,
+    places: &Places,
+) -> anyhow::Result<()> {
+    let (name, requirement) = split_requirement(skill)?;
+    let config = places.load_config()?;
+    let agent = config.agent(agent)?.id.clone();
+    let runtime = super::open_runtime(&config.host)?;
+    let source = Source::new(&config.host, runtime.egress(), registry, trust_new_key)?;
+    let plan = install::plan_install(&source, &agent, &name, &requirement).await?;
+    show_install(&plan);
+    agree_and_commit(&runtime, &plan, yes).await?;
+    let version = &plan.fetched.release.version;
+    println!("installed {name} {version} for agent '{agent}'");
+    Ok(())
+}
+
+/// `skill upgrade`: plan, show what changes, agree if it grows, commit.
+async fn upgrade(
+    skill: &str,
+    agent: &str,
+    trust_new_key: bool,
+    yes: bool,
+    places: &Places,
+) -> anyhow::Result<()> {
+    let (name, requirement) = split_requirement(skill)?;
+    let config = places.load_config()?;
+    let lock = Lockfile::read(&config.host.dir)?;
+    let current = lock.get(agent, &name).with_context(|| {
+        format!("agent '{agent}' has no skill '{name}' installed from a registry")
+    })?;
+    let runtime = super::open_runtime(&config.host)?;
+    let registry: url::Url = current.registry.parse()?;
+    let source = Source::new(&config.host, runtime.egress(), &registry, trust_new_key)?;
+    let data_dir = &config.host.data_dir;
+    match install::plan_upgrade(&source, data_dir, current, &requirement).await? {
+        Upgrade::Newest(version) => println!("{name} {version} is the newest that matches"),
+        Upgrade::Plan(plan) => {
+            show_upgrade(&plan);
+            agree_and_commit(&runtime, &plan, yes).await?;
+            let version = &plan.fetched.release.version;
+            println!("upgraded {name} to {version} for agent '{agent}'");
+        }
+    }
+    Ok(())
+}
+
+/// `skill search`: the registry's skills whose name or description holds
+/// `text`, each with its publisher, and the look-alikes of each.
+async fn search(text: &str, registry: &url::Url, places: &Places) -> anyhow::Result<()> {
+    let runtime = super::open_runtime(&places.host()?)?;
+    let client = crate::market::client::RegistryClient::new(runtime.egress(), registry)?;
+    let listings = client.names().await?;
+    let needle = text.to_lowercase();
+    let found: Vec<_> = listings
+        .iter()
+        .filter(|l| l.name.contains(&needle) || l.description.to_lowercase().contains(&needle))
+        .collect();
+    if found.is_empty() {
+        println!("no skill matches '{text}'");
+    }
+    for listing in found {
+        println!(
+            "{} {}  {}  (publisher {}, key {})",
+            listing.name, listing.version, listing.description, listing.publisher, listing.key_id
+        );
+        for other in registry::lookalikes(&listings, listing) {
+            println!(
+                "  looks like '{}' by {} (key {}): check the publisher",
+                other.name, other.publisher, other.key_id
+            );
+        }
+    }
+    Ok(())
 }
 
 pub(super) async fn run_registry(command: RegistryCommand) -> anyhow::Result<ExitCode> {
@@ -510,7 +381,16 @@ pub(super) async fn run_registry(command: RegistryCommand) -> anyhow::Result<Exi
             println!("yanked {name} {version}");
         }
         RegistryCommand::Serve { dir, addr } => {
-            crate::market::serve::serve(&dir, addr).await?;
+            crate::market::serve::check_dir(&dir)?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            println!(
+                "registry {} served on http://{}",
+                dir.display(),
+                listener.local_addr()?
+            );
+            crate::market::serve::serve(&dir, listener, super::stopped()).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

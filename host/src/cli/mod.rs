@@ -117,6 +117,22 @@ pub(crate) fn attach_prompts(runtime: &Runtime) {
     }
 }
 
+/// Resolves on SIGTERM or Ctrl-C.
+fn stopped() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            },
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+}
+
 fn open_runtime(host: &HostConfig) -> anyhow::Result<Runtime> {
     Runtime::open(host).with_context(|| format!("data dir {}", host.data_dir.display()))
 }

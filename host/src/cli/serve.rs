@@ -54,15 +54,11 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         }
     });
-    let mut terminate = signal(SignalKind::terminate())?;
-    let shutdown = async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
+    let shutdown = async {
+        super::stopped().await;
         tracing::info!("shutting down");
     };
-    api::serve(served.clone(), listener, shutdown).await?;
+    api::serve(served.clone(), listener, shutdown).await;
     // Whatever was acknowledged is on disk already; this writes the rest
     // (usage counts written behind).
     served.runtime.inference().flush();

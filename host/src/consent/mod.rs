@@ -356,6 +356,19 @@ impl CallConsent {
                 }
             };
         };
+        self.ask(channel, capability, reason).await
+    }
+
+    /// Ask a person through `channel`, and record the answer: as a grant,
+    /// when its scope outlasts this use, and in the audit log.
+    async fn ask(
+        &self,
+        channel: Arc<dyn PromptChannel>,
+        capability: Capability,
+        reason: &str,
+    ) -> Verdict {
+        let broker = &self.broker;
+        let class = capability.to_string();
         let prompt = match self.prompt(capability, reason) {
             Ok(prompt) => prompt,
             Err(e) => return self.refuse(&class, format!("cannot ask: {e}")),
@@ -380,34 +393,21 @@ impl CallConsent {
                 answer: answer_label.into(),
             })
             .inc();
+        let by = Some(channel.name());
         match answered {
             Ok(answer) => {
                 let grant = broker.remember(self, &prompt, answer, channel.name()).await;
-                broker.audit(
-                    self,
-                    &class,
-                    answer.allow,
-                    format!("answered: {answer}"),
-                    Some(channel.name()),
-                    grant,
-                );
+                let why = format!("answered: {answer}");
+                broker.audit(self, &class, answer.allow, why, by, grant);
                 // The answer is on record: whoever gave it may say so.
                 channel.recorded(&prompt);
-                if answer.allow {
-                    Verdict::Allowed
-                } else {
-                    Verdict::Denied(format!("{class} was denied by a person"))
+                match answer.allow {
+                    true => Verdict::Allowed,
+                    false => Verdict::Denied(format!("{class} was denied by a person")),
                 }
             }
             Err(ChannelError::Timeout) => {
-                broker.audit(
-                    self,
-                    &class,
-                    false,
-                    "no answer in time".into(),
-                    Some(channel.name()),
-                    None,
-                );
+                broker.audit(self, &class, false, "no answer in time".into(), by, None);
                 Verdict::Denied(format!(
                     "{class}: no answer within {}",
                     humantime::format_duration(self.settings.timeout)

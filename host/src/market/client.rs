@@ -10,8 +10,9 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
+use super::MarketError;
 use super::package::MAX_PACKAGE;
-use super::registry::{Index, Keys, Release};
+use super::registry::{Index, Keys, Listing, Release};
 use crate::config::NetGrant;
 use crate::egress::{Egress, EgressRules, NetworkAccess};
 use crate::redact::SecretScanner;
@@ -28,13 +29,17 @@ pub struct RegistryClient {
 impl RegistryClient {
     /// A client of the registry at `base`. The operator named it, so it may
     /// be a local or private address.
-    pub fn new(egress: &Egress, base: &url::Url) -> anyhow::Result<RegistryClient> {
+    pub fn new(egress: &Egress, base: &url::Url) -> Result<RegistryClient, MarketError> {
         let mut base = base.clone();
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let pattern = NetPattern::parse(&base.origin().ascii_serialization())
-            .map_err(|e| anyhow::anyhow!("registry {base}: {e}"))?;
+        let pattern = NetPattern::parse(&base.origin().ascii_serialization()).map_err(|e| {
+            MarketError::Registry {
+                url: base.to_string(),
+                why: e.to_string(),
+            }
+        })?;
         let network = egress.network_access(EgressRules {
             agent: AgentId::new("host").expect("a valid id"),
             skill: "registry".into(),
@@ -57,8 +62,15 @@ impl RegistryClient {
     }
 
     /// The file at `path` under the registry, at most `cap` bytes.
-    async fn fetch(&self, path: &str, cap: u64) -> anyhow::Result<Bytes> {
-        let url = self.base.join(path)?;
+    async fn fetch(&self, path: &str, cap: u64) -> Result<Bytes, MarketError> {
+        let refused = |url: &dyn std::fmt::Display, why: String| MarketError::Registry {
+            url: url.to_string(),
+            why,
+        };
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| refused(&self.base, e.to_string()))?;
         let limits = Limits {
             http_requests: 1,
             http_response: bytesize::ByteSize::b(cap),
@@ -73,7 +85,7 @@ impl RegistryClient {
             .session(&limits, None)
             .send(request)
             .await
-            .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+            .map_err(|e| refused(&url, e.to_string()))?;
         let status = response.status();
         if status.is_redirection() {
             let to = response
@@ -81,48 +93,56 @@ impl RegistryClient {
                 .get(http::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("?");
-            anyhow::bail!("{url}: the registry redirects to {to}; redirects are not followed");
+            let why = format!("the registry redirects to {to}; redirects are not followed");
+            return Err(refused(&url, why));
         }
         if status == http::StatusCode::NOT_FOUND {
-            anyhow::bail!("{url}: not found");
+            return Err(refused(&url, "not found".into()));
         }
         if !status.is_success() {
-            anyhow::bail!("{url}: the registry answered {status}");
+            return Err(refused(&url, format!("the registry answered {status}")));
         }
         let body = http_body_util::Limited::new(response.into_body(), cap as usize)
             .collect()
             .await
-            .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+            .map_err(|e| refused(&url, e.to_string()))?;
         Ok(body.to_bytes())
     }
 
-    async fn json<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+    async fn json<T: DeserializeOwned>(&self, path: &str) -> Result<T, MarketError> {
         let bytes = self.fetch(path, MAX_INDEX).await?;
-        serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}{path}: {e}", self.base))
+        serde_json::from_slice(&bytes).map_err(|e| MarketError::Registry {
+            url: format!("{}{path}", self.base),
+            why: e.to_string(),
+        })
     }
 
-    pub async fn index(&self, name: &str) -> anyhow::Result<Index> {
+    pub async fn index(&self, name: &str) -> Result<Index, MarketError> {
         if !is_skill_name(name) {
-            anyhow::bail!("'{name}' is not a skill name");
+            return Err(MarketError::BadName(name.to_owned()));
         }
-        let index: Index = self.json(&format!("index/{name}.json")).await?;
+        let path = format!("index/{name}.json");
+        let index: Index = self.json(&path).await?;
         if index.name != name {
-            anyhow::bail!("the registry's index for '{name}' names '{}'", index.name);
+            return Err(MarketError::Registry {
+                url: format!("{}{path}", self.base),
+                why: format!("the registry's index for '{name}' names '{}'", index.name),
+            });
         }
         Ok(index)
     }
 
-    pub async fn keys(&self) -> anyhow::Result<Keys> {
+    pub async fn keys(&self) -> Result<Keys, MarketError> {
         self.json("keys.json").await
     }
 
     /// Every skill of the registry, newest versions (`names.json`).
-    pub async fn names(&self) -> anyhow::Result<Vec<super::registry::Listing>> {
+    pub async fn names(&self) -> Result<Vec<Listing>, MarketError> {
         self.json("names.json").await
     }
 
     /// The package file of `release` of `name`.
-    pub async fn package(&self, name: &str, release: &Release) -> anyhow::Result<Bytes> {
+    pub async fn package(&self, name: &str, release: &Release) -> Result<Bytes, MarketError> {
         self.fetch(
             &format!("packages/{}", Release::file_name(name, &release.version)),
             MAX_PACKAGE,

@@ -1,20 +1,31 @@
-//! Installing from a registry: fetch and verify a release, say in plain
-//! words what it may do, and once a person agreed, put it in the store and
-//! write it into the agent's configuration and the lockfile.
+//! Installing from a registry, as plans: a release is fetched and checked,
+//! and what it may do, what changes and what a person must agree to is
+//! said in plain words ([`Plan`]); once the person agreed ([`agree`]), the
+//! plan is committed ([`commit`]): the store, the agent's file and the
+//! lockfile. Syncing and removing work the same way.
 //!
 //! Every check comes before anything is written: a package that fails one
 //! leaves no trace but the error.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use super::client::RegistryClient;
-use super::lock::{Locked, Lockfile};
+use super::edit::Edit;
+use super::lock::{Locked, Lockfile, store_dir};
 use super::package::{Package, sha256_hex};
 use super::registry::{self, Release};
 use super::signing::{self, PublicKey};
-use super::{replace_file, store};
-use crate::config::{HOST_FILE, Manifest};
-use crate::vocab::Access;
+use super::{MarketError, store, trusted_keys};
+use crate::caps::{self, HostCapability, Words};
+use crate::config::{HostConfig, Manifest};
+use crate::consent::{CallConsent, ConsentBroker, Session, Verdict};
+use crate::db::Db;
+use crate::db::audit::{self, AuditEntry};
+use crate::egress::Egress;
+use crate::redact::SecretScanner;
+use crate::vocab::{AgentId, Capability, ConsentSettings, Deadline, Fallback, Mode};
 
 /// A release, downloaded and checked.
 pub struct Fetched {
@@ -35,337 +46,388 @@ pub enum Wanted<'a> {
     Locked(&'a Locked),
 }
 
-/// Download `name` from `client` and check it: the package's hash against
-/// the index, its contents, and its signature against `trusted`, or, with
-/// `trust_new_key`, against the registry's key of that id.
-pub async fn fetch(
-    client: &RegistryClient,
-    trusted: &[PublicKey],
-    name: &str,
-    wanted: Wanted<'_>,
-    trust_new_key: bool,
-) -> anyhow::Result<Fetched> {
-    let index = client.index(name).await?;
-    let release = match wanted {
-        Wanted::Matching(requirement) => registry::choose(&index, requirement)
-            .ok_or_else(|| {
-                anyhow::anyhow!("no version of '{name}' matches {requirement} (yanked versions are never chosen)")
-            })?
-            .clone(),
-        Wanted::Locked(locked) => index
-            .versions
-            .iter()
-            .find(|r| r.version == locked.version)
-            .filter(|r| r.sha256 == locked.sha256)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "the registry no longer has '{name}' {} with sha256 {}",
-                    locked.version,
-                    locked.sha256
-                )
-            })?
-            .clone(),
-    };
-    let bytes = client.package(name, &release).await?;
-    let sha256 = sha256_hex(&bytes);
-    if sha256 != release.sha256 {
-        anyhow::bail!(
-            "'{name}' {}: the package's sha256 is {sha256}, the index says {}",
-            release.version,
-            release.sha256
-        );
-    }
-    let package = Package::unpack(&bytes)
-        .map_err(|e| anyhow::anyhow!("'{name}' {}: {e}", release.version))?;
-    let (key, key_is_new) = match trusted.iter().find(|k| k.key_id == release.key_id) {
-        Some(key) => (key.clone(), false),
-        None if trust_new_key => {
-            let keys = client.keys().await?;
-            let key = keys
-                .keys
-                .into_iter()
-                .find(|k| k.key_id == release.key_id)
-                .ok_or_else(|| anyhow::anyhow!("the registry lists no key {}", release.key_id))?;
-            (key, true)
-        }
-        None => anyhow::bail!(
-            "'{name}' {} is signed by key {} ({}), which this host does not trust for {}; \
-             check the publisher, then pass --trust-new-key to pin it",
-            release.version,
-            release.key_id,
-            release.publisher,
-            client.url()
-        ),
-    };
-    signing::verify(
-        &package,
-        &release.key_id,
-        &release.signature,
-        std::slice::from_ref(&key),
-    )
-    .map_err(|e| anyhow::anyhow!("'{name}' {}: {e}", release.version))?;
-    let manifest = registry::read_manifest(&package)?;
-    if manifest.name != name || manifest.version != release.version {
-        anyhow::bail!(
-            "the package of '{name}' {} holds '{}' {}",
-            release.version,
-            manifest.name,
-            manifest.version
-        );
-    }
-    Ok(Fetched {
-        name: name.to_owned(),
-        release,
-        package,
-        manifest,
-        key,
-        key_is_new,
-    })
+/// Where skills come from: a registry, and the publisher keys trusted for
+/// its packages.
+pub struct Source {
+    pub client: RegistryClient,
+    pub trusted: Vec<PublicKey>,
+    /// Trust the key that signed a package when the host does not yet (it
+    /// is pinned when the plan is committed).
+    pub trust_new_key: bool,
 }
 
-/// What a skill's manifest asks for, one plain sentence each.
-pub fn capabilities(manifest: &Manifest) -> Vec<String> {
-    let caps = &manifest.capabilities;
-    let mut lines = Vec::new();
-    if caps.memory {
-        lines.push("may keep data in its own storage in this agent".to_owned());
-    }
-    if caps.inference {
-        lines.push(
-            "may use inference, metered to this agent, up to the agent's max_tokens per call"
-                .to_owned(),
-        );
-    }
-    for pattern in &caps.network {
-        let shown = pattern.to_string();
-        let target = match shown.split_once("://").map_or("", |(_, host)| host) {
-            "*" => "any host".to_owned(),
-            "*:*" => "any host, on any port".to_owned(),
-            host => host.to_owned(),
-        };
-        lines.push(format!(
-            "may send {} requests to {target}",
-            pattern.scheme.as_str().to_uppercase()
-        ));
-    }
-    for fs in &caps.filesystem {
-        let access = match fs.access {
-            Access::ReadOnly => "read",
-            Access::ReadWrite => "read and write",
-        };
-        lines.push(format!(
-            "may {access} the directory {} (a mount the agent lends)",
-            fs.guest
-        ));
-    }
-    for (name, secret) in &caps.secrets {
-        let hosts: Vec<String> = secret.hosts.iter().map(ToString::to_string).collect();
-        lines.push(format!(
-            "may have the secret {name} sent to {}",
-            hosts.join(", ")
-        ));
-    }
-    if lines.is_empty() {
-        lines.push("asks for no capability: pure computation".to_owned());
-    }
-    lines
-}
-
-/// The grants an install writes: what the manifest asks for, except
-/// mounts and secrets, which name things only the operator can choose.
-fn grants(manifest: &Manifest) -> toml_edit::Table {
-    let caps = &manifest.capabilities;
-    let mut grants = toml_edit::Table::new();
-    if caps.memory {
-        grants["memory"] = toml_edit::value(true);
-    }
-    if caps.inference {
-        grants["inference"] = toml_edit::value(true);
-    }
-    if !caps.network.is_empty() {
-        let list: toml_edit::Array = caps.network.iter().map(|p| p.to_string()).collect();
-        grants["network"] = toml_edit::value(list);
-    }
-    grants
-}
-
-/// What the install leaves to the operator to grant.
-pub fn not_granted(manifest: &Manifest) -> Vec<String> {
-    let caps = &manifest.capabilities;
-    let mut left = Vec::new();
-    for fs in &caps.filesystem {
-        left.push(format!(
-            "filesystem {}: add a grant naming one of the agent's mounts",
-            fs.guest
-        ));
-    }
-    for name in caps.secrets.keys() {
-        left.push(format!(
-            "secret {name}: add a grant naming where its value comes from"
-        ));
-    }
-    left
-}
-
-/// Put `fetched` in the store and write it into `agent`'s configuration
-/// file and the lockfile of `config_dir`.
-pub fn apply(
-    config_dir: &Path,
-    data_dir: &Path,
-    agent: &str,
-    registry_url: &url::Url,
-    fetched: &Fetched,
-) -> anyhow::Result<()> {
-    let name = &fetched.name;
-    let agent_file = config_dir.join("agents").join(format!("{agent}.toml"));
-    let text = std::fs::read_to_string(&agent_file)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", agent_file.display()))?;
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", agent_file.display()))?;
-    if doc
-        .get("skills")
-        .and_then(|s| s.get(name))
-        .and_then(|s| s.get("path"))
-        .is_some()
-    {
-        anyhow::bail!(
-            "agent '{agent}' already has a skill '{name}' from a directory ({}); remove it first",
-            agent_file.display()
-        );
-    }
-
-    store::add(data_dir, &fetched.release.sha256, &fetched.package)?;
-
-    let mut entry = toml_edit::Table::new();
-    entry["installed"] = toml_edit::value(fetched.release.version.to_string());
-    entry["grants"] = toml_edit::Item::Table(grants(&fetched.manifest));
-    let skills = doc
-        .entry("skills")
-        .or_insert_with(|| {
-            let mut table = toml_edit::Table::new();
-            table.set_implicit(true);
-            toml_edit::Item::Table(table)
+impl Source {
+    /// The registry at `url`, with the keys `host` trusts for it.
+    pub fn new(
+        host: &HostConfig,
+        egress: &Egress,
+        url: &url::Url,
+        trust_new_key: bool,
+    ) -> Result<Source, MarketError> {
+        Ok(Source {
+            client: RegistryClient::new(egress, url)?,
+            trusted: trusted_keys(host, url.as_str()),
+            trust_new_key,
         })
-        .as_table_mut()
-        .ok_or_else(|| anyhow::anyhow!("{}: skills is not a table", agent_file.display()))?;
-    skills.insert(name, toml_edit::Item::Table(entry));
-    let pattern = format!("{name}.*");
-    let tools = doc
-        .entry("tools")
-        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
-        .as_table_mut()
-        .ok_or_else(|| anyhow::anyhow!("{}: tools is not a table", agent_file.display()))?;
-    let allow = tools
-        .entry("allow")
-        .or_insert_with(|| toml_edit::value(toml_edit::Array::new()))
-        .as_array_mut()
-        .ok_or_else(|| anyhow::anyhow!("{}: tools.allow is not a list", agent_file.display()))?;
-    if !allow.iter().any(|p| p.as_str() == Some(&pattern)) {
-        allow.push(pattern);
     }
 
-    let mut lock = Lockfile::read(config_dir).map_err(anyhow::Error::msg)?;
+    /// Download `name` and check it: the package's hash against the index,
+    /// its contents, and its signature against the trusted keys, or, when
+    /// new keys may be trusted, against the registry's key of that id.
+    pub async fn fetch(&self, name: &str, wanted: Wanted<'_>) -> Result<Fetched, MarketError> {
+        let release = self.release(name, wanted).await?;
+        let at = |release: &Release| (name.to_owned(), release.version.clone());
+        let bytes = self.client.package(name, &release).await?;
+        let sha256 = sha256_hex(&bytes);
+        if sha256 != release.sha256 {
+            return Err(MarketError::HashMismatch {
+                name: name.to_owned(),
+                version: release.version,
+                actual: sha256,
+                expected: release.sha256,
+            });
+        }
+        let package = Package::unpack(&bytes).map_err(|error| {
+            let (name, version) = at(&release);
+            MarketError::Unpack {
+                name,
+                version,
+                error,
+            }
+        })?;
+        let (key, key_is_new) = self.key(name, &release).await?;
+        signing::verify(
+            &package,
+            &release.key_id,
+            &release.signature,
+            std::slice::from_ref(&key),
+        )
+        .map_err(|error| {
+            let (name, version) = at(&release);
+            MarketError::Signature {
+                name,
+                version,
+                error,
+            }
+        })?;
+        let manifest = registry::read_manifest(&package)?;
+        if manifest.name != name || manifest.version != release.version {
+            return Err(MarketError::WrongPackage {
+                name: name.to_owned(),
+                version: release.version,
+                holds: format!("{} {}", manifest.name, manifest.version),
+            });
+        }
+        Ok(Fetched {
+            name: name.to_owned(),
+            release,
+            package,
+            manifest,
+            key,
+            key_is_new,
+        })
+    }
+
+    /// The release of `name` that `wanted` names.
+    async fn release(&self, name: &str, wanted: Wanted<'_>) -> Result<Release, MarketError> {
+        let index = self.client.index(name).await?;
+        let found = match wanted {
+            Wanted::Matching(requirement) => {
+                registry::choose(&index, requirement).ok_or_else(|| MarketError::NoMatch {
+                    name: name.to_owned(),
+                    requirement: requirement.clone(),
+                })
+            }
+            Wanted::Locked(locked) => index
+                .versions
+                .iter()
+                .find(|r| r.version == locked.version && r.sha256 == locked.sha256)
+                .ok_or_else(|| MarketError::Withdrawn {
+                    name: name.to_owned(),
+                    version: locked.version.clone(),
+                    sha256: locked.sha256.clone(),
+                }),
+        };
+        found.cloned()
+    }
+
+    /// The key that signed `release`, and whether it is new to the host.
+    async fn key(&self, name: &str, release: &Release) -> Result<(PublicKey, bool), MarketError> {
+        if let Some(key) = self.trusted.iter().find(|k| k.key_id == release.key_id) {
+            return Ok((key.clone(), false));
+        }
+        if !self.trust_new_key {
+            return Err(MarketError::UntrustedKey {
+                name: name.to_owned(),
+                version: release.version.clone(),
+                key_id: release.key_id.clone(),
+                publisher: release.publisher.clone(),
+                registry: self.client.url().to_string(),
+            });
+        }
+        let keys = self.client.keys().await?;
+        let key = keys.keys.into_iter().find(|k| k.key_id == release.key_id);
+        let key = key.ok_or_else(|| MarketError::UnknownKey(release.key_id.clone()))?;
+        Ok((key, true))
+    }
+}
+
+/// An install or upgrade, checked and not yet done.
+pub struct Plan {
+    pub agent: AgentId,
+    /// The registry it comes from.
+    pub registry: url::Url,
+    pub fetched: Fetched,
+    /// The version installed now, for an upgrade.
+    pub from: Option<semver::Version>,
+    /// What the skill may do, one sentence each.
+    pub capabilities: Vec<String>,
+    /// For an upgrade, what it may do that the installed version may not,
+    /// and the other way round.
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// What installing does not grant: the operator grants it in the
+    /// agent's file.
+    pub left: Vec<String>,
+}
+
+impl Plan {
+    fn new(
+        agent: &AgentId,
+        source: &Source,
+        fetched: Fetched,
+        from: Option<(&semver::Version, &Manifest)>,
+    ) -> Plan {
+        let asked = caps::asked(&fetched.manifest.capabilities);
+        let capabilities = sentences(&asked);
+        let before = from.map(|(_, old)| sentences(&caps::asked(&old.capabilities)));
+        let (added, removed) = match &before {
+            Some(before) => (
+                capabilities
+                    .iter()
+                    .filter(|c| !before.contains(c))
+                    .cloned()
+                    .collect(),
+                before
+                    .iter()
+                    .filter(|c| !capabilities.contains(c))
+                    .cloned()
+                    .collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let fs_and_secrets = caps::fs::Fs::asked(&fetched.manifest.capabilities)
+            .into_iter()
+            .chain(caps::secrets::Secrets::asked(
+                &fetched.manifest.capabilities,
+            ));
+        Plan {
+            agent: agent.clone(),
+            registry: source.client.url().clone(),
+            left: fs_and_secrets.map(|w| w.term).collect(),
+            from: from.map(|(version, _)| version.clone()),
+            fetched,
+            capabilities,
+            added,
+            removed,
+        }
+    }
+
+    /// What a person must agree to, and the details they decide on: every
+    /// install; an upgrade that may do more, or is signed by a new key.
+    pub fn asks(&self) -> Option<(String, Vec<String>)> {
+        let (name, version) = (&self.fetched.name, &self.fetched.release.version);
+        let agent = &self.agent;
+        match &self.from {
+            None => Some((
+                format!("install {name} {version} for agent {agent}"),
+                self.capabilities.clone(),
+            )),
+            Some(_) if !self.added.is_empty() || self.fetched.key_is_new => Some((
+                format!("upgrade {name} to {version} for agent {agent}"),
+                self.added.clone(),
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
+fn sentences(words: &[Words]) -> Vec<String> {
+    match words.is_empty() {
+        true => vec!["asks for no capability: pure computation".to_owned()],
+        false => words.iter().map(|w| w.sentence.clone()).collect(),
+    }
+}
+
+/// Plan installing the newest release of `name` that `requirement` accepts,
+/// for `agent`.
+pub async fn plan_install(
+    source: &Source,
+    agent: &AgentId,
+    name: &str,
+    requirement: &semver::VersionReq,
+) -> Result<Plan, MarketError> {
+    let fetched = source.fetch(name, Wanted::Matching(requirement)).await?;
+    Ok(Plan::new(agent, source, fetched, None))
+}
+
+/// What an upgrade found.
+pub enum Upgrade {
+    /// The installed version is the newest that matches.
+    Newest(semver::Version),
+    Plan(Box<Plan>),
+}
+
+/// Plan upgrading the installed skill `current` (whose package is in the
+/// store of `data_dir`) to the newest release that `requirement` accepts.
+pub async fn plan_upgrade(
+    source: &Source,
+    data_dir: &Path,
+    current: &Locked,
+    requirement: &semver::VersionReq,
+) -> Result<Upgrade, MarketError> {
+    let fetched = source
+        .fetch(&current.name, Wanted::Matching(requirement))
+        .await?;
+    if fetched.release.version <= current.version {
+        return Ok(Upgrade::Newest(current.version.clone()));
+    }
+    let old =
+        Manifest::load(&store_dir(data_dir, &current.sha256)).map_err(MarketError::NotSynced)?;
+    let plan = Plan::new(
+        &current.agent,
+        source,
+        fetched,
+        Some((&current.version, &old)),
+    );
+    Ok(Upgrade::Plan(Box::new(plan)))
+}
+
+/// Record that a person agreed to `plan`, or ask one through `broker`
+/// (which reaches them through the channel attached to it). `yes` is the
+/// person agreeing on the command line, having read the plan.
+pub async fn agree(
+    broker: &Arc<ConsentBroker>,
+    db: &Db,
+    plan: &Plan,
+    yes: bool,
+) -> Result<(), MarketError> {
+    let Some((what, details)) = plan.asks() else {
+        return Ok(());
+    };
+    let (agent, skill) = (&plan.agent, &plan.fetched.name);
+    if yes {
+        let entry = AuditEntry {
+            time: SystemTime::now(),
+            agent: agent.to_string(),
+            skill: skill.clone(),
+            tool: String::new(),
+            capability: format!("action \"{what}\""),
+            decision: "allowed".into(),
+            reason: "--yes on the command line".into(),
+            channel: Some("cli".into()),
+            grant: None,
+        };
+        return audit::append(db, &entry).map_err(|e| MarketError::NotAgreed(e.to_string()));
+    }
+    let settings = ConsentSettings {
+        mode: Mode::Ask,
+        timeout: Duration::from_secs(600),
+        fallback: Fallback::Deny,
+    };
+    let consent = CallConsent::new(
+        broker.clone(),
+        agent.clone(),
+        Arc::new(settings),
+        Session::new(&format!("cli-{}", std::process::id())),
+        "(install)".into(),
+        "install",
+        &details.join("; "),
+        Arc::new(SecretScanner::new([])),
+        Deadline::after(Duration::from_secs(600)),
+    );
+    let capability = Capability::Action { action: what };
+    match consent
+        .decide_by_a_person(capability, &details.join("; "))
+        .await
+    {
+        Verdict::Allowed => Ok(()),
+        Verdict::Denied(why) => Err(MarketError::NotAgreed(why)),
+    }
+}
+
+/// Do what `plan` says, for the host of `config_dir` and `data_dir`: pin a
+/// new key, put the package in the store, and write the skill into the
+/// agent's file and the lockfile.
+pub fn commit(plan: &Plan, config_dir: &Path, data_dir: &Path) -> Result<(), MarketError> {
+    let fetched = &plan.fetched;
+    let (name, release) = (&fetched.name, &fetched.release);
+    let mut agent_file = Edit::agent(config_dir, plan.agent.as_str())?;
+    if agent_file.has_skill_dir(name) {
+        return Err(MarketError::FromDirectory {
+            agent: plan.agent.to_string(),
+            name: name.clone(),
+            file: agent_file.path().to_owned(),
+        });
+    }
+    if fetched.key_is_new {
+        let mut host_file = Edit::host(config_dir)?;
+        host_file.trust_key(&plan.registry, &fetched.key)?;
+        host_file.save()?;
+    }
+    store::add(data_dir, &release.sha256, &fetched.package)?;
+    agent_file.install(name, &release.version, &fetched.manifest)?;
+    let mut lock = Lockfile::read(config_dir)?;
     lock.set(Locked {
-        agent: agent.to_owned(),
+        agent: plan.agent.clone(),
         name: name.clone(),
-        version: fetched.release.version.clone(),
-        sha256: fetched.release.sha256.clone(),
-        registry: registry_url.to_string(),
-        key_id: fetched.release.key_id.clone(),
-        signature: fetched.release.signature.clone(),
+        version: release.version.clone(),
+        sha256: release.sha256.clone(),
+        registry: plan.registry.to_string(),
+        key_id: release.key_id.clone(),
+        signature: release.signature.clone(),
     });
     // The lockfile first: an agent file naming a version the lockfile does
     // not know would not load.
     lock.write(config_dir)?;
-    Ok(replace_file(&agent_file, doc.to_string().as_bytes())?)
+    agent_file.save()
 }
 
-/// Take `name` out of `agent`'s configuration and the lockfile.
-pub fn remove(config_dir: &Path, agent: &str, name: &str) -> anyhow::Result<Locked> {
-    let mut lock = Lockfile::read(config_dir).map_err(anyhow::Error::msg)?;
-    let locked = lock.remove(agent, name).ok_or_else(|| {
-        anyhow::anyhow!("agent '{agent}' has no skill '{name}' installed from a registry")
-    })?;
-    let agent_file = config_dir.join("agents").join(format!("{agent}.toml"));
-    let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&agent_file)?
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", agent_file.display()))?;
-    if let Some(skills) = doc.get_mut("skills").and_then(|s| s.as_table_mut()) {
-        skills.remove(name);
-    }
-    let pattern = format!("{name}.*");
-    if let Some(allow) = doc
-        .get_mut("tools")
-        .and_then(|t| t.get_mut("allow"))
-        .and_then(|a| a.as_array_mut())
-    {
-        allow.retain(|p| p.as_str() != Some(&pattern));
-    }
+/// Take `name` out of `agent`'s file and the lockfile of `config_dir`; what
+/// the lockfile recorded of it.
+pub fn remove(config_dir: &Path, agent: &str, name: &str) -> Result<Locked, MarketError> {
+    let mut lock = Lockfile::read(config_dir)?;
+    let locked = lock
+        .remove(agent, name)
+        .ok_or_else(|| MarketError::NotInstalled {
+            agent: agent.to_owned(),
+            name: name.to_owned(),
+        })?;
+    let mut agent_file = Edit::agent(config_dir, agent)?;
+    agent_file.uninstall(name);
     // The agent file first: it must not name what the lockfile forgot.
-    replace_file(&agent_file, doc.to_string().as_bytes())?;
+    agent_file.save()?;
     lock.write(config_dir)?;
     Ok(locked)
 }
 
-/// Pin `key` as trusted for the registry at `url` in `skillbox.toml`,
-/// adding the registry if it is not configured.
-pub fn trust_key(config_dir: &Path, url: &url::Url, key: &PublicKey) -> anyhow::Result<()> {
-    let path = config_dir.join(HOST_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => anyhow::bail!("{}: {e}", path.display()),
-    };
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let registries = doc
-        .entry("registries")
-        .or_insert_with(|| {
-            let mut table = toml_edit::Table::new();
-            table.set_implicit(true);
-            toml_edit::Item::Table(table)
-        })
-        .as_table_mut()
-        .ok_or_else(|| anyhow::anyhow!("{}: registries is not a table", path.display()))?;
-    let same = |u: &str| u.trim_end_matches('/') == url.as_str().trim_end_matches('/');
-    let existing = registries
-        .iter()
-        .find(|(_, r)| r.get("url").and_then(|u| u.as_str()).is_some_and(same))
-        .map(|(name, _)| name.to_owned());
-    let name = existing.unwrap_or_else(|| {
-        let host: String = url
-            .host_str()
-            .unwrap_or("registry")
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        match url.port() {
-            Some(port) => format!("{host}-{port}"),
-            None => host,
-        }
-    });
-    let registry = registries
-        .entry(&name)
-        .or_insert_with(|| {
-            let mut table = toml_edit::Table::new();
-            table["url"] = toml_edit::value(url.to_string());
-            toml_edit::Item::Table(table)
-        })
-        .as_table_mut()
-        .ok_or_else(|| anyhow::anyhow!("{}: registries.{name} is not a table", path.display()))?;
-    let keys = registry
-        .entry("keys")
-        .or_insert_with(|| toml_edit::value(toml_edit::Array::new()))
-        .as_array_mut()
-        .ok_or_else(|| {
-            anyhow::anyhow!("{}: registries.{name}.keys is not a list", path.display())
-        })?;
-    let mut pinned = toml_edit::InlineTable::new();
-    pinned.insert("key_id", key.key_id.as_str().into());
-    pinned.insert("publisher", key.publisher.as_str().into());
-    pinned.insert("public_key", key.public_key.as_str().into());
-    keys.push(pinned);
-    Ok(replace_file(&path, doc.to_string().as_bytes())?)
+/// What the lockfile of `host` records but its store lacks: what a sync
+/// fetches.
+pub fn missing(host: &HostConfig) -> Result<Vec<Locked>, MarketError> {
+    let lock = Lockfile::read(&host.dir)?;
+    let present = |l: &Locked| store_dir(&host.data_dir, &l.sha256).exists();
+    Ok(lock.skills.into_iter().filter(|l| !present(l)).collect())
+}
+
+/// Fetch `locked` exactly, from the registry that the lockfile names, into
+/// the store of `host`.
+pub async fn sync(host: &HostConfig, egress: &Egress, locked: &Locked) -> Result<(), MarketError> {
+    let url: url::Url = locked.registry.parse().map_err(|e| MarketError::Registry {
+        url: locked.registry.clone(),
+        why: format!("{e}"),
+    })?;
+    let source = Source::new(host, egress, &url, false)?;
+    let fetched = source.fetch(&locked.name, Wanted::Locked(locked)).await?;
+    store::add(&host.data_dir, &locked.sha256, &fetched.package)?;
+    Ok(())
 }

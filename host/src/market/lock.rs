@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::MarketError;
 use crate::config::{AgentConfig, ConfigError, HostConfig, SkillSource};
+use crate::vocab::AgentId;
 
 pub const LOCK_FILE: &str = "skillbox.lock";
 
@@ -23,7 +25,7 @@ pub struct Lockfile {
 /// One installed skill of one agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Locked {
-    pub agent: String,
+    pub agent: AgentId,
     pub name: String,
     pub version: semver::Version,
     /// SHA-256 of the package file; also names its place in the store.
@@ -41,37 +43,36 @@ impl Lockfile {
     }
 
     /// The lockfile of `config_dir`; empty if there is none.
-    pub fn read(config_dir: &Path) -> Result<Lockfile, LockError> {
+    pub fn read(config_dir: &Path) -> Result<Lockfile, MarketError> {
         let path = Lockfile::path(config_dir);
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| LockError::Malformed {
-                message: e.message().to_owned(),
-                path,
-            }),
+            Ok(text) => {
+                toml::from_str(&text).map_err(|e| MarketError::malformed(&path, e.message()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lockfile::default()),
-            Err(error) => Err(LockError::Io { path, error }),
+            Err(error) => Err(MarketError::io(&path)(error)),
         }
     }
 
     /// Replace the lockfile whole.
-    pub fn write(&self, config_dir: &Path) -> Result<(), LockError> {
+    pub fn write(&self, config_dir: &Path) -> Result<(), MarketError> {
         let path = Lockfile::path(config_dir);
         let mut text = String::from(
             "# Written by `skillbox skill install`; every skill installed from a registry.\n",
         );
         text.push_str(&toml::to_string_pretty(self).expect("a lockfile serializes"));
-        super::replace_file(&path, text.as_bytes()).map_err(|error| LockError::Io { path, error })
+        super::replace_file(&path, text.as_bytes())
     }
 
     pub fn get(&self, agent: &str, name: &str) -> Option<&Locked> {
         self.skills
             .iter()
-            .find(|l| l.agent == agent && l.name == name)
+            .find(|l| l.agent.as_str() == agent && l.name == name)
     }
 
     /// Record `locked`, replacing what was recorded for its agent and name.
     pub fn set(&mut self, locked: Locked) {
-        self.remove(&locked.agent, &locked.name);
+        self.remove(locked.agent.as_str(), &locked.name);
         self.skills.push(locked);
         self.skills
             .sort_by(|a, b| (&a.agent, &a.name).cmp(&(&b.agent, &b.name)));
@@ -81,21 +82,9 @@ impl Lockfile {
         let at = self
             .skills
             .iter()
-            .position(|l| l.agent == agent && l.name == name)?;
+            .position(|l| l.agent.as_str() == agent && l.name == name)?;
         Some(self.skills.remove(at))
     }
-}
-
-/// The lockfile cannot be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error("{}: {message}", path.display())]
-    Malformed { path: PathBuf, message: String },
-    #[error("{}: {error}", path.display())]
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
 }
 
 /// Where a skill of an agent is.

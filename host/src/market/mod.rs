@@ -1,7 +1,12 @@
 //! The skill marketplace: signed packages ([`package`], [`signing`]) in
-//! static registries ([`registry`]), and what a host needs to install them.
+//! static registries ([`registry`], served by [`serve`]), read through the
+//! egress layer ([`client`]), and what a host does with them: installing,
+//! upgrading, syncing and removing as plans a person reads before they are
+//! committed ([`install`]), the lockfile ([`lock`]), and the store whose
+//! files are checked every time a skill loads ([`store`]).
 
 pub mod client;
+mod edit;
 pub mod install;
 pub mod lock;
 pub mod package;
@@ -10,17 +15,155 @@ pub mod serve;
 pub mod signing;
 pub mod store;
 
+use std::path::{Path, PathBuf};
+
+use crate::config::{ConfigError, HostConfig, PublicKey};
+
 pub use lock::{SkillLocation, locate};
 pub use store::verify;
 
-use std::path::Path;
+/// What went wrong in the marketplace, named by file, registry, skill and
+/// version.
+#[derive(Debug, thiserror::Error)]
+pub enum MarketError {
+    #[error("{}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// A file of a registry, the lockfile or a key pair that does not parse.
+    #[error("{}: {message}", path.display())]
+    Malformed { path: PathBuf, message: String },
+    /// An agent's file that an install cannot edit.
+    #[error("{}: {message}", path.display())]
+    AgentFile { path: PathBuf, message: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{url}: {why}")]
+    Registry { url: String, why: String },
+    #[error("'{name}' {version}: {error}")]
+    Unpack {
+        name: String,
+        version: semver::Version,
+        error: package::PackageError,
+    },
+    #[error(transparent)]
+    Key(#[from] signing::SignatureError),
+    #[error("'{name}' {version}: {error}")]
+    Signature {
+        name: String,
+        version: semver::Version,
+        error: signing::SignatureError,
+    },
+    #[error("'{0}' is not a skill name")]
+    BadName(String),
+    #[error("no version of '{name}' matches {requirement} (yanked versions are never chosen)")]
+    NoMatch {
+        name: String,
+        requirement: semver::VersionReq,
+    },
+    #[error("the registry no longer has '{name}' {version} with sha256 {sha256}")]
+    Withdrawn {
+        name: String,
+        version: semver::Version,
+        sha256: String,
+    },
+    #[error("'{name}' {version}: the package's sha256 is {actual}, the index says {expected}")]
+    HashMismatch {
+        name: String,
+        version: semver::Version,
+        actual: String,
+        expected: String,
+    },
+    #[error(
+        "'{name}' {version} is signed by key {key_id} ({publisher}), which this host does not \
+         trust for {registry}; check the publisher, then pass --trust-new-key to pin it"
+    )]
+    UntrustedKey {
+        name: String,
+        version: semver::Version,
+        key_id: String,
+        publisher: String,
+        registry: String,
+    },
+    #[error("the registry lists no key {0}")]
+    UnknownKey(String),
+    #[error("the package of '{name}' {version} holds '{holds}'")]
+    WrongPackage {
+        name: String,
+        version: semver::Version,
+        holds: String,
+    },
+    #[error("'{name}' {version} is already published; publish a new version")]
+    AlreadyPublished {
+        name: String,
+        version: semver::Version,
+    },
+    #[error("{name} {version} is not published")]
+    NotPublished {
+        name: String,
+        version: semver::Version,
+    },
+    #[error("{} is not a registry: it has no index/", .0.display())]
+    NotARegistry(PathBuf),
+    #[error("agent '{agent}' already has a skill '{name}' from a directory ({}); remove it first", file.display())]
+    FromDirectory {
+        agent: String,
+        name: String,
+        file: PathBuf,
+    },
+    #[error("agent '{agent}' has no skill '{name}' installed from a registry")]
+    NotInstalled { agent: String, name: String },
+    #[error("{0}; run `skillbox skill sync` first")]
+    NotSynced(ConfigError),
+    #[error(
+        "not installed: {0} (run in a terminal to be asked, or pass --yes after reading the above)"
+    )]
+    NotAgreed(String),
+    #[error("no randomness for a key: {0}")]
+    Randomness(String),
+}
+
+impl MarketError {
+    /// An I/O error about `path`.
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MarketError + '_ {
+        move |error| MarketError::Io {
+            path: path.to_owned(),
+            error,
+        }
+    }
+
+    /// A file at `path` that does not parse.
+    fn malformed(path: &Path, message: impl ToString) -> MarketError {
+        MarketError::Malformed {
+            path: path.to_owned(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The publisher keys `host` trusts for the registry at `url`.
+pub fn trusted_keys(host: &HostConfig, url: &str) -> Vec<PublicKey> {
+    host.registries
+        .values()
+        .filter(|r| same_registry(r.url.as_str(), url))
+        .flat_map(|r| r.keys.iter().cloned())
+        .collect()
+}
+
+fn same_registry(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
 
 /// Replace the file at `path` whole: written beside it and renamed into
 /// place, so that a reader sees the old file or the new one, never half.
-fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), MarketError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let temp = tempfile::NamedTempFile::new_in(dir)?;
-    std::fs::write(temp.path(), bytes)?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let write = || -> std::io::Result<()> {
+        let temp = tempfile::NamedTempFile::new_in(dir)?;
+        std::fs::write(temp.path(), bytes)?;
+        temp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    write().map_err(MarketError::io(path))
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::package::{MANIFEST_FILE, Package, sha256_hex};
 use super::signing::{KeyPair, PublicKey};
+use super::{MarketError, replace_file};
 use crate::config::Manifest;
 
 /// `index/<name>.json`.
@@ -89,46 +90,60 @@ impl Release {
 
 /// The manifest of `package`, checked as any skill's would be: read from a
 /// private directory, so that its relative component path resolves.
-pub fn read_manifest(package: &Package) -> anyhow::Result<Manifest> {
-    let dir = tempfile::tempdir()?;
-    std::fs::write(dir.path().join(MANIFEST_FILE), &package.manifest)?;
-    std::fs::write(dir.path().join(&package.component_name), &package.component)?;
-    Manifest::load(dir.path()).map_err(|e| anyhow::anyhow!("{e}"))
+pub fn read_manifest(package: &Package) -> Result<Manifest, MarketError> {
+    let temp = std::env::temp_dir();
+    let dir = tempfile::tempdir().map_err(MarketError::io(&temp))?;
+    for (name, bytes) in [
+        (MANIFEST_FILE, &package.manifest),
+        (package.component_name.as_str(), &package.component),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).map_err(MarketError::io(&path))?;
+    }
+    Ok(Manifest::load(dir.path())?)
 }
 
-/// The `[capabilities]` table of a manifest, as JSON.
-fn capabilities(package: &Package) -> anyhow::Result<serde_json::Value> {
-    let table: toml::Table = toml::from_str(std::str::from_utf8(&package.manifest)?)?;
+/// The `[capabilities]` table of a manifest (already read whole by
+/// [`read_manifest`]), as JSON.
+fn capabilities(package: &Package) -> serde_json::Value {
+    let table: toml::Table = std::str::from_utf8(&package.manifest)
+        .ok()
+        .and_then(|text| toml::from_str(text).ok())
+        .unwrap_or_default();
     let capabilities = table
         .get("capabilities")
         .cloned()
         .unwrap_or(toml::Value::Table(toml::Table::new()));
-    Ok(serde_json::to_value(capabilities)?)
+    serde_json::to_value(capabilities).expect("TOML values convert to JSON")
 }
 
 /// Add the package file `bytes` to the registry directory `dir`, signed
 /// with `key`. Re-publishing a version is refused.
-pub fn publish(dir: &Path, bytes: &[u8], key: &KeyPair) -> anyhow::Result<Release> {
-    let package = Package::unpack(bytes)?;
+pub fn publish(dir: &Path, bytes: &[u8], key: &KeyPair) -> Result<Release, MarketError> {
+    let package = Package::unpack(bytes).map_err(|error| MarketError::Malformed {
+        path: dir.to_owned(),
+        message: error.to_string(),
+    })?;
     let manifest = read_manifest(&package)?;
     let name = manifest.name.clone();
-    std::fs::create_dir_all(dir.join("index"))?;
-    std::fs::create_dir_all(dir.join("packages"))?;
+    for sub in ["index", "packages"] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).map_err(MarketError::io(&path))?;
+    }
     let index_path = dir.join("index").join(format!("{name}.json"));
     let mut index: Index = match std::fs::read(&index_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", index_path.display()))?,
+        Ok(bytes) => read_json(&index_path, &bytes)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Index {
             name: name.clone(),
             versions: Vec::new(),
         },
-        Err(e) => anyhow::bail!("{}: {e}", index_path.display()),
+        Err(error) => return Err(MarketError::io(&index_path)(error)),
     };
     if index.versions.iter().any(|r| r.version == manifest.version) {
-        anyhow::bail!(
-            "{name} {} is already published; publish a new version",
-            manifest.version
-        );
+        return Err(MarketError::AlreadyPublished {
+            name,
+            version: manifest.version,
+        });
     }
     let release = Release {
         version: manifest.version.clone(),
@@ -138,7 +153,7 @@ pub fn publish(dir: &Path, bytes: &[u8], key: &KeyPair) -> anyhow::Result<Releas
         publisher: key.publisher.clone(),
         signature: key.sign(&package)?,
         yanked: false,
-        capabilities: capabilities(&package)?,
+        capabilities: capabilities(&package),
         tools: manifest
             .tools
             .iter()
@@ -154,67 +169,67 @@ pub fn publish(dir: &Path, bytes: &[u8], key: &KeyPair) -> anyhow::Result<Releas
     write_new(&package_path, bytes)?;
     index.versions.push(release.clone());
     index.versions.sort_by(|a, b| a.version.cmp(&b.version));
-    write_replacing(&index_path, &serde_json::to_vec_pretty(&index)?)?;
-
+    replace_file(&index_path, &to_json(&index))?;
     write_names(dir)?;
-
-    let keys_path = dir.join("keys.json");
-    let mut keys: Keys = match std::fs::read(&keys_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)?,
-        Err(_) => Keys::default(),
-    };
-    let public = key.public()?;
-    if !keys.keys.iter().any(|k| k.key_id == public.key_id) {
-        keys.keys.push(public);
-        write_replacing(&keys_path, &serde_json::to_vec_pretty(&keys)?)?;
-    }
+    add_key(dir, key.public()?)?;
     Ok(release)
 }
 
-fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// List `key` in the registry's `keys.json`, unless it is there.
+fn add_key(dir: &Path, key: PublicKey) -> Result<(), MarketError> {
+    let path = dir.join("keys.json");
+    let mut keys: Keys = match std::fs::read(&path) {
+        Ok(bytes) => read_json(&path, &bytes)?,
+        Err(_) => Keys::default(),
+    };
+    if !keys.keys.iter().any(|k| k.key_id == key.key_id) {
+        keys.keys.push(key);
+        replace_file(&path, &to_json(&keys))?;
+    }
+    Ok(())
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), MarketError> {
     use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    file.write_all(bytes)?;
-    Ok(())
-}
-
-/// Replace `path` whole: readers see the old file or the new one.
-fn write_replacing(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let temp = tempfile::NamedTempFile::new_in(dir)?;
-    std::fs::write(temp.path(), bytes)?;
-    temp.persist(path)?;
-    Ok(())
+        .and_then(|mut file| file.write_all(bytes))
+        .map_err(MarketError::io(path))
 }
 
 /// Mark `name` `version` yanked: kept for lockfiles, never chosen again.
-pub fn yank(dir: &Path, name: &str, version: &semver::Version) -> anyhow::Result<()> {
+pub fn yank(dir: &Path, name: &str, version: &semver::Version) -> Result<(), MarketError> {
     let index_path = dir.join("index").join(format!("{name}.json"));
-    let mut index: Index = serde_json::from_slice(&std::fs::read(&index_path)?)?;
+    let bytes = std::fs::read(&index_path).map_err(MarketError::io(&index_path))?;
+    let mut index: Index = read_json(&index_path, &bytes)?;
     let release = index
         .versions
         .iter_mut()
         .find(|r| r.version == *version)
-        .ok_or_else(|| anyhow::anyhow!("{name} {version} is not published"))?;
+        .ok_or_else(|| MarketError::NotPublished {
+            name: name.to_owned(),
+            version: version.clone(),
+        })?;
     release.yanked = true;
-    write_replacing(&index_path, &serde_json::to_vec_pretty(&index)?)?;
+    replace_file(&index_path, &to_json(&index))?;
     write_names(dir)
 }
 
 /// Rewrite `names.json` from the indexes: each skill's newest version
 /// that is not yanked.
-fn write_names(dir: &Path) -> anyhow::Result<()> {
+fn write_names(dir: &Path) -> Result<(), MarketError> {
+    let index_dir = dir.join("index");
     let mut listings = Vec::new();
-    for entry in std::fs::read_dir(dir.join("index"))? {
-        let path = entry?.path();
+    let entries = std::fs::read_dir(&index_dir).map_err(MarketError::io(&index_dir))?;
+    for entry in entries {
+        let path = entry.map_err(MarketError::io(&index_dir))?.path();
         if path.extension().is_none_or(|x| x != "json") {
             continue;
         }
-        let index: Index = serde_json::from_slice(&std::fs::read(&path)?)?;
+        let bytes = std::fs::read(&path).map_err(MarketError::io(&path))?;
+        let index: Index = read_json(&path, &bytes)?;
         let newest = choose(&index, &semver::VersionReq::STAR);
         if let Some(release) = newest {
             listings.push(Listing {
@@ -227,10 +242,15 @@ fn write_names(dir: &Path) -> anyhow::Result<()> {
         }
     }
     listings.sort_by(|a, b| a.name.cmp(&b.name));
-    write_replacing(
-        &dir.join("names.json"),
-        &serde_json::to_vec_pretty(&listings)?,
-    )
+    replace_file(&dir.join("names.json"), &to_json(&listings))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, MarketError> {
+    serde_json::from_slice(bytes).map_err(|e| MarketError::malformed(path, e))
+}
+
+fn to_json(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).expect("registry files serialize")
 }
 
 /// The newest version of `index` that `requirement` accepts, never a

@@ -3,7 +3,6 @@
 //! `index/<name>.json`, `packages/<file>.skill`), by exact name: no
 //! listing, no other path, nothing outside the directory.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,6 +10,8 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+
+use super::MarketError;
 
 /// A file name the registry may hold: letters, digits, `.`, `-`, `_`, `+`,
 /// not starting with a dot.
@@ -69,27 +70,23 @@ pub fn router(root: PathBuf) -> axum::Router {
         .with_state(root)
 }
 
-/// Serve `dir` on `addr` until Ctrl-C or SIGTERM.
-pub async fn serve(dir: &Path, addr: SocketAddr) -> anyhow::Result<()> {
-    if !dir.join("index").is_dir() {
-        anyhow::bail!("{} is not a registry: it has no index/", dir.display());
+/// Whether `dir` is a registry directory.
+pub fn check_dir(dir: &Path) -> Result<(), MarketError> {
+    match dir.join("index").is_dir() {
+        true => Ok(()),
+        false => Err(MarketError::NotARegistry(dir.to_owned())),
     }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    println!(
-        "registry {} served on http://{}",
-        dir.display(),
-        listener.local_addr()?
-    );
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+}
+
+/// Serve the registry `dir` on `listener` until `shutdown` completes.
+pub async fn serve(
+    dir: &Path,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), MarketError> {
+    check_dir(dir)?;
     axum::serve(listener, router(dir.to_owned()))
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        })
-        .await?;
-    Ok(())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(MarketError::io(dir))
 }

@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use super::MarketError;
 use super::package::{Package, sha256_hex};
 pub use crate::config::PublicKey;
 
@@ -52,9 +53,9 @@ fn signed_bytes(manifest: &[u8], component: &[u8]) -> Vec<u8> {
 
 impl KeyPair {
     /// A new key pair for `publisher`.
-    pub fn generate(publisher: &str) -> anyhow::Result<KeyPair> {
+    pub fn generate(publisher: &str) -> Result<KeyPair, MarketError> {
         let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        getrandom::fill(&mut secret).map_err(|e| MarketError::Randomness(e.to_string()))?;
         let signing = SigningKey::from_bytes(&secret);
         Ok(KeyPair {
             key_id: key_id(&signing.verifying_key()),
@@ -63,15 +64,21 @@ impl KeyPair {
         })
     }
 
-    fn signing_key(&self) -> anyhow::Result<SigningKey> {
+    fn signing_key(&self) -> Result<SigningKey, SignatureError> {
         let bytes: [u8; 32] = BASE64
-            .decode(&self.secret_key)?
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("a secret key is 32 bytes"))?;
+            .decode(&self.secret_key)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| {
+                SignatureError::Malformed(format!(
+                    "the secret key of {} is not 32 bytes of base64",
+                    self.key_id
+                ))
+            })?;
         Ok(SigningKey::from_bytes(&bytes))
     }
 
-    pub fn public(&self) -> anyhow::Result<PublicKey> {
+    pub fn public(&self) -> Result<PublicKey, SignatureError> {
         Ok(PublicKey {
             key_id: self.key_id.clone(),
             publisher: self.publisher.clone(),
@@ -81,25 +88,27 @@ impl KeyPair {
 
     /// Write the pair to `path`, private from its first byte; refuses to
     /// replace a file.
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
+    pub fn write(&self, path: &Path) -> Result<(), MarketError> {
+        let json = serde_json::to_vec_pretty(self).expect("a key pair serializes");
+        std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        file.write_all(&serde_json::to_vec_pretty(self)?)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        Ok(())
+            .and_then(|mut file| {
+                file.write_all(&json)?;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            })
+            .map_err(MarketError::io(path))
     }
 
-    pub fn read(path: &Path) -> anyhow::Result<KeyPair> {
-        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    pub fn read(path: &Path) -> Result<KeyPair, MarketError> {
+        let bytes = std::fs::read(path).map_err(MarketError::io(path))?;
+        serde_json::from_slice(&bytes).map_err(|e| MarketError::malformed(path, e))
     }
 
     /// The signature of `package`, base64.
-    pub fn sign(&self, package: &Package) -> anyhow::Result<String> {
+    pub fn sign(&self, package: &Package) -> Result<String, SignatureError> {
         let signature = self
             .signing_key()?
             .sign(&signed_bytes(&package.manifest, &package.component));

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use super::lock::{Locked, store_dir};
 use super::package::{MANIFEST_FILE, Package, README_FILE};
-use super::signing;
+use super::{MarketError, signing, trusted_keys};
 use crate::config::HostConfig;
 use crate::db::Db;
 use crate::db::audit::{self, AuditEntry};
@@ -18,24 +18,27 @@ use crate::db::audit::{self, AuditEntry};
 /// Put `package` (whose file hashes to `sha256`) in the store; its
 /// directory. Written beside and renamed into place: no partial skill is
 /// ever in the store.
-pub fn add(data_dir: &Path, sha256: &str, package: &Package) -> anyhow::Result<PathBuf> {
+pub fn add(data_dir: &Path, sha256: &str, package: &Package) -> Result<PathBuf, MarketError> {
     let dir = store_dir(data_dir, sha256);
     if dir.join(MANIFEST_FILE).exists() {
         return Ok(dir);
     }
     let store = data_dir.join("store");
-    std::fs::create_dir_all(&store)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".staging-")
-        .tempdir_in(&store)?;
-    for (name, bytes) in [
-        (MANIFEST_FILE, &package.manifest),
-        (package.component_name.as_str(), &package.component),
-        (README_FILE, &package.readme),
-    ] {
-        std::fs::write(staging.path().join(name), bytes)?;
-    }
-    std::fs::rename(staging.keep(), &dir)?;
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&store)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempdir_in(&store)?;
+        for (name, bytes) in [
+            (MANIFEST_FILE, &package.manifest),
+            (package.component_name.as_str(), &package.component),
+            (README_FILE, &package.readme),
+        ] {
+            std::fs::write(staging.path().join(name), bytes)?;
+        }
+        std::fs::rename(staging.keep(), &dir)
+    };
+    write().map_err(MarketError::io(&store))?;
     Ok(dir)
 }
 
@@ -57,12 +60,7 @@ pub fn verify(host: &HostConfig, db: &Db, locked: &Locked) -> Result<(), Tampere
     let dir = store_dir(&host.data_dir, &locked.sha256);
     let checked = (|| -> Result<(), String> {
         let package = Package::from_dir(&dir).map_err(|e| e.to_string())?;
-        let keys: Vec<signing::PublicKey> = host
-            .registries
-            .values()
-            .filter(|r| same_registry(r.url.as_str(), &locked.registry))
-            .flat_map(|r| r.keys.iter().cloned())
-            .collect();
+        let keys = trusted_keys(host, &locked.registry);
         signing::verify(&package, &locked.key_id, &locked.signature, &keys)
             .map_err(|e| e.to_string())
     })();
@@ -85,7 +83,7 @@ pub fn verify(host: &HostConfig, db: &Db, locked: &Locked) -> Result<(), Tampere
     let reason = tampered.to_string();
     let entry = AuditEntry {
         time: SystemTime::now(),
-        agent: locked.agent.clone(),
+        agent: locked.agent.to_string(),
         skill: locked.name.clone(),
         tool: String::new(),
         capability: "load installed skill".into(),
@@ -99,10 +97,6 @@ pub fn verify(host: &HostConfig, db: &Db, locked: &Locked) -> Result<(), Tampere
     }
     tracing::error!(agent = %locked.agent, skill = %locked.name, "{reason}");
     Err(tampered)
-}
-
-fn same_registry(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 fn quarantine(data_dir: &Path, dir: &Path, sha256: &str) -> std::io::Result<PathBuf> {

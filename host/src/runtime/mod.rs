@@ -16,7 +16,7 @@ use crate::egress::{Egress, EgressRules};
 use crate::inference::Inference;
 use crate::market::{self, SkillLocation};
 use crate::metrics::{AgentLabels, Metrics};
-use crate::policy::{AgentPolicy, Authorization};
+use crate::policy::{AgentPolicy, Authorization, SkillPolicy};
 use crate::prompt::{PromptQueue, Webhook};
 use crate::redact::SecretScanner;
 use crate::sandbox::{Call, CallError, CallErrorKind, CallReport, Sandbox, SandboxError};
@@ -261,48 +261,12 @@ impl Runtime {
             }),
             logs: Vec::new(),
         };
-        let (policy, needs_consent) = match agent.policy.authorize(skill, tool) {
-            Authorization::Granted(policy) => (policy, None),
-            Authorization::NeedsConsent(policy, why) => (policy, Some(why)),
-            Authorization::NoSuchSkill(why) => return refused(CallErrorKind::Denied(why)),
+        let (policy, consent, deadline) = match self.admit(agent, session, skill, tool, input).await
+        {
+            Ok(admitted) => admitted,
+            Err(kind) => return refused(kind),
         };
         let loaded = &agent.skills[skill];
-        let deadline = Deadline::after(policy.limits.timeout);
-        let consent = CallConsent::new(
-            self.consent.clone(),
-            agent.id().clone(),
-            agent.policy.consent.clone(),
-            session.clone(),
-            policy.skill.clone(),
-            tool,
-            input,
-            agent.policy.secrets.clone(),
-            deadline.clone(),
-        );
-        // Refused without asking: before looking at the input. Asked: only
-        // about input the tool accepts.
-        let ask = |why: String| {
-            let capability = Capability::Tool {
-                tool: format!("{skill}.{tool}"),
-            };
-            let consent = &consent;
-            async move { consent.decide(capability, &why).await }
-        };
-        if let Some(why) = &needs_consent
-            && consent.mode() == Mode::Deny
-            && let Verdict::Denied(why) = ask(why.clone()).await
-        {
-            return refused(CallErrorKind::Denied(why));
-        }
-        if let Err(kind) = loaded.check_input(tool, input, &policy.limits) {
-            return refused(kind);
-        }
-        if let Some(why) = needs_consent
-            && consent.mode() != Mode::Deny
-            && let Verdict::Denied(why) = ask(why).await
-        {
-            return refused(CallErrorKind::Denied(why));
-        }
         let call = CallContext {
             agent: agent.id(),
             skill: &policy.skill,
@@ -346,6 +310,58 @@ impl Runtime {
             });
         }
         report
+    }
+
+    /// Whether the call may run: the agent allows the tool, or a person
+    /// does, and the input is what the tool accepts. A refused tool is
+    /// refused before its input is read; a person is asked only about input
+    /// the tool accepts.
+    async fn admit<'a>(
+        &self,
+        agent: &'a Agent,
+        session: &Session,
+        skill: &str,
+        tool: &str,
+        input: &str,
+    ) -> Result<(&'a SkillPolicy, CallConsent, Deadline), CallErrorKind> {
+        let (policy, needs_consent) = match agent.policy.authorize(skill, tool) {
+            Authorization::Granted(policy) => (policy, None),
+            Authorization::NeedsConsent(policy, why) => (policy, Some(why)),
+            Authorization::NoSuchSkill(why) => return Err(CallErrorKind::Denied(why)),
+        };
+        let deadline = Deadline::after(policy.limits.timeout);
+        let consent = CallConsent::new(
+            self.consent.clone(),
+            agent.id().clone(),
+            agent.policy.consent.clone(),
+            session.clone(),
+            policy.skill.clone(),
+            tool,
+            input,
+            agent.policy.secrets.clone(),
+            deadline.clone(),
+        );
+        let ask = |why: String| {
+            let capability = Capability::Tool {
+                tool: format!("{skill}.{tool}"),
+            };
+            let consent = &consent;
+            async move { consent.decide(capability, &why).await }
+        };
+        if let Some(why) = &needs_consent
+            && consent.mode() == Mode::Deny
+            && let Verdict::Denied(why) = ask(why.clone()).await
+        {
+            return Err(CallErrorKind::Denied(why));
+        }
+        agent.skills[skill].check_input(tool, input, &policy.limits)?;
+        if let Some(why) = needs_consent
+            && consent.mode() != Mode::Deny
+            && let Verdict::Denied(why) = ask(why).await
+        {
+            return Err(CallErrorKind::Denied(why));
+        }
+        Ok((policy, consent, deadline))
     }
 
     fn lock_skills(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, SkillSlot>> {
