@@ -45,6 +45,6 @@ pub(super) async fn answer(
         .queue
         .answer(&id, answer)
         .await
-        .map_err(ApiError::not_found)?;
+        .map_err(|e| ApiError::not_found(e.to_string()))?;
     Ok(Json(json!({ "id": id, "answer": answer.to_string() })))
 }

@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::auth::Strikes;
 use super::error::ApiError;
 use super::tokens::Tokens;
-use crate::config::{AgentConfig, ConfigDir, HOST_FILE, ServerConfig};
+use crate::config::{AgentConfig, ConfigDir, ConfigError, HOST_FILE, ServerConfig};
 use crate::prompt::PromptQueue;
 use crate::runtime::{self, Agent, Runtime};
 use crate::vocab::AgentId;
@@ -120,18 +120,16 @@ impl Served {
     /// Re-read the configuration directory. A configuration with any error
     /// is refused whole, and the running one keeps serving. Returns
     /// warnings: settings that only a restart applies.
-    pub(crate) fn reload(&self) -> Result<Vec<String>, String> {
+    pub(crate) fn reload(&self) -> Result<Vec<String>, ConfigError> {
         // The data directory is the one the runtime opened.
         let running = self.runtime.host();
         let config = ConfigDir::load_with(&self.config_dir, |mut host| {
             host.data_dir = running.data_dir.clone();
             host.sandbox.cache_dir = running.sandbox.cache_dir.clone();
             host
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         for agent in config.agents.values() {
-            runtime::decide(self.runtime.host(), self.runtime.egress(), agent)
-                .map_err(|e| e.to_string())?;
+            runtime::decide(self.runtime.host(), self.runtime.egress(), agent)?;
         }
         let mut warnings = Vec::new();
         if std::fs::read_to_string(self.config_dir.join(HOST_FILE)).ok() != self.host_file {

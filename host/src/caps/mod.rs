@@ -26,6 +26,8 @@ pub(crate) mod inference;
 pub(crate) mod log;
 pub(crate) mod memory;
 pub(crate) mod secrets;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -22,6 +22,14 @@ pub struct PromptQueue {
     asked: broadcast::Sender<Prompt>,
 }
 
+/// An answer that did not reach its prompt.
+#[derive(Debug, thiserror::Error)]
+#[error("prompt '{id}' {why}")]
+pub struct Unanswered {
+    pub id: String,
+    pub why: &'static str,
+}
+
 /// Longest wait for an answer to be on record once given.
 const RECORDING: Duration = Duration::from_secs(10);
 
@@ -50,24 +58,26 @@ impl PromptQueue {
 
     /// Answer the prompt `id`, and wait until the answer is on record: a
     /// grant it makes is stored before this returns.
-    pub async fn answer(&self, id: &str, answer: Answer) -> Result<(), String> {
+    pub async fn answer(&self, id: &str, answer: Answer) -> Result<(), Unanswered> {
+        let unanswered = |why| Unanswered {
+            id: id.to_owned(),
+            why,
+        };
         let pending = self
             .lock()
             .remove(id)
-            .ok_or_else(|| format!("no pending prompt '{id}'"))?;
+            .ok_or_else(|| unanswered("is not pending"))?;
         let (done, recorded) = oneshot::channel();
         self.lock_recording().insert(id.to_owned(), done);
         if pending.reply.send(answer).is_err() {
             self.lock_recording().remove(id);
-            return Err(format!("prompt '{id}' was given up"));
+            return Err(unanswered("was given up"));
         }
         let on_record = tokio::time::timeout(RECORDING, recorded).await;
         self.lock_recording().remove(id);
         match on_record {
             Ok(Ok(())) => Ok(()),
-            _ => Err(format!(
-                "prompt '{id}' was given up before its answer was recorded"
-            )),
+            _ => Err(unanswered("was given up before its answer was recorded")),
         }
     }
 
