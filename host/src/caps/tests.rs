@@ -178,7 +178,7 @@ fn network_grants_must_be_covered_by_what_the_manifest_asks_for() {
         "grants https://example.org, which skill 'probe' does not ask for \
          (it asks for: https://*.example.org, https://api.test)",
     );
-    assert_eq!(line, 9);
+    assert_eq!(line, 10, "the line of the grant");
 
     let private = case(
         "network = [\"http://ollama.lan:11434\"]",
