@@ -258,12 +258,14 @@ fn directories_are_lent_from_mounts_never_beyond_what_either_side_allows() {
 #[test]
 fn secrets_are_bound_to_the_hosts_and_header_the_manifest_names() {
     let asks = "secrets.API_TOKEN = { hosts = [\"https://api.test\"], header = \"Authorization: Bearer {}\" }";
-    // SAFETY: tests of this binary name their own variables.
-    unsafe { std::env::set_var("SKILLBOX_CAPS_TEST_TOKEN", "t0ken-value-123") };
-    let bound = case(
-        asks,
-        "secrets = { API_TOKEN = { env = \"SKILLBOX_CAPS_TEST_TOKEN\" } }",
-    );
+    let token = |case: &Case| {
+        use std::os::unix::fs::PermissionsExt;
+        let file = case.dir.path().join("token");
+        write(&file, "t0ken-value-123\n");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    let bound = case(asks, "secrets = { API_TOKEN = { file = \"token\" } }");
+    token(&bound);
     let grant = bound.decide::<Secrets>().unwrap().expect("granted");
     let binding = &grant.bindings[0];
     assert_eq!(binding.header_value(), "Bearer t0ken-value-123");

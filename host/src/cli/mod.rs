@@ -13,9 +13,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::Runtime;
 use crate::config::{ConfigDir, HostConfig};
 use crate::prompt::{PromptQueue, Terminal};
+use crate::runtime::Runtime;
 
 #[derive(Parser)]
 #[command(
@@ -118,17 +118,15 @@ pub(crate) fn attach_prompts(runtime: &Runtime) {
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-fn stopped() -> impl Future<Output = ()> + Send + 'static {
-    async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut terminate) => tokio::select! {
-                _ = terminate.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            },
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+async fn stopped() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut terminate) => tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        },
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

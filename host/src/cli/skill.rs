@@ -8,9 +8,9 @@ use clap::Subcommand;
 use wasmtime::component::types::ComponentItem;
 
 use super::Places;
-use crate::Runtime;
 use crate::authoring::{self, Language};
 use crate::consent::Session;
+use crate::runtime::Runtime;
 use crate::vocab::AgentId;
 use crate::vocab::printable;
 

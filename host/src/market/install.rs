@@ -17,7 +17,7 @@ use super::lock::{Locked, Lockfile, store_dir};
 use super::package::{Package, sha256_hex};
 use super::registry::{self, Release};
 use super::signing::{self, PublicKey};
-use super::{MarketError, store, trusted_keys};
+use super::{MarketError, UntrustedKey, store, trusted_keys};
 use crate::caps::{self, HostCapability, Words};
 use crate::config::{HostConfig, Manifest};
 use crate::consent::{CallConsent, ConsentBroker, Session, Verdict};
@@ -157,13 +157,13 @@ impl Source {
             return Ok((key.clone(), false));
         }
         if !self.trust_new_key {
-            return Err(MarketError::UntrustedKey {
+            return Err(MarketError::UntrustedKey(Box::new(UntrustedKey {
                 name: name.to_owned(),
                 version: release.version.clone(),
                 key_id: release.key_id.clone(),
                 publisher: release.publisher.clone(),
                 registry: self.client.url().to_string(),
-            });
+            })));
         }
         let keys = self.client.keys().await?;
         let key = keys.keys.into_iter().find(|k| k.key_id == release.key_id);

@@ -75,17 +75,8 @@ pub enum MarketError {
         actual: String,
         expected: String,
     },
-    #[error(
-        "'{name}' {version} is signed by key {key_id} ({publisher}), which this host does not \
-         trust for {registry}; check the publisher, then pass --trust-new-key to pin it"
-    )]
-    UntrustedKey {
-        name: String,
-        version: semver::Version,
-        key_id: String,
-        publisher: String,
-        registry: String,
-    },
+    #[error(transparent)]
+    UntrustedKey(Box<UntrustedKey>),
     #[error("the registry lists no key {0}")]
     UnknownKey(String),
     #[error("the package of '{name}' {version} holds '{holds}'")]
@@ -122,6 +113,20 @@ pub enum MarketError {
     NotAgreed(String),
     #[error("no randomness for a key: {0}")]
     Randomness(String),
+}
+
+/// A package signed by a key the host does not trust for its registry.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "'{name}' {version} is signed by key {key_id} ({publisher}), which this host does not \
+     trust for {registry}; check the publisher, then pass --trust-new-key to pin it"
+)]
+pub struct UntrustedKey {
+    pub name: String,
+    pub version: semver::Version,
+    pub key_id: String,
+    pub publisher: String,
+    pub registry: String,
 }
 
 impl MarketError {

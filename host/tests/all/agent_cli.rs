@@ -4,19 +4,14 @@
 //! the demo script of `scripted-model`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use scripted_model::ScriptedModel;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+use crate::util::{repo, run, skillbox as command};
 
 /// A configuration directory whose agent `ops` talks to `model` and may
 /// count words.
@@ -44,14 +39,8 @@ fn config(model: &ScriptedModel) -> tempfile::TempDir {
 }
 
 fn skillbox(config: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_skillbox"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("run skillbox");
+    let output = run(command().args(args).arg("--config").arg(config));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "skillbox panicked: {stderr}");
     assert!(output.status.success(), "skillbox failed: {stderr}");
     output
 }
@@ -107,7 +96,7 @@ fn ask_prints_the_answer_and_with_json_the_whole_turn() {
 fn a_conversation_outlives_a_killed_chat() {
     let (_runtime, model) = serve();
     let config = config(&model);
-    let mut chat = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+    let mut chat = command()
         .args(["agent", "chat", "ops", "--config"])
         .arg(config.path())
         .stdin(Stdio::piped())
@@ -171,7 +160,7 @@ fn ask_without_a_model_or_backend_fails_clearly() {
     let (_runtime, model) = serve();
     let config = config(&model);
     std::fs::write(config.path().join("agents/quiet.toml"), "id = \"quiet\"\n").unwrap();
-    let quiet = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+    let quiet = command()
         .args(["agent", "ask", "quiet", "Hello", "--config"])
         .arg(config.path())
         .output()
@@ -183,7 +172,7 @@ fn ask_without_a_model_or_backend_fails_clearly() {
     drop(model);
     // Let the server's task end and its port close.
     std::thread::sleep(Duration::from_millis(200));
-    let down = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+    let down = command()
         .args(["agent", "ask", "ops", "Hello", "--config"])
         .arg(config.path())
         .output()

@@ -5,32 +5,22 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+use crate::util::{repo, run, skillbox as command};
 
 /// Run skillbox with its own data directory (so memory persists across
 /// the calls of one test and no further).
 fn skillbox(data_dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+    run(command()
         .args(args)
         .env("SKILLBOX_DATA_DIR", data_dir)
         // The Rust template builds in the shared target directory.
         .env(
             "CARGO_TARGET_DIR",
             std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| repo().join("target").into()),
-        )
-        .output()
-        .expect("run skillbox");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "skillbox panicked: {stderr}");
-    output
+        ))
 }
 
 fn succeeded(output: &Output) -> String {
@@ -337,7 +327,7 @@ fn skill_build_names_the_missing_toolchain_in_one_line() {
         &data,
         &["skill", "new", "py", "--lang", "python", "--dir", dir_arg],
     ));
-    let output = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+    let output = command()
         .args(["skill", "build", dir_arg])
         .env("PATH", work.path())
         .output()

@@ -4,19 +4,14 @@
 //! manifests of several versions that ask for more or less.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
 
 use skillbox::market::package::Package;
 use skillbox::market::registry;
 use skillbox::market::signing::KeyPair;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+use crate::util::{repo, run, skillbox as command};
 
 /// The `text` skill at `version`, asking for `capabilities` (TOML).
 fn text(version: &str, capabilities: &str) -> Package {
@@ -61,7 +56,7 @@ struct Served {
 
 impl Served {
     fn start(dir: &Path) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+        let mut child = command()
             .args(["registry", "serve"])
             .arg(dir)
             .args(["--addr", "127.0.0.1:0"])
@@ -97,16 +92,11 @@ fn config() -> tempfile::TempDir {
 }
 
 fn skillbox(config: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+    run(command()
         .args(args)
         .arg("--config")
         .arg(config)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    output
+        .stdin(Stdio::null()))
 }
 
 fn ok(output: Output) -> String {
@@ -364,10 +354,7 @@ fn the_first_party_skills_publish_install_and_run() {
     let work = tempfile::tempdir().unwrap();
     let (registry, key) = (work.path().join("registry"), work.path().join("key.json"));
     let bare = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_skillbox"))
-            .args(args)
-            .output()
-            .unwrap();
+        let output = command().args(args).output().unwrap();
         ok(output)
     };
     let key_arg = key.to_str().unwrap();
@@ -403,7 +390,7 @@ fn the_first_party_skills_publish_install_and_run() {
             key_arg,
         ]);
     }
-    let again = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+    let again = command()
         .args(["registry", "publish"])
         .arg(work.path().join("notes.skill"))
         .args(["--registry", registry_arg, "--key", key_arg])

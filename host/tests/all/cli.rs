@@ -1,26 +1,16 @@
 //! The `skillbox` binary, run as a user runs it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+use crate::util::{repo, run, skillbox as command};
 
 fn skillbox(data_dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+    run(command()
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
-        .current_dir(repo())
-        .output()
-        .expect("run skillbox");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "skillbox panicked: {stderr}");
-    output
+        .current_dir(repo()))
 }
 
 fn stdout_json(output: &Output) -> serde_json::Value {
@@ -315,7 +305,7 @@ const REGEX_INPUT: &str = r#"{"text":"a1 b2","pattern":"[0-9]"}"#;
 #[test]
 fn a_terminal_prompt_is_answered_with_one_key() {
     let config = asking_config();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_skillbox"));
+    let mut command = command();
     command.args([
         "skill",
         "run",

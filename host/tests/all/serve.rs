@@ -17,12 +17,7 @@ use reqwest::StatusCode;
 use scripted_model::{Exchange, Reply, ScriptedModel};
 use serde_json::{Value, json};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+use crate::util::{repo, skillbox as command};
 
 /// Two agents: `ops` may count words and is asked about anything else;
 /// `assistant` keeps notes and has a daily token budget.
@@ -90,7 +85,7 @@ struct Server {
 
 impl Server {
     fn start(config: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+        let mut child = command()
             .args(["serve", "--addr", "127.0.0.1:0", "--config"])
             .arg(config)
             .stdout(Stdio::piped())
@@ -114,7 +109,7 @@ impl Server {
 
     /// A token for `holder`: an agent id, or `--admin`.
     fn token(&self, holder: &str) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_skillbox"))
+        let output = command()
             .args(["token", "new", holder, "--config"])
             .arg(&self.config)
             .output()
@@ -955,7 +950,7 @@ fn token_list_shows_holders_never_tokens() {
     std::fs::create_dir(dir.path().join("agents")).unwrap();
     std::fs::write(dir.path().join("agents/ops.toml"), "id = \"ops\"\n").unwrap();
     let skillbox = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_skillbox"))
+        command()
             .args(args)
             .arg("--config")
             .arg(dir.path())
