@@ -8,7 +8,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::skillbox::skill::consent as wit;
 use super::bindings::skillbox::skill::types::Error;
-use super::{CallContext, GrantContext, HostCapability, PrepareError};
+use super::{CallContext, CapError, GrantContext, HostCapability};
 use crate::config::ConfigError;
 use crate::consent::{CallConsent, Verdict};
 use crate::vocab::{Capability, truncate};
@@ -28,10 +28,7 @@ impl HostCapability for Consent {
         Ok(Some(()))
     }
 
-    async fn prepare(
-        _grant: Option<&()>,
-        call: &CallContext<'_>,
-    ) -> Result<ConsentCap, PrepareError> {
+    async fn prepare(_grant: Option<&()>, call: &CallContext<'_>) -> Result<ConsentCap, CapError> {
         Ok(ConsentCap {
             consent: call.consent.clone(),
         })

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
-use super::{CallContext, GrantContext, HostCapability, PrepareError, Words};
+use super::{CallContext, CapError, GrantContext, HostCapability, OnInstall, Words};
 use crate::config::{Capabilities, ConfigError};
 use crate::consent::Verdict;
 use crate::vocab::{Access, Capability};
@@ -27,7 +27,7 @@ pub(crate) struct Fs;
 
 /// The directories granted to a skill.
 #[derive(Debug)]
-pub struct FsGrant {
+pub(crate) struct FsGrant {
     /// Preopened for every call.
     pub mounts: Vec<MountGrant>,
     /// Offered with `ask`: preopened for a call once a person allows it.
@@ -38,7 +38,7 @@ pub struct FsGrant {
 
 /// A host directory visible to a skill at `guest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountGrant {
+pub(crate) struct MountGrant {
     pub host: PathBuf,
     pub guest: String,
     pub access: Access,
@@ -47,7 +47,7 @@ pub struct MountGrant {
 /// A granted directory that cannot be opened.
 #[derive(Debug, thiserror::Error)]
 #[error("the directory for {guest} ({}) cannot be opened: {reason}", host.display())]
-pub struct MountError {
+pub(crate) struct MountError {
     guest: String,
     host: PathBuf,
     reason: String,
@@ -127,6 +127,19 @@ impl HostCapability for Fs {
         asks.filesystem.iter().map(words).collect()
     }
 
+    fn on_install(asks: &Capabilities) -> OnInstall {
+        let left = asks.filesystem.iter().map(|r| {
+            format!(
+                "filesystem {}: add a grant naming one of the agent's mounts",
+                r.guest
+            )
+        });
+        match asks.filesystem.is_empty() {
+            true => OnInstall::Nothing,
+            false => OnInstall::Left(left.collect()),
+        }
+    }
+
     fn granted(grant: &FsGrant) -> Vec<String> {
         let offered = grant
             .offered
@@ -166,10 +179,7 @@ impl HostCapability for Fs {
 
     /// The directories of one call: those granted, and those offered that
     /// a person allows.
-    async fn prepare(
-        grant: Option<&FsGrant>,
-        call: &CallContext<'_>,
-    ) -> Result<FsCap, PrepareError> {
+    async fn prepare(grant: Option<&FsGrant>, call: &CallContext<'_>) -> Result<FsCap, CapError> {
         let Some(grant) = grant else {
             return Ok(FsCap::default());
         };

@@ -13,25 +13,29 @@ use http_body_util::BodyExt;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::{Error, ForbiddenHeaderFilter, WasiBody, WasiHttpHooks, WasiHttpView};
 
-use super::secrets::SecretsGrant;
-use super::{CallContext, GrantContext, HostCapability, PrepareError, Words};
+use super::{CallContext, CapError, GrantContext, HostCapability, OnInstall, Words};
 use crate::config::{Capabilities, ConfigError, NetGrant};
 use crate::consent::CallConsent;
-use crate::egress::{BodyError, Egress, EgressError, EgressRules, EgressSession, NetworkAccess};
-use crate::redact::SecretScanner;
+use crate::egress::{BodyError, EgressError, EgressRules, EgressSession, NetworkAccess};
 use crate::vocab::{AgentId, Mode, NetPattern, is_host_controlled_header};
 
 /// The network capability.
 pub(crate) struct Http;
 
-/// The hosts a skill may reach.
-#[derive(Debug, Clone)]
-pub struct NetworkGrant {
-    /// Granted: requests these match leave.
-    pub allow: Vec<NetGrant>,
-    /// What the manifest asks for: a request it covers but no grant does
-    /// goes to the consent broker.
-    pub requested: Vec<NetPattern>,
+/// The hosts a skill may reach, and its way out to them.
+#[derive(Debug)]
+pub(crate) struct NetworkGrant {
+    /// The egress rules: the hosts granted (requests these match leave),
+    /// those the manifest asks for (a request only they cover goes to the
+    /// consent broker), and the secrets bound to the skill.
+    access: Arc<NetworkAccess>,
+}
+
+impl NetworkGrant {
+    /// The hosts granted.
+    pub(crate) fn allow(&self) -> &[NetGrant] {
+        &self.access.rules().allow
+    }
 }
 
 impl HostCapability for Http {
@@ -39,6 +43,10 @@ impl HostCapability for Http {
     type State = HttpCap;
 
     fn grant(cx: &GrantContext<'_>) -> Result<Option<NetworkGrant>, ConfigError> {
+        // A local agent reaches nothing outside the host.
+        if cx.local {
+            return Ok(None);
+        }
         let asks = &cx.manifest.capabilities.network;
         let grants = &cx.entry.grants.network;
         for (i, grant) in grants.iter().enumerate() {
@@ -63,9 +71,20 @@ impl HostCapability for Http {
         // Without grants, a skill still reaches the network when a person
         // may allow hosts its manifest asks for.
         let may_ask = !asks.is_empty() && cx.agent.consent.mode != Mode::Deny;
-        Ok((!grants.is_empty() || may_ask).then(|| NetworkGrant {
+        if grants.is_empty() && !may_ask {
+            return Ok(None);
+        }
+        let secrets = cx.secrets.of(cx.skill);
+        let access = cx.egress.network_access(EgressRules {
+            agent: cx.agent.id.clone(),
+            skill: cx.skill.to_owned(),
             allow: grants.iter().map(|g| g.value.clone()).collect(),
             requested: asks.clone(),
+            secrets: secrets.map(|s| s.bindings.clone()).unwrap_or_default(),
+            scanner: cx.secrets.scanner.clone(),
+        });
+        Ok(Some(NetworkGrant {
+            access: Arc::new(access),
         }))
     }
 
@@ -96,11 +115,11 @@ impl HostCapability for Http {
             };
             format!("network {}{private}", g.pattern)
         };
-        grant.allow.iter().map(words).collect()
+        grant.allow().iter().map(words).collect()
     }
 
     fn not_granted(asks: &Capabilities, grant: Option<&NetworkGrant>) -> Vec<String> {
-        let allow = grant.map_or(&[][..], |g| &g.allow);
+        let allow = grant.map_or(&[][..], |g| g.allow());
         asks.network
             .iter()
             .filter(|request| !allow.iter().any(|g| request.covers(&g.pattern)))
@@ -108,41 +127,26 @@ impl HostCapability for Http {
             .collect()
     }
 
+    fn on_install(asks: &Capabilities) -> OnInstall {
+        let list: toml_edit::Array = asks.network.iter().map(|p| p.to_string()).collect();
+        match asks.network.is_empty() {
+            true => OnInstall::Nothing,
+            false => OnInstall::Grant("network", toml_edit::value(list)),
+        }
+    }
+
     async fn prepare(
-        _grant: Option<&NetworkGrant>,
+        grant: Option<&NetworkGrant>,
         call: &CallContext<'_>,
-    ) -> Result<HttpCap, PrepareError> {
+    ) -> Result<HttpCap, CapError> {
+        let consent = call.consent.clone();
         Ok(HttpCap {
             agent: call.agent.clone(),
             skill: call.skill.clone(),
-            session: call
-                .network
-                .map(|access| access.session(call.limits, Some(call.consent.clone()))),
-            consent: call.consent.clone(),
+            session: grant.map(|g| g.access.session(call.limits, Some(consent.clone()))),
+            consent,
             refusal_logged: false,
         })
-    }
-}
-
-impl Http {
-    /// The way out of one skill of `agent`: its network grant and the
-    /// secrets bound to it, scanned for with every secret of the agent.
-    pub(crate) fn open(
-        egress: &Egress,
-        agent: &AgentId,
-        skill: &str,
-        grant: &NetworkGrant,
-        secrets: Option<&SecretsGrant>,
-        scanner: &Arc<SecretScanner>,
-    ) -> Arc<NetworkAccess> {
-        Arc::new(egress.network_access(EgressRules {
-            agent: agent.clone(),
-            skill: skill.to_owned(),
-            allow: grant.allow.clone(),
-            requested: grant.requested.clone(),
-            secrets: secrets.map(|s| s.bindings.clone()).unwrap_or_default(),
-            scanner: scanner.clone(),
-        }))
     }
 }
 

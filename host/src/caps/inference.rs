@@ -9,7 +9,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::skillbox::skill::inference as wit;
 use super::bindings::skillbox::skill::types::Error;
-use super::{CallContext, GrantContext, HostCapability, PrepareError, Words};
+use super::{CallContext, CapError, GrantContext, HostCapability, OnInstall, Words};
 use crate::config::{Capabilities, ConfigError};
 use crate::consent::CallConsent;
 use crate::inference::{AgentClient, InferenceError};
@@ -61,6 +61,13 @@ impl HostCapability for Inference {
             .collect()
     }
 
+    fn on_install(asks: &Capabilities) -> OnInstall {
+        match asks.inference {
+            true => OnInstall::Grant("inference", toml_edit::value(true)),
+            false => OnInstall::Nothing,
+        }
+    }
+
     fn granted(grant: &InferenceGrant) -> Vec<String> {
         vec![format!(
             "inference (up to {} tokens a call)",
@@ -78,7 +85,7 @@ impl HostCapability for Inference {
     async fn prepare(
         grant: Option<&InferenceGrant>,
         call: &CallContext<'_>,
-    ) -> Result<InferenceCap, PrepareError> {
+    ) -> Result<InferenceCap, CapError> {
         let access = grant.zip(call.models).map(|(grant, client)| Access {
             client: client.clone(),
             consent: call.consent.clone(),

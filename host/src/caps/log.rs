@@ -14,7 +14,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 use super::bindings::skillbox::skill::log as wit;
-use super::{CallContext, GrantContext, HostCapability, PrepareError};
+use super::{CallContext, CapError, GrantContext, HostCapability};
 use crate::config::ConfigError;
 
 /// Bytes charged per record on top of its text, so that a flood of empty
@@ -161,7 +161,7 @@ impl HostCapability for Log {
         Ok(Some(()))
     }
 
-    async fn prepare(_grant: Option<&()>, call: &CallContext<'_>) -> Result<LogCap, PrepareError> {
+    async fn prepare(_grant: Option<&()>, call: &CallContext<'_>) -> Result<LogCap, CapError> {
         let limit = usize::try_from(call.limits.log.as_u64()).unwrap_or(usize::MAX);
         Ok(LogCap::new(limit))
     }

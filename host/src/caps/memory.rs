@@ -9,7 +9,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::skillbox::skill::memory as wit;
 use super::bindings::skillbox::skill::types::Error;
-use super::{CallContext, GrantContext, HostCapability, PrepareError, Words};
+use super::{CallContext, CapError, GrantContext, HostCapability, OnInstall, Words};
 use crate::config::{Capabilities, ConfigError};
 use crate::db::{Db, KvError, Namespace, Quota};
 
@@ -18,7 +18,7 @@ pub(crate) struct Memory;
 
 /// Memory granted to a skill: its own namespace in `owner`.
 #[derive(Debug, Clone)]
-pub struct MemoryGrant {
+pub(crate) struct MemoryGrant {
     /// Whose memory it is: an agent id, or `local:<id>` for a local agent,
     /// which no configured agent can name.
     pub owner: Arc<str>,
@@ -29,7 +29,12 @@ impl HostCapability for Memory {
     type State = MemoryCap;
 
     fn grant(cx: &GrantContext<'_>) -> Result<Option<MemoryGrant>, ConfigError> {
-        let (asked, granted) = (cx.manifest.capabilities.memory, cx.entry.grants.memory);
+        let asked = cx.manifest.capabilities.memory;
+        // A local agent's memory is its own: what the manifest asks for.
+        let granted = match cx.local {
+            true => asked,
+            false => cx.entry.grants.memory,
+        };
         if granted && !asked {
             return Err(cx.error(
                 "memory",
@@ -54,6 +59,13 @@ impl HostCapability for Memory {
             .collect()
     }
 
+    fn on_install(asks: &Capabilities) -> OnInstall {
+        match asks.memory {
+            true => OnInstall::Grant("memory", toml_edit::value(true)),
+            false => OnInstall::Nothing,
+        }
+    }
+
     fn granted(_grant: &MemoryGrant) -> Vec<String> {
         vec!["memory (its own namespace in this agent)".into()]
     }
@@ -68,7 +80,7 @@ impl HostCapability for Memory {
     async fn prepare(
         grant: Option<&MemoryGrant>,
         call: &CallContext<'_>,
-    ) -> Result<MemoryCap, PrepareError> {
+    ) -> Result<MemoryCap, CapError> {
         let quota = Quota {
             bytes: call.limits.memory_quota.as_u64(),
             keys: call.limits.memory_keys,

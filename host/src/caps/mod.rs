@@ -8,15 +8,19 @@
 //!   manifest asks for ∩ what the agent's file grants. A grant the manifest
 //!   never asked for is an error naming the field, never a widening;
 //! - its **words for people** ([`HostCapability::asked`], `granted`,
-//!   `not_granted`), used by `agent explain`, the install review and
-//!   errors alike;
-//! - [`HostCapability::prepare`], the **state of one call**;
+//!   `not_granted`, `on_install`), used by `agent explain`, the install
+//!   review and errors alike;
+//! - [`HostCapability::prepare`], the **state of one call**, made from the
+//!   grant alone;
 //! - `add_to_linker`, over a **view trait** of its own, so that no
 //!   capability names the sandbox's store type.
 //!
 //! A capability only uses the grant it was handed, and refuses with
-//! `denied` when it was handed none. Adding one is a module here, its WIT,
-//! and its line in [`SkillGrants`], [`CallCaps`] and [`add_to_linker`].
+//! `denied` when it was handed none. Adding one is a module here and its
+//! WIT; its line in [`SkillGrants`] (decide, granted, not_granted),
+//! [`asked`], [`on_install`], [`CallCaps`] and [`add_to_linker`]; and, if it
+//! has an import, its view in [`CallView`], which the sandbox's store
+//! implements.
 
 mod bindings;
 pub(crate) mod consent;
@@ -29,6 +33,7 @@ pub(crate) mod secrets;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -37,8 +42,9 @@ use wasmtime::component::{HasSelf, Linker};
 use crate::config::{AgentConfig, Capabilities, ConfigError, HostConfig, Manifest, SkillEntry};
 use crate::consent::CallConsent;
 use crate::db::Db;
-use crate::egress::NetworkAccess;
+use crate::egress::Egress;
 use crate::inference::AgentClient;
+use crate::redact::SecretScanner;
 use crate::vocab::{AgentId, Limits};
 
 pub(crate) use bindings::skillbox::skill::types;
@@ -69,15 +75,32 @@ pub(crate) trait HostCapability {
         Vec::new()
     }
 
+    /// What installing a skill that asks for `asks` grants of this
+    /// capability in the agent's file.
+    fn on_install(_asks: &Capabilities) -> OnInstall {
+        OnInstall::Nothing
+    }
+
     /// The state of one call, from the skill's grant (if any).
     fn prepare(
         grant: Option<&Self::Grant>,
         call: &CallContext<'_>,
-    ) -> impl Future<Output = Result<Self::State, PrepareError>> + Send;
+    ) -> impl Future<Output = Result<Self::State, CapError>> + Send;
+}
+
+/// What an install writes into an agent's file for one capability.
+pub(crate) enum OnInstall {
+    /// The manifest does not ask for it, or it needs no grant.
+    Nothing,
+    /// `key = value` under `[skills.<name>.grants]`.
+    Grant(&'static str, toml_edit::Item),
+    /// What only the operator can choose (a mount, where a secret comes
+    /// from), in words saying what to add.
+    Left(Vec<String>),
 }
 
 /// What a load-time decision looks at: one skill of one agent.
-pub struct GrantContext<'a> {
+pub(crate) struct GrantContext<'a> {
     pub agent: &'a AgentConfig,
     pub host: &'a HostConfig,
     pub skill: &'a str,
@@ -85,15 +108,25 @@ pub struct GrantContext<'a> {
     pub entry: &'a SkillEntry,
     /// The skill's manifest: what it asks for.
     pub manifest: &'a Manifest,
-    /// A local agent, running one skill directly: its state is its own,
-    /// apart from every configured agent's.
+    /// A local agent, running one skill directly with no configuration:
+    /// its state is its own, and nothing it has reaches outside the host.
     pub local: bool,
+    /// The way out a network grant opens.
+    pub egress: &'a Egress,
+    /// The secrets of every skill of the agent, decided before anything
+    /// else: each skill's requests are scanned for all of them.
+    pub secrets: &'a AgentSecrets,
 }
 
 impl GrantContext<'_> {
     /// An error about `field` of the skill's grants, on `line` of the
     /// agent's file.
-    pub fn error(&self, field: &str, line: usize, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn error(
+        &self,
+        field: &str,
+        line: usize,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError {
             file: self.agent.file.clone(),
             line: Some(line),
@@ -103,8 +136,22 @@ impl GrantContext<'_> {
     }
 }
 
+/// The secrets of an agent: each skill's, and one scanner for all.
+#[derive(Default)]
+pub(crate) struct AgentSecrets {
+    by_skill: BTreeMap<String, secrets::SecretsGrant>,
+    pub scanner: Arc<SecretScanner>,
+}
+
+impl AgentSecrets {
+    /// The secrets bound to `skill`.
+    pub(crate) fn of(&self, skill: &str) -> Option<&secrets::SecretsGrant> {
+        self.by_skill.get(skill)
+    }
+}
+
 /// What preparing one call looks at.
-pub struct CallContext<'a> {
+pub(crate) struct CallContext<'a> {
     pub agent: &'a AgentId,
     pub skill: &'a Arc<str>,
     pub limits: &'a Limits,
@@ -112,13 +159,11 @@ pub struct CallContext<'a> {
     pub db: &'a Db,
     /// The agent's access to inference, if it has models.
     pub models: Option<&'a AgentClient>,
-    /// The skill's way out to the network, if it has one.
-    pub network: Option<&'a Arc<NetworkAccess>>,
 }
 
 /// A call's capability could not be prepared.
 #[derive(Debug, thiserror::Error)]
-pub enum PrepareError {
+pub(crate) enum CapError {
     #[error(transparent)]
     Mount(#[from] fs::MountError),
 }
@@ -134,48 +179,94 @@ pub(crate) struct Words {
 
 /// What one skill holds in one agent, capability by capability.
 #[derive(Debug)]
-pub struct SkillGrants {
+pub(crate) struct SkillGrants {
+    pub log: Option<()>,
     pub memory: Option<memory::MemoryGrant>,
     pub inference: Option<inference::InferenceGrant>,
+    pub consent: Option<()>,
     pub network: Option<http::NetworkGrant>,
     pub fs: Option<fs::FsGrant>,
     pub secrets: Option<secrets::SecretsGrant>,
 }
 
 impl SkillGrants {
-    /// Decide every capability of the skill in `cx`.
-    pub fn decide(cx: &GrantContext<'_>) -> Result<SkillGrants, ConfigError> {
+    /// Decide what every capability grants each skill of `agent`, whose
+    /// manifests are `manifests`: secrets first (every skill's requests are
+    /// scanned for all of them), then the rest, skill by skill.
+    pub(crate) fn decide_all(
+        agent: &AgentConfig,
+        host: &HostConfig,
+        manifests: &BTreeMap<String, Manifest>,
+        egress: &Egress,
+        local: bool,
+    ) -> Result<(BTreeMap<String, SkillGrants>, Arc<SecretScanner>), ConfigError> {
+        let cx = |skill: &'_ str, secrets| {
+            let (skill, entry) = agent
+                .skills
+                .get_key_value(skill)
+                .expect("a configured skill");
+            GrantContext {
+                agent,
+                host,
+                skill,
+                entry,
+                manifest: &manifests[skill],
+                local,
+                egress,
+                secrets,
+            }
+        };
+        let none = AgentSecrets::default();
+        let mut by_skill = BTreeMap::new();
+        for skill in agent.skills.keys() {
+            if let Some(grant) = secrets::Secrets::grant(&cx(skill, &none))? {
+                by_skill.insert(skill.clone(), grant);
+            }
+        }
+        let values = by_skill.values().flat_map(|s| &s.bindings);
+        let scanner = Arc::new(SecretScanner::new(values.map(|b| b.value.as_str())));
+        let secrets = AgentSecrets { by_skill, scanner };
+        let mut decided = BTreeMap::new();
+        for skill in agent.skills.keys() {
+            decided.insert(skill.clone(), SkillGrants::decide(&cx(skill, &secrets))?);
+        }
+        Ok((decided, secrets.scanner))
+    }
+
+    /// Decide every capability of the skill in `cx`, its secrets being
+    /// decided already.
+    fn decide(cx: &GrantContext<'_>) -> Result<SkillGrants, ConfigError> {
         Ok(SkillGrants {
+            log: log::Log::grant(cx)?,
             memory: memory::Memory::grant(cx)?,
             inference: inference::Inference::grant(cx)?,
+            consent: consent::Consent::grant(cx)?,
             network: http::Http::grant(cx)?,
             fs: fs::Fs::grant(cx)?,
-            secrets: secrets::Secrets::grant(cx)?,
+            secrets: cx.secrets.of(cx.skill).cloned(),
         })
     }
 
-    /// What these grants give, in words.
-    pub fn granted(&self) -> Vec<String> {
+    /// What these grants give, in words. Secrets are listed with the
+    /// network access they travel by.
+    pub(crate) fn granted(&self) -> Vec<String> {
         let mut words = Vec::new();
         words.extend(self.memory.iter().flat_map(memory::Memory::granted));
-        words.extend(
-            self.inference
-                .iter()
-                .flat_map(inference::Inference::granted),
-        );
-        words.extend(self.network.iter().flat_map(http::Http::granted));
-        words.extend(self.secrets.iter().flat_map(secrets::Secrets::granted));
+        let models = self.inference.iter();
+        words.extend(models.flat_map(inference::Inference::granted));
+        if let Some(network) = &self.network {
+            words.extend(http::Http::granted(network));
+            words.extend(self.secrets.iter().flat_map(secrets::Secrets::granted));
+        }
         words.extend(self.fs.iter().flat_map(fs::Fs::granted));
         words
     }
 
     /// What `asks` holds that these grants do not give, in words.
-    pub fn not_granted(&self, asks: &Capabilities) -> Vec<String> {
+    pub(crate) fn not_granted(&self, asks: &Capabilities) -> Vec<String> {
         let mut words = memory::Memory::not_granted(asks, self.memory.as_ref());
-        words.extend(inference::Inference::not_granted(
-            asks,
-            self.inference.as_ref(),
-        ));
+        let models = self.inference.as_ref();
+        words.extend(inference::Inference::not_granted(asks, models));
         words.extend(http::Http::not_granted(asks, self.network.as_ref()));
         words.extend(fs::Fs::not_granted(asks, self.fs.as_ref()));
         words.extend(secrets::Secrets::not_granted(asks, self.secrets.as_ref()));
@@ -193,6 +284,28 @@ pub(crate) fn asked(asks: &Capabilities) -> Vec<Words> {
     words
 }
 
+/// What installing a skill that asks for `asks` writes into the agent's
+/// file: the grants (`[skills.<name>.grants]`), and what is left to the
+/// operator, in words.
+pub(crate) fn on_install(asks: &Capabilities) -> (toml_edit::Table, Vec<String>) {
+    let mut grants = toml_edit::Table::new();
+    let mut left = Vec::new();
+    for decided in [
+        memory::Memory::on_install(asks),
+        inference::Inference::on_install(asks),
+        http::Http::on_install(asks),
+        fs::Fs::on_install(asks),
+        secrets::Secrets::on_install(asks),
+    ] {
+        match decided {
+            OnInstall::Nothing => {}
+            OnInstall::Grant(key, value) => grants[key] = value,
+            OnInstall::Left(words) => left.extend(words),
+        }
+    }
+    (grants, left)
+}
+
 /// The capabilities of one call.
 pub struct CallCaps {
     pub log: log::LogCap,
@@ -205,15 +318,15 @@ pub struct CallCaps {
 
 impl CallCaps {
     /// Prepare every capability of one call from the skill's grants.
-    pub async fn prepare(
+    pub(crate) async fn prepare(
         grants: &SkillGrants,
         call: &CallContext<'_>,
-    ) -> Result<CallCaps, PrepareError> {
+    ) -> Result<CallCaps, CapError> {
         Ok(CallCaps {
-            log: log::Log::prepare(Some(&()), call).await?,
+            log: log::Log::prepare(grants.log.as_ref(), call).await?,
             memory: memory::Memory::prepare(grants.memory.as_ref(), call).await?,
             inference: inference::Inference::prepare(grants.inference.as_ref(), call).await?,
-            consent: consent::Consent::prepare(Some(&()), call).await?,
+            consent: consent::Consent::prepare(grants.consent.as_ref(), call).await?,
             http: http::Http::prepare(grants.network.as_ref(), call).await?,
             fs: fs::Fs::prepare(grants.fs.as_ref(), call).await?,
         })

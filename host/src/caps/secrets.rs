@@ -4,9 +4,11 @@
 //! layer injects it into the skill's requests to those hosts, refuses any
 //! other request carrying it, and masks it in answers
 //! ([`crate::egress`]). So secrets have no import of their own: they reach
-//! a call through its network access.
+//! a call through its network access ([`super::http`]), and are decided
+//! before every other capability, since each skill's requests are scanned
+//! for every secret of its agent.
 
-use super::{CallContext, GrantContext, HostCapability, PrepareError, Words};
+use super::{CallContext, CapError, GrantContext, HostCapability, OnInstall, Words};
 use crate::config::{Capabilities, ConfigError, SecretRequest, read_secret};
 use crate::egress::SecretBinding;
 
@@ -15,7 +17,7 @@ pub(crate) struct Secrets;
 
 /// The secrets bound to a skill, with their values.
 #[derive(Debug, Clone)]
-pub struct SecretsGrant {
+pub(crate) struct SecretsGrant {
     pub bindings: Vec<SecretBinding>,
 }
 
@@ -60,6 +62,17 @@ impl HostCapability for Secrets {
         asks.secrets.iter().map(words).collect()
     }
 
+    fn on_install(asks: &Capabilities) -> OnInstall {
+        let left = asks
+            .secrets
+            .keys()
+            .map(|name| format!("secret {name}: add a grant naming where its value comes from"));
+        match asks.secrets.is_empty() {
+            true => OnInstall::Nothing,
+            false => OnInstall::Left(left.collect()),
+        }
+    }
+
     fn granted(grant: &SecretsGrant) -> Vec<String> {
         let words = |secret: &SecretBinding| {
             let hosts: Vec<String> = secret.hosts.iter().map(ToString::to_string).collect();
@@ -89,7 +102,7 @@ impl HostCapability for Secrets {
     async fn prepare(
         _grant: Option<&SecretsGrant>,
         _call: &CallContext<'_>,
-    ) -> Result<(), PrepareError> {
+    ) -> Result<(), CapError> {
         Ok(())
     }
 }

@@ -9,8 +9,9 @@ use super::http::Http;
 use super::inference::Inference;
 use super::memory::Memory;
 use super::secrets::Secrets;
-use super::{GrantContext, HostCapability, SkillGrants, asked};
+use super::{AgentSecrets, GrantContext, HostCapability, SkillGrants, asked, on_install};
 use crate::config::{AgentConfig, ConfigError, HostConfig, Manifest};
+use crate::egress::Egress;
 
 /// A configuration directory holding the skill `probe`, whose manifest asks
 /// for `asks` (the lines of its `[capabilities]`), and the agent `ops`,
@@ -21,6 +22,9 @@ struct Case {
     host: HostConfig,
     agent: AgentConfig,
     manifest: Manifest,
+    egress: Egress,
+    /// No skill of the agent binds a secret.
+    no_secrets: AgentSecrets,
 }
 
 impl Case {
@@ -57,6 +61,8 @@ impl Case {
             host,
             agent,
             manifest,
+            egress: Egress::new(Default::default()),
+            no_secrets: AgentSecrets::default(),
         })
     }
 
@@ -72,13 +78,18 @@ impl Case {
             entry: &self.agent.skills["probe"],
             manifest: &self.manifest,
             local,
+            egress: &self.egress,
+            secrets: &self.no_secrets,
         }
     }
 
     /// What the manifest asks for and the agent does not grant, in words.
     fn not_granted(&self) -> Vec<String> {
-        let grants = SkillGrants::decide(&self.cx(false)).unwrap();
-        grants.not_granted(&self.manifest.capabilities)
+        let manifests = [("probe".to_owned(), self.manifest.clone())].into();
+        let (grants, _) =
+            SkillGrants::decide_all(&self.agent, &self.host, &manifests, &self.egress, false)
+                .unwrap();
+        grants["probe"].not_granted(&self.manifest.capabilities)
     }
 }
 
@@ -165,10 +176,9 @@ fn network_grants_must_be_covered_by_what_the_manifest_asks_for() {
     let narrower = case(asks, "network = [\"https://docs.example.org\"]");
     let grant = narrower.decide::<Http>().unwrap().expect("granted");
     assert_eq!(
-        grant.allow[0].pattern.to_string(),
+        grant.allow()[0].pattern.to_string(),
         "https://docs.example.org"
     );
-    assert_eq!(grant.requested.len(), 2);
     // A request with any grant under it counts as granted; the other not.
     assert_eq!(narrower.not_granted(), ["network https://api.test"]);
 
@@ -200,8 +210,11 @@ fn an_ungranted_host_is_reachable_only_when_a_person_may_be_asked() {
     );
     let ask = Case::new(asks, "[consent]\nmode = \"ask\"\n", "").unwrap();
     let grant = ask.decide::<Http>().unwrap().expect("may ask");
-    assert!(grant.allow.is_empty());
-    assert_eq!(grant.requested[0].to_string(), "https://api.test");
+    assert!(grant.allow().is_empty());
+    assert!(
+        Http::grant(&ask.cx(true)).unwrap().is_none(),
+        "a local agent never"
+    );
 }
 
 #[test]
@@ -325,5 +338,18 @@ fn a_manifest_is_described_the_same_way_everywhere() {
         sentences[3],
         "may read the directory /data (a mount the agent lends)"
     );
-    assert!(all.dir.path().exists());
+
+    // An install grants what needs no choice of the operator's.
+    let (grants, left) = on_install(&all.manifest.capabilities);
+    assert_eq!(
+        grants.to_string(),
+        "memory = true\ninference = true\nnetwork = [\"https://*\"]\n"
+    );
+    assert_eq!(
+        left,
+        [
+            "filesystem /data: add a grant naming one of the agent's mounts",
+            "secret KEY: add a grant naming where its value comes from",
+        ]
+    );
 }

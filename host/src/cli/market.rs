@@ -15,6 +15,7 @@ use crate::market::package::{Package, sha256_hex};
 use crate::market::registry::{self, Release};
 use crate::market::signing::KeyPair;
 use crate::runtime::Runtime;
+use crate::vocab::AgentId;
 
 #[derive(Subcommand)]
 pub(super) enum MarketSkillCommand {
@@ -284,8 +285,9 @@ async fn install(
     places: &Places,
 ) -> anyhow::Result<()> {
     let (name, requirement) = split_requirement(skill)?;
+    let agent = AgentId::new(agent)?;
     let config = places.load_config()?;
-    let agent = config.agent(agent)?.id.clone();
+    config.agent(agent.as_str())?;
     let runtime = super::open_runtime(&config.host)?;
     let source = Source::new(&config.host, runtime.egress(), registry, trust_new_key)?;
     let plan = install::plan_install(&source, &agent, &name, &requirement).await?;
@@ -305,16 +307,19 @@ async fn upgrade(
     places: &Places,
 ) -> anyhow::Result<()> {
     let (name, requirement) = split_requirement(skill)?;
+    let agent = AgentId::new(agent)?;
     let config = places.load_config()?;
-    let lock = Lockfile::read(&config.host.dir)?;
-    let current = lock.get(agent, &name).with_context(|| {
-        format!("agent '{agent}' has no skill '{name}' installed from a registry")
-    })?;
     let runtime = super::open_runtime(&config.host)?;
-    let registry: url::Url = current.registry.parse()?;
-    let source = Source::new(&config.host, runtime.egress(), &registry, trust_new_key)?;
-    let data_dir = &config.host.data_dir;
-    match install::plan_upgrade(&source, data_dir, current, &requirement).await? {
+    let egress = runtime.egress();
+    let planned = install::plan_upgrade(
+        &config.host,
+        egress,
+        &agent,
+        &name,
+        &requirement,
+        trust_new_key,
+    );
+    match planned.await? {
         Upgrade::Newest(version) => println!("{name} {version} is the newest that matches"),
         Upgrade::Plan(plan) => {
             show_upgrade(&plan);
@@ -332,20 +337,16 @@ async fn search(text: &str, registry: &url::Url, places: &Places) -> anyhow::Res
     let runtime = super::open_runtime(&places.host()?)?;
     let client = crate::market::client::RegistryClient::new(runtime.egress(), registry)?;
     let listings = client.names().await?;
-    let needle = text.to_lowercase();
-    let found: Vec<_> = listings
-        .iter()
-        .filter(|l| l.name.contains(&needle) || l.description.to_lowercase().contains(&needle))
-        .collect();
+    let found = registry::search(&listings, text);
     if found.is_empty() {
         println!("no skill matches '{text}'");
     }
-    for listing in found {
+    for (listing, lookalikes) in found {
         println!(
             "{} {}  {}  (publisher {}, key {})",
             listing.name, listing.version, listing.description, listing.publisher, listing.key_id
         );
-        for other in registry::lookalikes(&listings, listing) {
+        for other in lookalikes {
             println!(
                 "  looks like '{}' by {} (key {}): check the publisher",
                 other.name, other.publisher, other.key_id

@@ -41,7 +41,6 @@ use toml::Spanned;
 use super::HostConfig;
 use super::capabilities::{check_guest_path, parse_pattern};
 use super::inference::{InferenceSettings, Prompts, RawInferenceSettings, RawPrompts};
-use super::manifest::Manifest;
 use super::toml_file::{ConfigError, TomlFile};
 use crate::vocab::{
     Access, AgentId, ConsentSettings, LimitOverrides, NetPattern, ToolPattern, is_secret_name,
@@ -97,8 +96,9 @@ pub enum SkillSource {
     Installed(semver::Version),
 }
 
-/// What an agent grants one skill. Each grant must be covered by the
-/// skill's manifest; that is checked by `policy` once the manifest is read.
+/// What an agent grants one skill, as written. Each grant must be covered
+/// by the skill's manifest; each capability checks its own when the agent
+/// loads (`caps/`).
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
     pub memory: bool,
@@ -275,6 +275,11 @@ impl AgentConfig {
                 format!("the agent '{id}' must be defined in agents/{id}.toml, not {stem}.toml"),
             ));
         }
+        // Checked in the order of the file's usual layout.
+        let allow = tool_patterns(&file, &raw.tools.allow, "allow")?;
+        let deny = tool_patterns(&file, &raw.tools.deny, "deny")?;
+        let mounts = mounts(&file, raw.mounts, config_dir)?;
+        let skills = skills(&file, raw.skills, config_dir)?;
         let inference = match raw.inference {
             Some(raw) => Some(raw.validate(&file, &host.backends)?),
             None => None,
@@ -283,50 +288,15 @@ impl AgentConfig {
             description: raw.description,
             consent: raw.consent,
             file: path.to_owned(),
-            allow: tool_patterns(&file, &raw.tools.allow, "allow")?,
-            deny: tool_patterns(&file, &raw.tools.deny, "deny")?,
-            mounts: mounts(&file, raw.mounts, config_dir)?,
-            skills: skills(&file, raw.skills, config_dir)?,
+            allow,
+            deny,
+            mounts,
+            skills,
             limits: raw.limits,
             inference,
             prompts: raw.prompts.read(&file, config_dir)?,
             id,
         })
-    }
-}
-
-impl AgentConfig {
-    /// An agent that runs one skill directly, with no configuration: it
-    /// allows every tool of the skill, grants the memory its manifest asks
-    /// for, and lends nothing that reaches outside the host.
-    pub fn local(id: &AgentId, manifest: &Manifest) -> AgentConfig {
-        let dir = manifest.path.parent().unwrap_or(Path::new(".")).to_owned();
-        let all = ToolPattern::parse(&format!("{}.*", manifest.name))
-            .expect("a skill name makes a valid pattern");
-        let entry = SkillEntry {
-            source: SkillSource::Dir(dir),
-            line: 0,
-            grants: Grants {
-                memory: manifest.capabilities.memory,
-                ..Grants::default()
-            },
-        };
-        AgentConfig {
-            id: id.clone(),
-            description: String::new(),
-            consent: ConsentSettings::default(),
-            file: manifest.path.clone(),
-            allow: vec![Located {
-                value: all,
-                line: 0,
-            }],
-            deny: Vec::new(),
-            mounts: BTreeMap::new(),
-            skills: BTreeMap::from([(manifest.name.clone(), entry)]),
-            limits: LimitOverrides::default(),
-            inference: None,
-            prompts: Prompts::default(),
-        }
     }
 }
 

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use crate::vocab::AgentId;
 
-pub(crate) use agent::{AgentConfig, InferenceGrant, NetGrant, SkillEntry, SkillSource};
+pub(crate) use agent::{
+    AgentConfig, Grants, InferenceGrant, Located, NetGrant, SkillEntry, SkillSource,
+};
 pub(crate) use capabilities::{Capabilities, FsRequest, SecretRequest};
 pub(crate) use host::{HOST_FILE, ServerConfig};
 pub use host::{HostConfig, PublicKey, SandboxConfig};

@@ -98,7 +98,7 @@ impl std::fmt::Debug for NetworkAccess {
 pub struct EgressSession {
     access: Arc<NetworkAccess>,
     /// The call's consent, when the session is a skill's; the host's own
-    /// requests (webhooks, later inference) have none: misses are refused.
+    /// requests (webhooks, inference, the registry) have none: misses are refused.
     consent: Option<CallConsent>,
     /// Requests the call may still attempt, sent or refused.
     attempts_left: Arc<AtomicU64>,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, Item, Table};
 
 use super::{MarketError, replace_file};
+use crate::caps;
 use crate::config::{HOST_FILE, Manifest, PublicKey};
 
 /// A TOML file being edited.
@@ -66,7 +67,7 @@ impl Edit {
     ) -> Result<(), MarketError> {
         let mut entry = Table::new();
         entry["installed"] = toml_edit::value(version.to_string());
-        entry["grants"] = Item::Table(grants(manifest));
+        entry["grants"] = Item::Table(caps::on_install(&manifest.capabilities).0);
         self.table("skills", true)?.insert(name, Item::Table(entry));
         let pattern = format!("{name}.*");
         let path = self.path.clone();
@@ -149,24 +150,6 @@ fn not_a(path: &Path, field: &str, what: &str) -> MarketError {
         path: path.to_owned(),
         message: format!("{field} is not a {what}"),
     }
-}
-
-/// The grants an install writes: what the manifest asks for, except
-/// mounts and secrets, which name things only the operator can choose.
-fn grants(manifest: &Manifest) -> Table {
-    let caps = &manifest.capabilities;
-    let mut grants = Table::new();
-    if caps.memory {
-        grants["memory"] = toml_edit::value(true);
-    }
-    if caps.inference {
-        grants["inference"] = toml_edit::value(true);
-    }
-    if !caps.network.is_empty() {
-        let list: toml_edit::Array = caps.network.iter().map(|p| p.to_string()).collect();
-        grants["network"] = toml_edit::value(list);
-    }
-    grants
 }
 
 /// A registry's name in `skillbox.toml`, made from its host and port.

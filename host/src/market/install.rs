@@ -2,7 +2,9 @@
 //! and what it may do, what changes and what a person must agree to is
 //! said in plain words ([`Plan`]); once the person agreed ([`agree`]), the
 //! plan is committed ([`commit`]): the store, the agent's file and the
-//! lockfile. Syncing and removing work the same way.
+//! lockfile. A sync fetches what the lockfile records and the store lacks
+//! ([`missing`], then [`sync`]), and [`remove`] takes an installed skill
+//! out; neither widens what an agent may do, so neither asks.
 //!
 //! Every check comes before anything is written: a package that fails one
 //! leaves no trace but the error.
@@ -18,7 +20,7 @@ use super::package::{Package, sha256_hex};
 use super::registry::{self, Release};
 use super::signing::{self, PublicKey};
 use super::{MarketError, UntrustedKey, store, trusted_keys};
-use crate::caps::{self, HostCapability, Words};
+use crate::caps::{self, Words};
 use crate::config::{HostConfig, Manifest};
 use crate::consent::{CallConsent, ConsentBroker, Session, Verdict};
 use crate::db::Db;
@@ -49,6 +51,8 @@ pub enum Wanted<'a> {
 /// Where skills come from: a registry, and the publisher keys trusted for
 /// its packages.
 pub struct Source {
+    /// The registry's address, as the person or the lockfile gave it.
+    pub url: url::Url,
     pub client: RegistryClient,
     pub trusted: Vec<PublicKey>,
     /// Trust the key that signed a package when the host does not yet (it
@@ -65,6 +69,7 @@ impl Source {
         trust_new_key: bool,
     ) -> Result<Source, MarketError> {
         Ok(Source {
+            url: url.clone(),
             client: RegistryClient::new(egress, url)?,
             trusted: trusted_keys(host, url.as_str()),
             trust_new_key,
@@ -216,15 +221,11 @@ impl Plan {
             ),
             None => (Vec::new(), Vec::new()),
         };
-        let fs_and_secrets = caps::fs::Fs::asked(&fetched.manifest.capabilities)
-            .into_iter()
-            .chain(caps::secrets::Secrets::asked(
-                &fetched.manifest.capabilities,
-            ));
+        let (_, left) = caps::on_install(&fetched.manifest.capabilities);
         Plan {
             agent: agent.clone(),
-            registry: source.client.url().clone(),
-            left: fs_and_secrets.map(|w| w.term).collect(),
+            registry: source.url.clone(),
+            left,
             from: from.map(|(version, _)| version.clone()),
             fetched,
             capabilities,
@@ -278,28 +279,32 @@ pub enum Upgrade {
     Plan(Box<Plan>),
 }
 
-/// Plan upgrading the installed skill `current` (whose package is in the
-/// store of `data_dir`) to the newest release that `requirement` accepts.
+/// Plan upgrading skill `name` of `agent`, installed on `host` from a
+/// registry, to the newest release of that registry that `requirement`
+/// accepts.
 pub async fn plan_upgrade(
-    source: &Source,
-    data_dir: &Path,
-    current: &Locked,
+    host: &HostConfig,
+    egress: &Egress,
+    agent: &AgentId,
+    name: &str,
     requirement: &semver::VersionReq,
+    trust_new_key: bool,
 ) -> Result<Upgrade, MarketError> {
-    let fetched = source
-        .fetch(&current.name, Wanted::Matching(requirement))
-        .await?;
+    let lock = Lockfile::read(&host.dir)?;
+    let current = lock
+        .get(agent.as_str(), name)
+        .ok_or_else(|| MarketError::NotInstalled {
+            agent: agent.to_string(),
+            name: name.to_owned(),
+        })?;
+    let source = Source::new(host, egress, &current.registry_url()?, trust_new_key)?;
+    let fetched = source.fetch(name, Wanted::Matching(requirement)).await?;
     if fetched.release.version <= current.version {
         return Ok(Upgrade::Newest(current.version.clone()));
     }
-    let old =
-        Manifest::load(&store_dir(data_dir, &current.sha256)).map_err(MarketError::NotSynced)?;
-    let plan = Plan::new(
-        &current.agent,
-        source,
-        fetched,
-        Some((&current.version, &old)),
-    );
+    let installed = store_dir(&host.data_dir, &current.sha256);
+    let old = Manifest::load(&installed).map_err(MarketError::NotSynced)?;
+    let plan = Plan::new(agent, &source, fetched, Some((&current.version, &old)));
     Ok(Upgrade::Plan(Box::new(plan)))
 }
 
@@ -328,7 +333,7 @@ pub async fn agree(
             channel: Some("cli".into()),
             grant: None,
         };
-        return audit::append(db, &entry).map_err(|e| MarketError::NotAgreed(e.to_string()));
+        return Ok(audit::append(db, &entry)?);
     }
     let settings = ConsentSettings {
         mode: Mode::Ask,
@@ -422,11 +427,7 @@ pub fn missing(host: &HostConfig) -> Result<Vec<Locked>, MarketError> {
 /// Fetch `locked` exactly, from the registry that the lockfile names, into
 /// the store of `host`.
 pub async fn sync(host: &HostConfig, egress: &Egress, locked: &Locked) -> Result<(), MarketError> {
-    let url: url::Url = locked.registry.parse().map_err(|e| MarketError::Registry {
-        url: locked.registry.clone(),
-        why: format!("{e}"),
-    })?;
-    let source = Source::new(host, egress, &url, false)?;
+    let source = Source::new(host, egress, &locked.registry_url()?, false)?;
     let fetched = source.fetch(&locked.name, Wanted::Locked(locked)).await?;
     store::add(&host.data_dir, &locked.sha256, &fetched.package)?;
     Ok(())

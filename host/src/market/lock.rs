@@ -46,9 +46,7 @@ impl Lockfile {
     pub fn read(config_dir: &Path) -> Result<Lockfile, MarketError> {
         let path = Lockfile::path(config_dir);
         match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                toml::from_str(&text).map_err(|e| MarketError::malformed(&path, e.message()))
-            }
+            Ok(text) => toml::from_str(&text).map_err(|e| MarketError::malformed(&path, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lockfile::default()),
             Err(error) => Err(MarketError::io(&path)(error)),
         }
@@ -136,6 +134,16 @@ pub fn locate(
         located.insert(name.clone(), location);
     }
     Ok(located)
+}
+
+impl Locked {
+    /// The address of the registry it came from.
+    pub fn registry_url(&self) -> Result<url::Url, MarketError> {
+        self.registry.parse().map_err(|e| MarketError::Registry {
+            url: self.registry.clone(),
+            why: format!("{e}"),
+        })
+    }
 }
 
 impl Lockfile {

@@ -34,9 +34,14 @@ pub enum MarketError {
     /// A file of a registry, the lockfile or a key pair that does not parse.
     #[error("{}: {message}", path.display())]
     Malformed { path: PathBuf, message: String },
-    /// An agent's file that an install cannot edit.
+    /// An operator's file (an agent's, `skillbox.toml`) that an install
+    /// cannot edit.
     #[error("{}: {message}", path.display())]
     AgentFile { path: PathBuf, message: String },
+    #[error(transparent)]
+    Package(#[from] package::PackageError),
+    #[error("cannot write the audit log: {0}")]
+    Audit(#[from] crate::db::DbError),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{url}: {why}")]

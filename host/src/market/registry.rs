@@ -75,6 +75,17 @@ pub fn lookalikes<'a>(listings: &'a [Listing], listing: &Listing) -> Vec<&'a Lis
         .collect()
 }
 
+/// The skills of `listings` whose name or description holds `text`, each
+/// with its look-alikes.
+pub fn search<'a>(listings: &'a [Listing], text: &str) -> Vec<(&'a Listing, Vec<&'a Listing>)> {
+    let needle = text.to_lowercase();
+    listings
+        .iter()
+        .filter(|l| l.name.contains(&needle) || l.description.to_lowercase().contains(&needle))
+        .map(|listing| (listing, lookalikes(listings, listing)))
+        .collect()
+}
+
 /// `keys.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Keys {
@@ -120,10 +131,7 @@ fn capabilities(package: &Package) -> serde_json::Value {
 /// Add the package file `bytes` to the registry directory `dir`, signed
 /// with `key`. Re-publishing a version is refused.
 pub fn publish(dir: &Path, bytes: &[u8], key: &KeyPair) -> Result<Release, MarketError> {
-    let package = Package::unpack(bytes).map_err(|error| MarketError::Malformed {
-        path: dir.to_owned(),
-        message: error.to_string(),
-    })?;
+    let package = Package::unpack(bytes)?;
     let manifest = read_manifest(&package)?;
     let name = manifest.name.clone();
     for sub in ["index", "packages"] {

@@ -78,13 +78,13 @@ pub fn check_dir(dir: &Path) -> Result<(), MarketError> {
     }
 }
 
-/// Serve the registry `dir` on `listener` until `shutdown` completes.
+/// Serve the registry `dir` (see [`check_dir`]) on `listener` until
+/// `shutdown` completes.
 pub async fn serve(
     dir: &Path,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MarketError> {
-    check_dir(dir)?;
     axum::serve(listener, router(dir.to_owned()))
         .with_graceful_shutdown(shutdown)
         .await

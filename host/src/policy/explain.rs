@@ -76,7 +76,7 @@ fn limits(skill: &SkillPolicy) -> Vec<String> {
             l.memory_quota, l.memory_keys
         ));
     }
-    if skill.network.is_some() {
+    if skill.grants.network.is_some() {
         limits.push(format!(
             "http: {} requests a call, responses up to {}, {} each",
             l.http_requests,

@@ -12,12 +12,16 @@ mod tools;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::caps::http::Http;
-use crate::caps::{GrantContext, SkillGrants};
-use crate::config::{AgentConfig, ConfigError, HostConfig, Manifest};
-use crate::egress::{Egress, NetworkAccess};
+use std::path::Path;
+
+use crate::caps::SkillGrants;
+use crate::config::{
+    AgentConfig, ConfigError, Grants, HostConfig, Located, Manifest, Prompts, SkillEntry,
+    SkillSource,
+};
+use crate::egress::Egress;
 use crate::redact::SecretScanner;
-use crate::vocab::{AgentId, ConsentSettings, Limits};
+use crate::vocab::{AgentId, ConsentSettings, LimitOverrides, Limits, ToolPattern};
 
 pub(crate) use explain::asked;
 pub(crate) use tools::{Authorization, ToolRules};
@@ -30,16 +34,14 @@ pub struct AgentPolicy {
     /// Every secret of the agent, to find in requests and mask in prompts.
     pub secrets: Arc<SecretScanner>,
     pub tools: ToolRules,
-    pub skills: BTreeMap<String, SkillPolicy>,
+    pub(crate) skills: BTreeMap<String, SkillPolicy>,
 }
 
 /// What one skill may use in one agent.
 #[derive(Debug)]
-pub struct SkillPolicy {
+pub(crate) struct SkillPolicy {
     pub skill: Arc<str>,
     pub grants: SkillGrants,
-    /// Its way out to the network, when it may reach any host.
-    pub network: Option<Arc<NetworkAccess>>,
     pub limits: Limits,
     /// What the manifest asks for and the agent does not grant, in words.
     pub not_granted: Vec<String>,
@@ -48,7 +50,7 @@ pub struct SkillPolicy {
 impl AgentPolicy {
     /// Decide, for each skill `agent` configures, what every capability
     /// grants it. `manifests` holds the manifest of each of those skills.
-    pub fn build(
+    pub(crate) fn build(
         agent: &AgentConfig,
         host: &HostConfig,
         manifests: &BTreeMap<String, Manifest>,
@@ -61,16 +63,16 @@ impl AgentPolicy {
     /// of the skill and grants the memory its manifest asks for (a space of
     /// its own, which no configured agent can name), and nothing that
     /// reaches outside the host: network, directories, secrets.
-    pub fn local(
+    pub(crate) fn local(
         agent: &AgentId,
         manifest: &Manifest,
         host: &HostConfig,
         egress: &Egress,
     ) -> AgentPolicy {
-        let config = AgentConfig::local(agent, manifest);
+        let config = local_config(agent, manifest);
         let manifests = BTreeMap::from([(manifest.name.clone(), manifest.clone())]);
         Self::decide(&config, host, &manifests, egress, true)
-            .expect("a local agent grants only what its manifest asks for")
+            .expect("a local agent is granted nothing its manifest did not ask for")
     }
 
     fn decide(
@@ -80,43 +82,19 @@ impl AgentPolicy {
         egress: &Egress,
         local: bool,
     ) -> Result<AgentPolicy, ConfigError> {
+        let (decided, scanner) = SkillGrants::decide_all(agent, host, manifests, egress, local)?;
         let ceiling = host.maxima.with(&agent.limits).capped_by(&host.maxima);
-        let mut decided = Vec::new();
-        for (name, entry) in &agent.skills {
-            let manifest = &manifests[name];
-            let cx = GrantContext {
-                agent,
-                host,
-                skill: name,
-                entry,
-                manifest,
-                local,
-            };
-            let limits = host.defaults.with(&manifest.limits).capped_by(&ceiling);
-            decided.push((name, manifest, SkillGrants::decide(&cx)?, limits));
-        }
-        // Every request of every skill of the agent is scanned for all of
-        // its secrets.
-        let values = decided.iter().flat_map(|(_, _, grants, _)| {
-            let bindings = grants.secrets.iter().flat_map(|s| &s.bindings);
-            bindings.map(|b| b.value.as_str())
-        });
-        let scanner = Arc::new(SecretScanner::new(values));
         let skills = decided
             .into_iter()
-            .map(|(name, manifest, grants, limits)| {
-                let network = grants.network.as_ref().map(|network| {
-                    let secrets = grants.secrets.as_ref();
-                    Http::open(egress, &agent.id, name, network, secrets, &scanner)
-                });
+            .map(|(name, grants)| {
+                let manifest = &manifests[&name];
                 let policy = SkillPolicy {
                     skill: name.as_str().into(),
                     not_granted: grants.not_granted(&manifest.capabilities),
+                    limits: host.defaults.with(&manifest.limits).capped_by(&ceiling),
                     grants,
-                    network,
-                    limits,
                 };
-                (name.clone(), policy)
+                (name, policy)
             })
             .collect();
         Ok(AgentPolicy {
@@ -128,7 +106,37 @@ impl AgentPolicy {
         })
     }
 
-    pub fn explain(&self, manifests: &BTreeMap<String, Manifest>) -> String {
+    pub(crate) fn explain(&self, manifests: &BTreeMap<String, Manifest>) -> String {
         explain::explain(self, manifests)
+    }
+}
+
+/// The configuration of a local agent: the skill of `manifest`, every tool
+/// of it allowed, and no grants written: what it gets is the capabilities'
+/// decision for a local agent.
+fn local_config(id: &AgentId, manifest: &Manifest) -> AgentConfig {
+    let dir = manifest.path.parent().unwrap_or(Path::new(".")).to_owned();
+    let all = ToolPattern::parse(&format!("{}.*", manifest.name))
+        .expect("a skill name makes a valid pattern");
+    let entry = SkillEntry {
+        source: SkillSource::Dir(dir),
+        line: 0,
+        grants: Grants::default(),
+    };
+    AgentConfig {
+        id: id.clone(),
+        description: String::new(),
+        consent: ConsentSettings::default(),
+        file: manifest.path.clone(),
+        allow: vec![Located {
+            value: all,
+            line: 0,
+        }],
+        deny: Vec::new(),
+        mounts: BTreeMap::new(),
+        skills: BTreeMap::from([(manifest.name.clone(), entry)]),
+        limits: LimitOverrides::default(),
+        inference: None,
+        prompts: Prompts::default(),
     }
 }

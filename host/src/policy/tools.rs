@@ -17,7 +17,7 @@ pub struct ToolRules {
 }
 
 /// What the allowlist says about a call.
-pub enum Authorization<'a> {
+pub(crate) enum Authorization<'a> {
     Granted(&'a SkillPolicy),
     /// Only with a person's consent, for this reason.
     NeedsConsent(&'a SkillPolicy, String),
@@ -74,7 +74,7 @@ impl ToolRules {
 impl AgentPolicy {
     /// Whether the agent may call `tool` of `skill`: by its allowlist, or
     /// with a person's consent.
-    pub fn authorize(&self, skill: &str, tool: &str) -> Authorization<'_> {
+    pub(crate) fn authorize(&self, skill: &str, tool: &str) -> Authorization<'_> {
         let Some(policy) = self.skills.get(skill) else {
             return Authorization::NoSuchSkill(format!(
                 "agent '{}' has no skill '{skill}'",

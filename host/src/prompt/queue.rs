@@ -24,10 +24,13 @@ pub struct PromptQueue {
 
 /// An answer that did not reach its prompt.
 #[derive(Debug, thiserror::Error)]
-#[error("prompt '{id}' {why}")]
-pub struct Unanswered {
-    pub id: String,
-    pub why: &'static str,
+pub enum Unanswered {
+    #[error("no pending prompt '{0}'")]
+    NotPending(String),
+    #[error("prompt '{0}' was given up")]
+    GivenUp(String),
+    #[error("prompt '{0}' was given up before its answer was recorded")]
+    NotRecorded(String),
 }
 
 /// Longest wait for an answer to be on record once given.
@@ -59,25 +62,21 @@ impl PromptQueue {
     /// Answer the prompt `id`, and wait until the answer is on record: a
     /// grant it makes is stored before this returns.
     pub async fn answer(&self, id: &str, answer: Answer) -> Result<(), Unanswered> {
-        let unanswered = |why| Unanswered {
-            id: id.to_owned(),
-            why,
-        };
         let pending = self
             .lock()
             .remove(id)
-            .ok_or_else(|| unanswered("is not pending"))?;
+            .ok_or_else(|| Unanswered::NotPending(id.to_owned()))?;
         let (done, recorded) = oneshot::channel();
         self.lock_recording().insert(id.to_owned(), done);
         if pending.reply.send(answer).is_err() {
             self.lock_recording().remove(id);
-            return Err(unanswered("was given up"));
+            return Err(Unanswered::GivenUp(id.to_owned()));
         }
         let on_record = tokio::time::timeout(RECORDING, recorded).await;
         self.lock_recording().remove(id);
         match on_record {
             Ok(Ok(())) => Ok(()),
-            _ => Err(unanswered("was given up before its answer was recorded")),
+            _ => Err(Unanswered::NotRecorded(id.to_owned())),
         }
     }
 

@@ -69,7 +69,17 @@ pub(crate) fn decide(
     config: &AgentConfig,
 ) -> Result<(AgentPolicy, BTreeMap<String, Manifest>), ConfigError> {
     let located = market::locate(host, config)?;
-    let manifests = read_manifests(config, &located)?;
+    decide_located(host, egress, config, &located)
+}
+
+/// What agent `config` may do, its skills being where `located` says.
+fn decide_located(
+    host: &HostConfig,
+    egress: &Egress,
+    config: &AgentConfig,
+    located: &BTreeMap<String, SkillLocation>,
+) -> Result<(AgentPolicy, BTreeMap<String, Manifest>), ConfigError> {
+    let manifests = read_manifests(config, located)?;
     let policy = AgentPolicy::build(config, host, &manifests, egress)?;
     Ok((policy, manifests))
 }
@@ -183,8 +193,7 @@ impl Runtime {
                 })?;
             }
         }
-        let manifests = read_manifests(config, &located)?;
-        let policy = AgentPolicy::build(config, &self.host, &manifests, &self.egress)?;
+        let (policy, _) = decide_located(&self.host, &self.egress, config, &located)?;
         let mut skills = BTreeMap::new();
         for (name, SkillLocation { dir, .. }) in &located {
             skills.insert(name.clone(), self.load_skill(dir)?);
@@ -274,7 +283,6 @@ impl Runtime {
             consent: &consent,
             db: &self.db,
             models: agent.inference.as_ref(),
-            network: policy.network.as_ref(),
         };
         let caps = match CallCaps::prepare(&policy.grants, &call).await {
             Ok(caps) => caps,

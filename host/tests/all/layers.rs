@@ -2,7 +2,8 @@
 //! the table in `docs/architecture.md`, and a module uses only modules of
 //! lower layers. Every `crate::` path in `host/src` is read (test modules
 //! aside); one that reaches up or across a layer fails this test, naming
-//! the file and line.
+//! the file and line. So is a `super::` path that climbs to the crate's
+//! root and down into another module.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -67,37 +68,92 @@ fn skip_item<'a>(lines: &mut impl Iterator<Item = &'a str>) {
     }
 }
 
-/// The top-level modules each `crate::` path in `code` names, with lines.
-fn uses(code: &str) -> Vec<(usize, String)> {
+/// The top-level modules that the paths in `code` name, with their lines:
+/// every `crate::` path, and every `super::` path that climbs out of
+/// `module` (the file's module path, e.g. `["caps", "http"]`) to the
+/// crate's root.
+fn uses(code: &str, module: &[String]) -> Vec<(usize, String)> {
     let mut found = Vec::new();
-    for (number, line) in code.lines().enumerate() {
-        let mut rest = line;
-        while let Some(at) = rest.find("crate::") {
-            rest = &rest[at + "crate::".len()..];
-            let names: Vec<&str> = match rest.strip_prefix('{') {
-                // `crate::{a, b::c}`: the first segment of each path.
-                Some(group) => group
-                    .split('}')
-                    .next()
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|path| path.trim().split("::").next().unwrap_or_default())
-                    .collect(),
-                None => vec![
-                    rest.split(|c: char| !c.is_alphanumeric() && c != '_')
-                        .next()
-                        .unwrap_or_default(),
-                ],
-            };
-            found.extend(
-                names
-                    .into_iter()
-                    .filter(|n| !n.is_empty())
-                    .map(|n| (number + 1, n.to_owned())),
-            );
+    let line_of = |at: usize| code[..at].matches('\n').count() + 1;
+    let mut at = 0;
+    while let Some(start) = next_path(code, at) {
+        let mut rest = &code[start..];
+        let mut supers = 0;
+        while let Some(after) = rest.strip_prefix("super::") {
+            supers += 1;
+            rest = after;
         }
+        let from_root = match rest.strip_prefix("crate::") {
+            Some(after) => Some(after),
+            // Climbing as many modules as the file is deep reaches the root.
+            None if supers >= module.len() => Some(rest),
+            None => None,
+        };
+        at = code.len() - from_root.unwrap_or(rest).len();
+        let Some(rest) = from_root else {
+            continue;
+        };
+        let names: Vec<&str> = match rest.strip_prefix('{') {
+            // `crate::{a, b::c}`, over as many lines as rustfmt makes it.
+            Some(group) => group
+                .split('}')
+                .next()
+                .unwrap_or_default()
+                .split(',')
+                .map(|path| path.trim().split("::").next().unwrap_or_default())
+                .collect(),
+            None => vec![
+                rest.split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .next()
+                    .unwrap_or_default(),
+            ],
+        };
+        let line = line_of(start);
+        found.extend(
+            names
+                .into_iter()
+                .filter(|n| !n.is_empty())
+                .map(|n| (line, n.to_owned())),
+        );
     }
     found
+}
+
+/// Where the next `crate::` or `super::` path starts, at or after `from`
+/// (not the end of a longer name, such as `my_crate::`).
+fn next_path(code: &str, mut from: usize) -> Option<usize> {
+    loop {
+        let crate_at = code[from..].find("crate::");
+        let super_at = code[from..].find("super::");
+        let at = from
+            + match (crate_at, super_at) {
+                (Some(c), Some(s)) => c.min(s),
+                (one, other) => one.or(other)?,
+            };
+        let before = code[..at].chars().next_back();
+        if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+}
+
+/// The module path of a file under `src`: `caps/http.rs` is
+/// `["caps", "http"]`, `caps/mod.rs` and `metrics.rs` name their module.
+fn module_path(relative: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = relative
+        .components()
+        .map(|c| {
+            c.as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned()
+        })
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts
 }
 
 fn rust_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
@@ -129,7 +185,7 @@ fn violations(src: &Path, layers: &BTreeMap<String, usize>) -> Vec<String> {
             continue;
         };
         let text = std::fs::read_to_string(&file).unwrap();
-        for (line, used) in uses(&code(&text)) {
+        for (line, used) in uses(&code(&text), &module_path(relative)) {
             let at = format!("host/src/{}:{line}", relative.display());
             match layers.get(&used) {
                 _ if used == module || used == "self" => {}
@@ -185,14 +241,22 @@ fn an_upward_import_is_caught() {
     );
     assert!(violations(src.path(), &layers).is_empty());
 
-    write("config/agent.rs", "use crate::{db::Db, vocab::AgentId};\n");
+    write(
+        "config/agent.rs",
+        "use crate::{\n    db::Db,\n    vocab::AgentId,\n};\n",
+    );
     write("vocab/names.rs", "fn f() { crate::config::load(); }\n");
-    write("db/mod.rs", "use crate::Runtime;\n");
+    write(
+        "db/mod.rs",
+        "use crate::Runtime;\nuse super::vocab::Limits;\n",
+    );
+    write("db/kv.rs", "use super::Db;\nuse super::super::config::X;\n");
     let wrong = violations(src.path(), &layers);
     assert_eq!(
         wrong,
         [
             "host/src/config/agent.rs:1: config (layer 1) uses db (layer 1)",
+            "host/src/db/kv.rs:2: db (layer 1) uses config (layer 1)",
             "host/src/db/mod.rs:1: crate::Runtime: name the module it comes from",
             "host/src/vocab/names.rs:1: vocab (layer 0) uses config (layer 1)",
         ]

@@ -96,6 +96,7 @@ async fn install(
     host: &HostConfig,
 ) -> Result<Plan, MarketError> {
     let source = Source {
+        url: registry.url.clone(),
         client: RegistryClient::new(&Egress::new(BTreeMap::new()), &registry.url)?,
         trusted: trusted.to_vec(),
         trust_new_key: false,
