@@ -41,6 +41,13 @@ struct Disk {
 pub enum DbError {
     #[error("cannot open the database at {path}: {error}")]
     Open { path: String, error: sled::Error },
+    /// Another process holds the database: a server, or another command.
+    #[error(
+        "the database at {0} is in use by another skillbox process (a command still \
+         running, or a server whose admin socket does not answer); wait for it to end, \
+         or stop it"
+    )]
+    InUse(String),
     #[error("database error: {0}")]
     Sled(#[from] sled::Error),
 }
@@ -51,9 +58,15 @@ impl Db {
         let sled = sled::Config::new()
             .path(path)
             .open()
-            .map_err(|error| DbError::Open {
-                path: path.display().to_string(),
-                error,
+            .map_err(|error| match &error {
+                // sled says so only in words.
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    DbError::InUse(path.display().to_string())
+                }
+                _ => DbError::Open {
+                    path: path.display().to_string(),
+                    error,
+                },
             })?;
         Ok(Db {
             sled,

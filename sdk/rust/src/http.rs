@@ -141,9 +141,10 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
     let (scheme, authority, path) = split_url(&request.url)?;
     let headers = Fields::new();
     for (name, value) in &request.headers {
-        headers
-            .append(name, value.as_bytes())
-            .map_err(|e| HttpError::Invalid(format!("header {name}: {e:?}")))?;
+        headers.append(name, value.as_bytes()).map_err(|e| {
+            let why = crate::words::variant(&format!("{e:?}"));
+            HttpError::Invalid(format!("header {name}: {why}"))
+        })?;
     }
     let outgoing = OutgoingRequest::new(headers);
     let method = match request.method.to_ascii_uppercase().as_str() {
@@ -264,7 +265,13 @@ fn error(code: ErrorCode) -> HttpError {
         ErrorCode::DestinationIpProhibited => {
             HttpError::Denied("the host refused the destination address".into())
         }
-        other => HttpError::Failed(format!("{other:?}")),
+        ErrorCode::ConnectionRefused => HttpError::Failed("the connection was refused".into()),
+        ErrorCode::ConnectionTimeout => HttpError::Failed("the connection timed out".into()),
+        ErrorCode::HttpResponseTimeout => HttpError::Failed("the response timed out".into()),
+        ErrorCode::HttpResponseBodySize(Some(max)) => {
+            HttpError::Failed(format!("the response is over the {max} bytes allowed"))
+        }
+        other => HttpError::Failed(crate::words::variant(&format!("{other:?}"))),
     }
 }
 

@@ -28,6 +28,9 @@ pub mod http;
 pub mod inference;
 pub mod log;
 pub mod memory;
+mod words;
+
+pub use words::io_error;
 
 use std::fmt;
 

@@ -45,7 +45,7 @@ struct Hit {
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> ToolError {
-    let message = format!("{}: {e}", path.display());
+    let message = format!("{}: {}", path.display(), skillbox_sdk::io_error(&e));
     match e.kind() {
         std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
             ToolError::denied(message)
