@@ -220,17 +220,112 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Everything, in the Prometheus text format.
-    pub fn encode(&self) -> String {
+    /// Everything, in the OpenMetrics text format.
+    pub(crate) fn encode_openmetrics(&self) -> String {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
     }
+
+    /// Everything, in the Prometheus text format (0.0.4), which every
+    /// scraper and `promtool` read.
+    pub(crate) fn encode_prometheus(&self) -> String {
+        prometheus_text(&self.encode_openmetrics())
+    }
+}
+
+/// The content type of [`Metrics::encode_openmetrics`].
+pub(crate) const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The content type of [`Metrics::encode_prometheus`].
+pub(crate) const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// OpenMetrics text as the Prometheus text format: a counter's family is
+/// named as its samples are (`x_total`), and there is no `# UNIT` or
+/// `# EOF`. Everything else reads the same in both.
+fn prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let metadata = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|kind| Some((kind, line.strip_prefix(kind)?)));
+        match metadata {
+            Some((kind, rest)) => {
+                let name = rest.split(' ').next().unwrap_or_default();
+                let suffix = if counters.contains(&name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                text.push_str(&format!("{kind}{name}{suffix}{}", &rest[name.len()..]));
+            }
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    text
 }
 
 impl Default for Metrics {
     fn default() -> Metrics {
         Metrics::new(100)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prometheus_text_names_counter_families_as_their_samples() {
+        let metrics = Metrics::new(10);
+        let agent = AgentId::new("ops").unwrap();
+        metrics.tool_call(
+            &agent,
+            "text",
+            "word_count",
+            "ok",
+            std::time::Duration::from_millis(3),
+        );
+        let openmetrics = metrics.encode_openmetrics();
+        assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+        assert!(
+            openmetrics.contains("# TYPE skillbox_tool_calls counter"),
+            "{openmetrics}"
+        );
+
+        let text = metrics.encode_prometheus();
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE skillbox_tool_calls_total counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("# HELP skillbox_tool_calls_total "), "{text}");
+        let sample = text
+            .lines()
+            .find(|l| l.starts_with("skillbox_tool_calls_total{"))
+            .expect("a sample");
+        assert!(sample.ends_with(" 1"), "{sample}");
+        // Gauges and histograms read the same in both.
+        assert!(
+            text.contains("# TYPE skillbox_tool_call_seconds histogram\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE skillbox_consent_prompts_pending gauge\n"),
+            "{text}"
+        );
     }
 }

@@ -47,7 +47,7 @@ const MAX_REQUEST_TEXT: usize = 3 << 20;
 const MAX_CALLS_PER_STEP: usize = 16;
 
 /// What happens during a turn, as it happens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TurnEvent {
     /// A piece of the model's text.

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
+use super::Json;
 use super::JsonBody;
 use super::auth::Caller;
 use super::error::ApiError;

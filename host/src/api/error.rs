@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::Json;
 use crate::agent::TurnError;
 use crate::inference::InferenceError;
 use crate::sandbox::{CallError, CallErrorKind};
@@ -18,6 +18,9 @@ pub(crate) struct ApiError {
     pub kind: &'static str,
     pub message: String,
     pub retry_after: Option<Duration>,
+    /// More for the client to read beside the error: fields of this object
+    /// go into the body.
+    pub extra: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -31,6 +34,7 @@ impl ApiError {
             kind,
             message: message.into(),
             retry_after: None,
+            extra: None,
         }
     }
 
@@ -64,7 +68,14 @@ impl ApiError {
 
     /// The body, for errors sent inside a stream.
     pub(crate) fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": { "message": self.message, "type": self.kind } })
+        let mut body =
+            serde_json::json!({ "error": { "message": self.message, "type": self.kind } });
+        if let Some(serde_json::Value::Object(extra)) = &self.extra {
+            for (key, value) in extra {
+                body[key] = value.clone();
+            }
+        }
+        body
     }
 }
 

@@ -9,7 +9,6 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +17,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::AbortOnDrop;
+use super::Json;
 use super::JsonBody;
 use super::auth::Caller;
 use super::error::ApiError;

@@ -7,9 +7,11 @@
 //! the handler, which checks that the caller may reach the agent it names
 //! and takes a turn place ([`Served`]).
 
+mod admin;
 mod agents;
 mod approvals;
 mod auth;
+mod client;
 mod error;
 mod messages;
 mod openai;
@@ -19,33 +21,52 @@ mod tokens;
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
+pub(crate) use admin::{bind as bind_admin_socket, socket_path as admin_socket};
+pub(crate) use client::{AdminClient, RemoteError};
 pub(crate) use error::ApiError;
 pub(crate) use served::Served;
+pub(crate) use tokens::TokenRecord;
 pub use tokens::{Holder, TokenStore};
 
-use crate::metrics::BudgetLabels;
+use crate::metrics::{BudgetLabels, OPENMETRICS, PROMETHEUS};
 use auth::Caller;
 
 /// Most bytes of a request line and headers.
 const MAX_HEAD: usize = 64 << 10;
 
-/// The routes of the API over `served`.
+/// The routes of the API over `served`, for callers with a bearer token.
 pub(crate) fn router(served: Arc<Served>) -> Router {
-    let authenticated = Router::new()
+    let authenticated = routes(&served).route_layer(middleware::from_fn_with_state(
+        served.clone(),
+        auth::authenticate,
+    ));
+    open_routes(authenticated, served)
+}
+
+/// The routes of the API over `served`, for the admin socket: whoever
+/// opens it is the admin.
+pub(crate) fn admin_router(served: Arc<Served>) -> Router {
+    let admin = routes(&served).route_layer(middleware::from_fn(auth::as_admin));
+    open_routes(admin, served)
+}
+
+/// Every route that needs a caller.
+fn routes(served: &Arc<Served>) -> Router<Arc<Served>> {
+    Router::new()
         .route("/v1/agents", get(agents::list))
         .route("/v1/agents/{id}", get(agents::get))
         .route("/v1/agents/{id}/messages", post(messages::post))
@@ -60,32 +81,44 @@ pub(crate) fn router(served: Arc<Served>) -> Router {
         .route("/v1/approvals", get(approvals::list))
         .route("/v1/approvals/{id}", post(approvals::answer))
         .route("/v1/models", get(openai::models))
+        .route("/v1/models/{id}", get(openai::model))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/admin/reload", post(reload))
+        .route(
+            "/v1/admin/tokens",
+            get(admin::tokens).post(admin::new_token),
+        )
+        .route("/v1/admin/tokens/{id}", delete(admin::revoke_token))
+        .route("/v1/admin/skills/install", post(admin::install_skill))
+        .route("/v1/admin/skills/upgrade", post(admin::upgrade_skill))
+        .route("/v1/admin/skills/remove", post(admin::remove_skill))
+        .route("/v1/admin/skills/sync", post(admin::sync_skills))
         .route("/metrics", get(metrics))
-        // Layers run last-added first: who calls, then their body.
+        // Layers run last-added first: who calls (added by the door), then
+        // their body.
         .route_layer(middleware::from_fn_with_state(served.clone(), read_body))
-        .route_layer(middleware::from_fn_with_state(
-            served.clone(),
-            auth::authenticate,
-        ));
+}
+
+/// `callers` beside the routes anyone may reach.
+fn open_routes(callers: Router<Arc<Served>>, served: Arc<Served>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .merge(authenticated)
+        .merge(callers)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(served)
 }
 
-/// Serve `served` on `listener` until `shutdown` completes; then stop
-/// accepting, give requests in flight `shutdown_grace` to finish, and
-/// cancel the rest.
+/// Serve `served` on `listener`, and to the admin on `admin` (see
+/// [`admin`]), until `shutdown` completes; then stop accepting, give
+/// requests in flight `shutdown_grace` to finish, and cancel the rest.
 pub(crate) async fn serve(
     served: Arc<Served>,
     listener: TcpListener,
+    admin: Option<UnixListener>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let router = router(served.clone());
+    let doors = (router(served.clone()), admin_router(served.clone()));
     let settings = served.settings.clone();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -101,33 +134,31 @@ pub(crate) async fn serve(
             place = places.clone().acquire_owned() => place.expect("never closed"),
             () = &mut shutdown => break,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors, say: wait rather than spin.
-                    tracing::warn!("cannot accept a connection: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted.map(|(stream, peer)| Door::Api(stream, peer)),
+            accepted = accept_admin(admin.as_ref()) => accepted.map(Door::Admin),
             () = &mut shutdown => break,
         };
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: Request<_>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let door = match accepted {
+            Ok(door) => door,
+            Err(e) => {
+                // Out of file descriptors, say: wait rather than spin.
+                tracing::warn!("cannot accept a connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let connection = door.serve(&http, &doors, &graceful);
         connections.spawn(async move {
             let _place = place;
             if let Err(e) = connection.await {
-                tracing::debug!(%peer, "connection ended: {e}");
+                tracing::debug!("connection ended: {e}");
             }
         });
     }
     served.stop();
     drop(listener);
+    drop(admin);
     let grace = settings.shutdown_grace;
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
@@ -142,6 +173,51 @@ pub(crate) async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
+/// A connection, by the door it came through.
+enum Door {
+    Api(tokio::net::TcpStream, std::net::SocketAddr),
+    Admin(tokio::net::UnixStream),
+}
+
+type Connection = std::pin::Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+impl Door {
+    /// Serve the connection with the door's routes: the API's, told the
+    /// client's address; or the admin's. It ends gracefully on shutdown.
+    fn serve(
+        self,
+        http: &hyper::server::conn::http1::Builder,
+        doors: &(Router, Router),
+        graceful: &GracefulShutdown,
+    ) -> Connection {
+        match self {
+            Door::Api(stream, peer) => {
+                let router = doors.0.clone();
+                let service = hyper::service::service_fn(move |mut request: Request<_>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    router.clone().oneshot(request.map(axum::body::Body::new))
+                });
+                Box::pin(graceful.watch(http.serve_connection(TokioIo::new(stream), service)))
+            }
+            Door::Admin(stream) => {
+                let router = doors.1.clone();
+                let service = hyper::service::service_fn(move |request: Request<_>| {
+                    router.clone().oneshot(request.map(axum::body::Body::new))
+                });
+                Box::pin(graceful.watch(http.serve_connection(TokioIo::new(stream), service)))
+            }
+        }
+    }
+}
+
+/// The next connection on the admin socket; none ever without one.
+async fn accept_admin(admin: Option<&UnixListener>) -> std::io::Result<tokio::net::UnixStream> {
+    match admin {
+        Some(admin) => admin.accept().await.map(|(stream, _)| stream),
+        None => std::future::pending().await,
+    }
+}
+
 /// Aborts tasks when dropped: a stream's turn, once its client is gone.
 struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
 
@@ -153,6 +229,22 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// A JSON response: the value, then a newline, as the line-oriented tools
+/// people read responses with expect.
+pub(crate) struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(mut bytes) => {
+                bytes.push(b'\n');
+                ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+            }
+            Err(e) => ApiError::internal(format!("cannot write the answer: {e}")).into_response(),
+        }
+    }
+}
+
 /// A JSON request body; what is wrong with it is said as an [`ApiError`].
 pub(crate) struct JsonBody<T>(pub T);
 
@@ -160,9 +252,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Json::<T>::from_request(request, state)
+        axum::Json::<T>::from_request(request, state)
             .await
-            .map(|Json(value)| JsonBody(value))
+            .map(|axum::Json(value)| JsonBody(value))
             .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
     }
 }
@@ -240,10 +332,12 @@ async fn reload(
     })))
 }
 
-/// `GET /metrics`, for the admin token.
+/// `GET /metrics`, for the admin token: the Prometheus text format, or
+/// OpenMetrics for a scraper that asks for it.
 async fn metrics(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.admin()?;
     let metrics = served.runtime.metrics();
@@ -266,12 +360,12 @@ async fn metrics(
                 .set(i64::try_from(left).unwrap_or(i64::MAX));
         }
     }
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        metrics.encode(),
-    )
-        .into_response())
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (content_type, text) = match accept {
+        Some(accept) if accept.contains("application/openmetrics-text") => {
+            (OPENMETRICS, metrics.encode_openmetrics())
+        }
+        _ => (PROMETHEUS, metrics.encode_prometheus()),
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }

@@ -1,32 +1,37 @@
 //! The OpenAI-compatible face of the agents: `POST /v1/chat/completions`
-//! with `model` = an agent id, and `GET /v1/models` listing the agents.
-//! Any chat front end or OpenAI SDK can talk to an agent, whose tools run
-//! sandboxed here; the client sees only the agent's answers.
+//! with `model` = an agent id, and `GET /v1/models` (and `/v1/models/{id}`)
+//! for the agents. Any chat front end or OpenAI SDK can talk to an agent,
+//! whose tools run sandboxed here; the client sees only the agent's answers.
 //!
 //! The client keeps the conversation: a request's messages are the
 //! history, its last one the user's new message, and nothing is stored.
 //! Its system messages follow the agent's own system prompt.
+//!
+//! A streamed answer tells the person when the agent waits for an
+//! approval, in the text they read, and keeps the connection open with
+//! comments meanwhile; with `stream_options.include_usage` it ends with a
+//! chunk carrying the usage.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::Json;
-use axum::extract::State;
-use axum::response::sse::{Event, Sse};
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::AbortOnDrop;
+use super::Json;
 use super::JsonBody;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::served::Served;
 use crate::agent::TurnEvent;
-use crate::consent::Session;
-use crate::vocab::{Message, Role};
+use crate::consent::{Prompt, Session};
+use crate::vocab::{Message, Role, Usage};
 
 #[derive(Deserialize)]
 pub(super) struct ChatCompletionRequest {
@@ -34,6 +39,15 @@ pub(super) struct ChatCompletionRequest {
     messages: Vec<InMessage>,
     #[serde(default)]
     stream: bool,
+    #[serde(default)]
+    stream_options: StreamOptions,
+}
+
+#[derive(Deserialize, Default)]
+struct StreamOptions {
+    /// End the stream with a chunk that carries the usage.
+    #[serde(default)]
+    include_usage: bool,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +121,11 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// An agent, as OpenAI describes a model.
+fn model_object(id: &str) -> Value {
+    json!({ "id": id, "object": "model", "created": 0, "owned_by": "skillbox" })
+}
+
 /// `GET /v1/models`: the agents the caller may talk to.
 pub(super) async fn models(
     State(served): State<Arc<Served>>,
@@ -117,9 +136,23 @@ pub(super) async fn models(
         .agents
         .keys()
         .filter(|id| caller.reach(id.as_str()).is_ok())
-        .map(|id| json!({ "id": id, "object": "model", "created": 0, "owned_by": "skillbox" }))
+        .map(|id| model_object(id.as_str()))
         .collect();
     Json(json!({ "object": "list", "data": models }))
+}
+
+/// `GET /v1/models/{id}`: an agent the caller may talk to; any other is
+/// not found, as an unknown model is.
+pub(super) async fn model(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let known = served.config().agents.contains_key(id.as_str());
+    if !known || caller.reach(&id).is_err() {
+        return Err(ApiError::not_found(format!("no model '{id}'")));
+    }
+    Ok(Json(model_object(&id)))
 }
 
 /// `POST /v1/chat/completions`.
@@ -153,38 +186,27 @@ pub(super) async fn chat_completions(
                 "message": { "role": "assistant", "content": report.answer },
                 "finish_reason": "stop",
             }],
-            "usage": {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "total_tokens": usage.total(),
-            },
+            "usage": usage_object(&usage),
         }))
         .into_response());
     }
 
-    let chunk = {
-        let (id, completion_id) = (id.clone(), completion_id.clone());
-        move |delta: Value, finish: Option<&str>| {
-            json!({
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": id,
-                "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
-            })
-        }
+    let stream = Stream {
+        id,
+        completion_id,
+        created,
+        include_usage: request.stream_options.include_usage,
     };
-    let (events, receiver) = mpsc::unbounded_channel::<Event>();
-    let data = |value: Value| Event::default().data(value.to_string());
-    let _ = events.send(data(chunk(
-        json!({ "role": "assistant", "content": "" }),
-        None,
-    )));
+    let (events, receiver) = mpsc::unbounded_channel::<Sent>();
+    let _ = events.send(Sent::Chunk(
+        stream.chunk(json!({ "role": "assistant", "content": "" }), None),
+    ));
+    let approvals = tell_approvals(&served, agent.id().clone(), stream.clone(), events.clone());
     let turn = tokio::spawn(async move {
         let _permit = permit;
         let on_event = |event| {
             if let TurnEvent::Token { text } = event {
-                let _ = events.send(data(chunk(json!({ "content": text }), None)));
+                let _ = events.send(Sent::Chunk(stream.chunk(json!({ "content": text }), None)));
             }
         };
         let outcome = served
@@ -192,20 +214,127 @@ pub(super) async fn chat_completions(
             .turn_after(&agent, &session, &earlier, &message, Some(&on_event))
             .await;
         match outcome {
-            Ok(_) => {
-                let _ = events.send(data(chunk(json!({}), Some("stop"))));
+            Ok((report, _)) => {
+                let _ = events.send(Sent::Chunk(stream.chunk(json!({}), Some("stop"))));
+                if stream.include_usage {
+                    let _ = events.send(Sent::Chunk(stream.usage(&report.usage)));
+                }
             }
             Err(e) => {
-                let _ = events.send(data(ApiError::from(e).body()));
+                let _ = events.send(Sent::Chunk(data(ApiError::from(e).body())));
             }
         }
-        let _ = events.send(Event::default().data("[DONE]"));
+        let _ = events.send(Sent::Done);
     });
-    let cancel = AbortOnDrop(vec![turn.abort_handle()]);
-    let stream =
-        futures_util::stream::unfold((receiver, cancel), |(mut receiver, abort)| async move {
-            let event = receiver.recv().await?;
-            Some((Ok::<_, Infallible>(event), (receiver, abort)))
+    let cancel = AbortOnDrop(vec![turn.abort_handle(), approvals.abort_handle()]);
+    // Up to `[DONE]`, which ends the stream and stops telling approvals.
+    let stream = futures_util::stream::unfold(Some((receiver, cancel)), |state| async move {
+        let (mut receiver, cancel) = state?;
+        let event = match receiver.recv().await? {
+            Sent::Chunk(event) => {
+                return Some((Ok::<_, Infallible>(event), Some((receiver, cancel))));
+            }
+            Sent::Done => Event::default().data("[DONE]"),
+        };
+        Some((Ok(event), None))
+    });
+    // Comments keep the connection open while a turn waits (on a model, or
+    // on a person); clients ignore them.
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// What the turn sends its stream.
+enum Sent {
+    Chunk(Event),
+    /// The turn is over.
+    Done,
+}
+
+fn data(value: Value) -> Event {
+    Event::default().data(value.to_string())
+}
+
+/// The chunks of one streamed completion.
+#[derive(Clone)]
+struct Stream {
+    id: String,
+    completion_id: String,
+    created: u64,
+    include_usage: bool,
+}
+
+impl Stream {
+    /// A chunk with `delta`. With usage asked for, every chunk says it has
+    /// none but the last.
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Event {
+        let mut chunk = json!({
+            "id": self.completion_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.id,
+            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
         });
-    Ok(Sse::new(stream).into_response())
+        if self.include_usage {
+            chunk["usage"] = Value::Null;
+        }
+        data(chunk)
+    }
+
+    /// The last chunk when usage is asked for: no choices, the usage.
+    fn usage(&self, usage: &Usage) -> Event {
+        data(json!({
+            "id": self.completion_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.id,
+            "choices": [],
+            "usage": usage_object(usage),
+        }))
+    }
+}
+
+fn usage_object(usage: &Usage) -> Value {
+    json!({
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total(),
+    })
+}
+
+/// While a turn of `agent` runs, say in the answer's text when one of its
+/// calls waits for a person, and where to answer: the person reading the
+/// stream is often the one who may answer, in a chat client that shows
+/// nothing else.
+fn tell_approvals(
+    served: &Served,
+    agent: crate::vocab::AgentId,
+    stream: Stream,
+    events: mpsc::UnboundedSender<Sent>,
+) -> tokio::task::JoinHandle<()> {
+    let mut asked = served.queue.subscribe();
+    tokio::spawn(async move {
+        while let Ok(prompt) = asked.recv().await {
+            if prompt.agent != agent {
+                continue;
+            }
+            let text = waiting_text(&prompt);
+            let chunk = stream.chunk(json!({ "content": text }), None);
+            if events.send(Sent::Chunk(chunk)).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// What the person reads while a call waits for their approval.
+fn waiting_text(prompt: &Prompt) -> String {
+    let until = humantime::format_rfc3339_seconds(prompt.expires_at);
+    format!(
+        "\n\n> Waiting for approval: {}.{} wants {} ({}). Answer with \
+         `skillbox approvals answer {} allow` on the host, or \
+         `POST /v1/approvals/{}`, before {until}.\n\n",
+        prompt.skill, prompt.tool, prompt.capability, prompt.reason, prompt.id, prompt.id
+    )
 }

@@ -35,6 +35,8 @@ pub(crate) struct Served {
     config: RwLock<Arc<ConfigDir>>,
     loaded: Mutex<HashMap<AgentId, Arc<Agent>>>,
     turns: Arc<Semaphore>,
+    /// One admin change at a time: tokens, installs.
+    pub(crate) admin_changes: tokio::sync::Mutex<()>,
     agent_turns: Mutex<HashMap<AgentId, Arc<Semaphore>>>,
     stopping: AtomicBool,
 }
@@ -66,6 +68,7 @@ impl Served {
             tokens: Tokens::new(runtime.data_dir()),
             strikes: Strikes::new(settings.auth_failures, settings.auth_lockout),
             turns: Arc::new(Semaphore::new(settings.max_turns)),
+            admin_changes: tokio::sync::Mutex::new(()),
             settings,
             host_file: std::fs::read_to_string(config_dir.join(HOST_FILE)).ok(),
             config_dir: config_dir.to_owned(),

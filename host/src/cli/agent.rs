@@ -4,15 +4,19 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use serde::Deserialize;
+use serde_json::json;
 
 use super::Places;
 use crate::agent::TurnEvent;
-use crate::consent::Session;
+use crate::api::AdminClient;
+use crate::consent::{Prompt, Session};
 use crate::db::history;
+use crate::db::usage::Spent;
 use crate::egress::Egress;
 use crate::prompt::hold_screen;
 use crate::runtime::{self, Agent, Runtime};
-use crate::vocab::{printable, truncate};
+use crate::vocab::{Message, printable, truncate};
 
 #[derive(Subcommand)]
 pub(super) enum AgentCommand {
@@ -81,12 +85,12 @@ pub(super) async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
             conversation,
         } => ask(&id, &message, json, &conversation).await,
         AgentCommand::Chat { id, conversation } => chat(&id, &conversation).await,
-        AgentCommand::Usage { id, places } => show_usage(&id, &places),
+        AgentCommand::Usage { id, places } => show_usage(&id, &places).await,
         AgentCommand::History {
             id,
             conversation,
             places,
-        } => show_history(&id, conversation.as_deref(), &places),
+        } => show_history(&id, conversation.as_deref(), &places).await,
     }
 }
 
@@ -125,14 +129,28 @@ async fn ask(
     json: bool,
     args: &ConversationArgs,
 ) -> anyhow::Result<ExitCode> {
-    let (runtime, agent) = open(id, &args.places)?;
-    let report = runtime
-        .turn(&agent, &session(), &args.conversation, message, None)
-        .await?;
+    let report = match super::server_of(&args.places)? {
+        Some(server) => {
+            let body = json!({ "message": message, "conversation": args.conversation });
+            server
+                .post(&format!("/v1/agents/{id}/messages"), &body)
+                .await?
+        }
+        None => {
+            let (runtime, agent) = open(id, &args.places)?;
+            let report = runtime
+                .turn(&agent, &session(), &args.conversation, message, None)
+                .await?;
+            serde_json::to_value(report)?
+        }
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{}", printable(&report.answer));
+        println!(
+            "{}",
+            printable(report["answer"].as_str().unwrap_or_default())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -140,46 +158,43 @@ async fn ask(
 /// Longest tool arguments and output shown in a chat.
 const SHOWN: usize = 120;
 
+/// Where a chat's turns run.
+enum Talk {
+    /// The running server, through its admin socket.
+    Server(AdminClient),
+    /// Here, on the database.
+    Local(Box<(Runtime, Agent)>),
+}
+
 async fn chat(id: &str, args: &ConversationArgs) -> anyhow::Result<ExitCode> {
-    let (runtime, agent) = open(id, &args.places)?;
     let conversation = &args.conversation;
-    history::check_name(conversation).map_err(anyhow::Error::msg)?;
-    let earlier = history::conversations(runtime.db(), id)?
+    history::check_name(conversation)?;
+    let talk = match super::server_of(&args.places)? {
+        Some(server) => Talk::Server(server),
+        None => {
+            let (runtime, agent) = open(id, &args.places)?;
+            Talk::Local(Box::new((runtime, agent)))
+        }
+    };
+    let (listed, through) = match &talk {
+        Talk::Server(server) => (
+            conversations(Some(server), id, &args.places).await?,
+            "through the running server".to_owned(),
+        ),
+        Talk::Local(local) => {
+            let (runtime, agent) = &**local;
+            (history::conversations(runtime.db(), id)?, models(agent))
+        }
+    };
+    let earlier = listed
         .into_iter()
         .find(|(name, _)| name == conversation)
         .map_or(0, |(_, count)| count);
-    let models: Vec<String> = agent
-        .inference
-        .iter()
-        .flat_map(|client| client.models().map(ToString::to_string))
-        .collect();
     eprintln!(
-        "agent '{id}' · {} · conversation '{conversation}' ({earlier} earlier messages)\n\
-         Type a message and press Enter; Ctrl-D ends.",
-        if models.is_empty() {
-            "no model".to_owned()
-        } else {
-            models.join(" → ")
-        },
+        "agent '{id}' · {through} · conversation '{conversation}' ({earlier} earlier messages)\n\
+         Type a message and press Enter; Ctrl-D ends."
     );
     let session = session();
-    let show = |event: TurnEvent| {
-        let _screen = hold_screen();
-        let mut out = std::io::stdout().lock();
-        let _ = match event {
-            TurnEvent::Token { text } => write!(out, "{}", printable(&text)),
-            TurnEvent::ToolCall {
-                tool, arguments, ..
-            } => writeln!(out, "\n  → {tool} {}", one_line(&arguments)),
-            TurnEvent::ToolResult {
-                tool, ok, output, ..
-            } => {
-                let mark = if ok { "←" } else { "✗" };
-                writeln!(out, "  {mark} {tool} {}", one_line(&output))
-            }
-        };
-        let _ = out.flush();
-    };
     loop {
         eprint!("> ");
         let Some(line) = read_line().await? else {
@@ -189,15 +204,100 @@ async fn chat(id: &str, args: &ConversationArgs) -> anyhow::Result<ExitCode> {
         if message.is_empty() {
             continue;
         }
-        match runtime
-            .turn(&agent, &session, conversation, message, Some(&show))
-            .await
-        {
-            Ok(_) => println!(),
-            Err(e) => eprintln!("\nerror: {}", printable(&e.to_string())),
+        let said = match &talk {
+            Talk::Server(server) => chat_remote(server, id, conversation, message).await,
+            Talk::Local(local) => {
+                let (runtime, agent) = &**local;
+                runtime
+                    .turn(agent, &session, conversation, message, Some(&show))
+                    .await
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from)
+            }
+        };
+        match said {
+            Ok(()) => println!(),
+            Err(e) => eprintln!("\nerror: {}", printable(&format!("{e:#}"))),
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The models an agent's turns go to, in the order they are tried.
+fn models(agent: &Agent) -> String {
+    let models: Vec<String> = agent
+        .inference
+        .iter()
+        .flat_map(|client| client.models().map(ToString::to_string))
+        .collect();
+    match models.is_empty() {
+        true => "no model".to_owned(),
+        false => models.join(" → "),
+    }
+}
+
+/// Show one event of a turn as it happens.
+fn show(event: TurnEvent) {
+    let _screen = hold_screen();
+    let mut out = std::io::stdout().lock();
+    let _ = match event {
+        TurnEvent::Token { text } => write!(out, "{}", printable(&text)),
+        TurnEvent::ToolCall {
+            tool, arguments, ..
+        } => writeln!(out, "\n  → {tool} {}", one_line(&arguments)),
+        TurnEvent::ToolResult {
+            tool, ok, output, ..
+        } => {
+            let mark = if ok { "←" } else { "✗" };
+            writeln!(out, "  {mark} {tool} {}", one_line(&output))
+        }
+    };
+    let _ = out.flush();
+}
+
+/// One turn through the running server: its events as they come, and the
+/// prompts it raises, with where to answer them.
+async fn chat_remote(
+    server: &AdminClient,
+    id: &str,
+    conversation: &str,
+    message: &str,
+) -> anyhow::Result<()> {
+    let body = json!({ "message": message, "conversation": conversation, "stream": true });
+    let mut failed = None;
+    let on_event = |name: &str, data: &str| match name {
+        "token" | "tool_call" | "tool_result" => {
+            if let Ok(event) = serde_json::from_str::<TurnEvent>(data) {
+                show(event);
+            }
+        }
+        "approval" => {
+            if let Ok(prompt) = serde_json::from_str::<Prompt>(data) {
+                eprintln!(
+                    "\n? {}\n  waiting: answer with `skillbox approvals answer {} allow` (or deny)",
+                    printable(&prompt.to_string()),
+                    prompt.id
+                );
+            }
+        }
+        "error" => {
+            let error: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+            failed = Some(
+                error["error"]["message"]
+                    .as_str()
+                    .unwrap_or(data)
+                    .to_owned(),
+            );
+        }
+        _ => {}
+    };
+    server
+        .stream(&format!("/v1/agents/{id}/messages"), &body, on_event)
+        .await?;
+    match failed {
+        Some(why) => Err(anyhow::anyhow!(why)),
+        None => Ok(()),
+    }
 }
 
 /// One line of standard input; `None` at its end.
@@ -221,18 +321,27 @@ fn one_line(text: &str) -> String {
     )
 }
 
-fn show_history(id: &str, conversation: Option<&str>, places: &Places) -> anyhow::Result<ExitCode> {
-    let config = places.load_config()?;
-    config.agent(id).map_err(anyhow::Error::msg)?;
-    let runtime = super::open_runtime(&config.host)?;
+async fn show_history(
+    id: &str,
+    conversation: Option<&str>,
+    places: &Places,
+) -> anyhow::Result<ExitCode> {
+    let server = super::server_of(places)?;
     let Some(conversation) = conversation else {
-        for (name, count) in history::conversations(runtime.db(), id)? {
+        for (name, count) in conversations(server.as_ref(), id, places).await? {
             println!("{name}\t{count} messages");
         }
         return Ok(ExitCode::SUCCESS);
     };
-    history::check_name(conversation).map_err(anyhow::Error::msg)?;
-    for message in history::recent(runtime.db(), id, conversation, usize::MAX)? {
+    history::check_name(conversation)?;
+    let messages: Vec<Message> = match &server {
+        Some(server) => {
+            let path = format!("/v1/agents/{id}/history?conversation={conversation}&limit=10000");
+            serde_json::from_value(server.get(&path).await?["messages"].take())?
+        }
+        None => history::recent(local_db(id, places)?.db(), id, conversation, usize::MAX)?,
+    };
+    for message in messages {
         let role = serde_json::to_value(message.role)?;
         let role = role.as_str().unwrap_or_default();
         if !message.content.is_empty() {
@@ -245,12 +354,64 @@ fn show_history(id: &str, conversation: Option<&str>, places: &Places) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-fn show_usage(id: &str, places: &Places) -> anyhow::Result<ExitCode> {
+/// Agent `id`'s conversations and their lengths, from the running server
+/// or the database.
+async fn conversations(
+    server: Option<&AdminClient>,
+    id: &str,
+    places: &Places,
+) -> anyhow::Result<Vec<(String, usize)>> {
+    #[derive(Deserialize)]
+    struct Listed {
+        conversation: String,
+        message_count: usize,
+    }
+    Ok(match server {
+        Some(server) => {
+            let mut answer = server.get(&format!("/v1/agents/{id}/history")).await?;
+            let listed: Vec<Listed> = serde_json::from_value(answer["conversations"].take())?;
+            listed
+                .into_iter()
+                .map(|c| (c.conversation, c.message_count))
+                .collect()
+        }
+        None => history::conversations(local_db(id, places)?.db(), id)?,
+    })
+}
+
+/// The runtime of agent `id`'s data directory, opened here: no server
+/// runs on it.
+fn local_db(id: &str, places: &Places) -> anyhow::Result<Runtime> {
     let config = places.load_config()?;
-    let agent = &config.agent(id).map_err(anyhow::Error::msg)?.id;
-    let runtime = super::open_runtime(&config.host)?;
+    config.agent(id)?;
+    super::open_runtime(&config.host)
+}
+
+async fn show_usage(id: &str, places: &Places) -> anyhow::Result<ExitCode> {
+    #[derive(Deserialize)]
+    struct Row {
+        day: String,
+        model: String,
+        spent: Spent,
+    }
+    let usage: Vec<Row> = match super::server_of(places)? {
+        Some(server) => {
+            let mut answer = server.get(&format!("/v1/agents/{id}")).await?;
+            serde_json::from_value(answer["usage"].take())?
+        }
+        None => {
+            let config = places.load_config()?;
+            let agent = &config.agent(id)?.id;
+            let runtime = super::open_runtime(&config.host)?;
+            let usage = runtime.inference().usage(agent)?;
+            usage
+                .into_iter()
+                .map(|((day, model), spent)| Row { day, model, spent })
+                .collect()
+        }
+    };
     println!("day\tmodel\trequests\tprompt tokens\tcompletion tokens");
-    for ((day, model), spent) in runtime.inference().usage(agent)? {
+    for Row { day, model, spent } in usage {
         println!(
             "{day}\t{model}\t{}\t{}\t{}",
             spent.requests, spent.prompt_tokens, spent.completion_tokens

@@ -8,8 +8,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::Places;
-use crate::db::{audit, grants};
-use crate::vocab::AgentId;
+use crate::api::RemoteError;
+use crate::db::audit::{self, AuditEntry};
+use crate::db::grants::{self, Grant};
+use crate::vocab::{AgentId, printable};
 
 #[derive(Subcommand)]
 pub(super) enum GrantsCommand {
@@ -44,23 +46,22 @@ pub(super) struct AuditArgs {
 pub(super) async fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
     match command {
         GrantsCommand::List { agent, places } => {
-            let agent = AgentId::new(&agent).map_err(anyhow::Error::msg)?;
-            let runtime = super::open_runtime(&places.host()?)?;
-            let list = grants::list(runtime.db(), agent.as_str())?;
+            let agent = AgentId::new(&agent)?;
+            let list = match super::server_of(&places)? {
+                Some(server) => {
+                    let answer = server.get(&format!("/v1/agents/{agent}/grants")).await?;
+                    serde_json::from_value(answer["grants"].clone())?
+                }
+                None => {
+                    let runtime = super::open_runtime(&places.host()?)?;
+                    grants::list(runtime.db(), agent.as_str())?
+                }
+            };
             if list.is_empty() {
                 println!("agent '{agent}' has no grants");
             }
-            for g in list {
-                let limit = match (g.expires_at, g.uses_left) {
-                    (Some(at), _) => format!("until {}", humantime::format_rfc3339_seconds(at)),
-                    (None, Some(n)) => format!("{n} uses left"),
-                    (None, None) => "always".into(),
-                };
-                let effect = if g.allow { "allow" } else { "deny" };
-                println!(
-                    "{}  {effect} {} to skill '{}', {limit} (by {})",
-                    g.id, g.capability, g.skill, g.by
-                );
+            for grant in list {
+                println!("{}", shown(&grant));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -69,9 +70,22 @@ pub(super) async fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
             grant,
             places,
         } => {
-            let agent = AgentId::new(&agent).map_err(anyhow::Error::msg)?;
-            let runtime = super::open_runtime(&places.host()?)?;
-            if runtime.consent().revoke(&agent, &grant).await? {
+            let agent = AgentId::new(&agent)?;
+            let revoked = match super::server_of(&places)? {
+                Some(server) => {
+                    let path = format!("/v1/agents/{agent}/grants/{grant}");
+                    match server.delete(&path).await {
+                        Ok(_) => true,
+                        Err(RemoteError::Refused { status, .. }) if status == 404 => false,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                None => {
+                    let runtime = super::open_runtime(&places.host()?)?;
+                    runtime.consent().revoke(&agent, &grant).await?
+                }
+            };
+            if revoked {
                 println!("revoked {grant}");
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -82,30 +96,57 @@ pub(super) async fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub(super) fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let agent = AgentId::new(&args.agent).map_err(anyhow::Error::msg)?;
+/// A grant on one line.
+fn shown(grant: &Grant) -> String {
+    let limit = match (grant.expires_at, grant.uses_left) {
+        (Some(at), _) => format!("until {}", humantime::format_rfc3339_seconds(at)),
+        (None, Some(n)) => format!("{n} uses left"),
+        (None, None) => "always".into(),
+    };
+    let effect = if grant.allow { "allow" } else { "deny" };
+    format!(
+        "{}  {effect} {} to skill '{}', {limit} (by {})",
+        grant.id, grant.capability, grant.skill, grant.by
+    )
+}
+
+pub(super) async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let agent = AgentId::new(&args.agent)?;
     let since = args.since.as_deref().map(parse_since).transpose()?;
-    let runtime = super::open_runtime(&args.places.host()?)?;
-    for entry in audit::read(runtime.db(), agent.as_str(), since)? {
+    let entries: Vec<AuditEntry> = match super::server_of(&args.places)? {
+        Some(server) => {
+            let mut path = format!("/v1/agents/{agent}/audit");
+            if let Some(since) = since {
+                let ago = SystemTime::now().duration_since(since).unwrap_or_default();
+                path.push_str(&format!("?since={}s", ago.as_secs()));
+            }
+            serde_json::from_value(server.get(&path).await?["entries"].clone())?
+        }
+        None => {
+            let runtime = super::open_runtime(&args.places.host()?)?;
+            audit::read(runtime.db(), agent.as_str(), since)?
+        }
+    };
+    for entry in entries {
         if args.json {
             println!("{}", serde_json::to_string(&entry)?);
-        } else {
-            let by = match (&entry.channel, &entry.grant) {
-                (Some(c), Some(g)) => format!(" [{c}, {g}]"),
-                (Some(c), None) => format!(" [{c}]"),
-                (None, Some(g)) => format!(" [{g}]"),
-                (None, None) => String::new(),
-            };
-            println!(
-                "{}  {:<7} {}.{}  {}: {}{by}",
-                humantime::format_rfc3339_seconds(entry.time),
-                entry.decision,
-                entry.skill,
-                entry.tool,
-                entry.capability,
-                entry.reason
-            );
+            continue;
         }
+        let by = match (&entry.channel, &entry.grant) {
+            (Some(c), Some(g)) => format!(" [{c}, {g}]"),
+            (Some(c), None) => format!(" [{c}]"),
+            (None, Some(g)) => format!(" [{g}]"),
+            (None, None) => String::new(),
+        };
+        println!(
+            "{}  {:<7} {}.{}  {}: {}{by}",
+            humantime::format_rfc3339_seconds(entry.time),
+            entry.decision,
+            entry.skill,
+            entry.tool,
+            entry.capability,
+            printable(&entry.reason)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

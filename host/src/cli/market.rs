@@ -7,9 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
+use serde_json::json;
 
 use super::Places;
-use crate::market::install::{self, Plan, Source, Upgrade};
+use crate::api::{AdminClient, RemoteError};
+use crate::egress::Egress;
+use crate::market::install::{self, Agreement, Plan, PlanSummary, Source, Upgrade};
 use crate::market::lock::Lockfile;
 use crate::market::package::{Package, sha256_hex};
 use crate::market::registry::{self, Release};
@@ -134,25 +137,24 @@ fn split_requirement(text: &str) -> anyhow::Result<(String, semver::VersionReq)>
 }
 
 /// An install's plan, for the person who decides.
-fn show_install(plan: &Plan) {
-    let (fetched, release) = (&plan.fetched, &plan.fetched.release);
+fn show_install(plan: &PlanSummary) {
     println!(
         "{} {} from {}: {}",
-        fetched.name, release.version, plan.registry, fetched.manifest.description
+        plan.name, plan.version, plan.registry, plan.description
     );
     println!(
         "publisher {} (key {}){}",
-        release.publisher,
-        release.key_id,
-        if fetched.key_is_new {
+        plan.publisher,
+        plan.key_id,
+        if plan.key_is_new {
             ", a key this host did not trust before"
         } else {
             ""
         }
     );
     println!("tools:");
-    for tool in &fetched.manifest.tools {
-        println!("  {:<16} {}", tool.name, tool.description);
+    for (name, description) in &plan.tools {
+        println!("  {name:<16} {description}");
     }
     println!("capabilities:");
     for line in &plan.capabilities {
@@ -167,12 +169,11 @@ fn show_install(plan: &Plan) {
 }
 
 /// An upgrade's plan: what changes.
-fn show_upgrade(plan: &Plan) {
-    let release = &plan.fetched.release;
+fn show_upgrade(plan: &PlanSummary) {
     let from = plan.from.as_ref().expect("an upgrade");
     println!(
         "{} {from} -> {} (publisher {}, key {})",
-        plan.fetched.name, release.version, release.publisher, release.key_id
+        plan.name, plan.version, plan.publisher, plan.key_id
     );
     for line in &plan.added {
         println!("  + {line}");
@@ -180,17 +181,21 @@ fn show_upgrade(plan: &Plan) {
     for line in &plan.removed {
         println!("  - {line}");
     }
-    if plan.asks().is_none() {
+    if plan.asks.is_none() {
         println!("  no new capability: no consent needed");
     }
 }
 
 /// Have a person agree to `plan` (or take `--yes`), then do it.
 async fn agree_and_commit(runtime: &Runtime, plan: &Plan, yes: bool) -> anyhow::Result<()> {
-    if !yes && plan.asks().is_some() {
+    let agreement = match yes {
+        true => Agreement::CommandLine,
+        false => Agreement::Ask,
+    };
+    if agreement == Agreement::Ask && plan.asks().is_some() {
         super::attach_prompts(runtime);
     }
-    install::agree(runtime.consent(), runtime.db(), plan, yes).await?;
+    install::agree(runtime.consent(), runtime.db(), plan, agreement).await?;
     let host = runtime.host();
     install::commit(plan, &host.dir, &host.data_dir)?;
     Ok(())
@@ -247,8 +252,20 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
             places,
         } => {
             let config = places.load_config()?;
-            let removed = install::remove(&config.host.dir, &agent, &name)?;
-            println!("removed {name} {} from agent '{agent}'", removed.version);
+            let version = match AdminClient::of(&config.host.data_dir) {
+                Some(server) => {
+                    let request = json!({ "agent": agent, "name": name });
+                    let done = server.post("/v1/admin/skills/remove", &request).await?;
+                    done["removed"]["version"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .to_owned()
+                }
+                None => install::remove(&config.host.dir, &agent, &name)?
+                    .version
+                    .to_string(),
+            };
+            println!("removed {name} {version} from agent '{agent}'");
         }
         MarketSkillCommand::List { agent, places } => {
             let config = places.load_config()?;
@@ -261,10 +278,11 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
             }
         }
         MarketSkillCommand::Sync { places } => {
+            // Files and the network only: it runs beside a server.
             let config = places.load_config()?;
-            let runtime = super::open_runtime(&config.host)?;
+            let egress = Egress::new(config.host.hosts.clone());
             for locked in install::missing(&config.host)? {
-                install::sync(&config.host, runtime.egress(), &locked).await?;
+                install::sync(&config.host, &egress, &locked).await?;
                 println!(
                     "fetched {} {} for agent '{}'",
                     locked.name, locked.version, locked.agent
@@ -288,10 +306,20 @@ async fn install(
     let agent = AgentId::new(agent)?;
     let config = places.load_config()?;
     config.agent(agent.as_str())?;
+    if let Some(server) = AdminClient::of(&config.host.data_dir) {
+        let request = json!({
+            "agent": agent, "skill": skill, "registry": registry, "trust_new_key": trust_new_key,
+        });
+        let path = "/v1/admin/skills/install";
+        if let Some(plan) = through(&server, path, request, yes, show_install).await? {
+            println!("installed {name} {} for agent '{agent}'", plan.version);
+        }
+        return Ok(());
+    }
     let runtime = super::open_runtime(&config.host)?;
     let source = Source::new(&config.host, runtime.egress(), registry, trust_new_key)?;
     let plan = install::plan_install(&source, &agent, &name, &requirement).await?;
-    show_install(&plan);
+    show_install(&plan.summary());
     agree_and_commit(&runtime, &plan, yes).await?;
     let version = &plan.fetched.release.version;
     println!("installed {name} {version} for agent '{agent}'");
@@ -309,6 +337,15 @@ async fn upgrade(
     let (name, requirement) = split_requirement(skill)?;
     let agent = AgentId::new(agent)?;
     let config = places.load_config()?;
+    if let Some(server) = AdminClient::of(&config.host.data_dir) {
+        let request = json!({ "agent": agent, "skill": skill, "trust_new_key": trust_new_key });
+        let path = "/v1/admin/skills/upgrade";
+        match through(&server, path, request, yes, show_upgrade).await? {
+            Some(plan) => println!("upgraded {name} to {} for agent '{agent}'", plan.version),
+            None => println!("{name} is at the newest version that matches"),
+        }
+        return Ok(());
+    }
     let runtime = super::open_runtime(&config.host)?;
     let egress = runtime.egress();
     let planned = install::plan_upgrade(
@@ -322,7 +359,7 @@ async fn upgrade(
     match planned.await? {
         Upgrade::Newest(version) => println!("{name} {version} is the newest that matches"),
         Upgrade::Plan(plan) => {
-            show_upgrade(&plan);
+            show_upgrade(&plan.summary());
             agree_and_commit(&runtime, &plan, yes).await?;
             let version = &plan.fetched.release.version;
             println!("upgraded {name} to {version} for agent '{agent}'");
@@ -331,11 +368,65 @@ async fn upgrade(
     Ok(())
 }
 
+/// An install or upgrade through the running server: a plan that needs a
+/// person's agreement comes back first, to show and to ask about at this
+/// terminal (or `--yes`); then it is done. The plan, or none when there was
+/// nothing newer.
+async fn through(
+    server: &AdminClient,
+    path: &str,
+    mut request: serde_json::Value,
+    yes: bool,
+    show: fn(&PlanSummary),
+) -> anyhow::Result<Option<PlanSummary>> {
+    if yes {
+        request["agreement"] = json!(Agreement::CommandLine);
+    }
+    let done = match server.post(path, &request).await {
+        Err(RemoteError::Refused { status, body, .. }) if status == 409 => {
+            let plan: PlanSummary = serde_json::from_value(body["plan"].clone())?;
+            show(&plan);
+            let (what, _) = plan.asks.clone().unwrap_or_default();
+            if !confirmed(&what)? {
+                anyhow::bail!(
+                    "not installed: no one agreed to {what} (run in a terminal to be asked, \
+                     or pass --yes after reading the above)"
+                );
+            }
+            request["agreement"] = json!(Agreement::Terminal);
+            request["agreed_to"] = json!(plan);
+            server.post(path, &request).await?;
+            return Ok(Some(plan));
+        }
+        done => done?,
+    };
+    if done.get("newest").is_some() {
+        return Ok(None);
+    }
+    let plan: PlanSummary = serde_json::from_value(done["plan"].clone())?;
+    show(&plan);
+    Ok(Some(plan))
+}
+
+/// Whether the person at this terminal agrees to `what`; no when there is
+/// no terminal to ask at.
+fn confirmed(what: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("{what}? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
 /// `skill search`: the registry's skills whose name or description holds
 /// `text`, each with its publisher, and the look-alikes of each.
 async fn search(text: &str, registry: &url::Url, places: &Places) -> anyhow::Result<()> {
-    let runtime = super::open_runtime(&places.host()?)?;
-    let client = crate::market::client::RegistryClient::new(runtime.egress(), registry)?;
+    let egress = Egress::new(places.host()?.hosts);
+    let client = crate::market::client::RegistryClient::new(&egress, registry)?;
     let listings = client.names().await?;
     let found = registry::search(&listings, text);
     if found.is_empty() {

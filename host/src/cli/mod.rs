@@ -1,6 +1,7 @@
 //! The `skillbox` command line.
 
 mod agent;
+mod approvals;
 mod grants;
 mod market;
 mod serve;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::api::AdminClient;
 use crate::config::{ConfigDir, HostConfig};
 use crate::prompt::{PromptQueue, Terminal};
 use crate::runtime::Runtime;
@@ -41,6 +43,9 @@ enum Command {
     Grants(grants::GrantsCommand),
     /// Print an agent's audit log.
     Audit(grants::AuditArgs),
+    /// Answer, from the terminal, the prompts a running server waits on.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCommand),
     /// Host every agent of a configuration directory behind the HTTP API.
     Serve(serve::ServeArgs),
     /// Issue, list and revoke the API's bearer tokens.
@@ -57,7 +62,7 @@ pub(crate) struct Places {
     /// The configuration directory (skillbox.toml, agents/) [default: $SKILLBOX_CONFIG, else ./config]
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Where compiled components and memory live [default: the config's data_dir, else $SKILLBOX_DATA_DIR, else the user data dir]
+    /// Where compiled components and memory live [default: $SKILLBOX_DATA_DIR, else the config's data_dir, else the user data dir]
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
 }
@@ -77,11 +82,19 @@ impl Places {
     fn load_config(&self) -> anyhow::Result<ConfigDir> {
         Ok(ConfigDir::load_with(
             &self.config_dir(),
-            |host| match &self.data_dir {
-                Some(data_dir) => self.with_data_dir(host, data_dir),
+            |host| match self.chosen_data_dir() {
+                Some(data_dir) => self.with_data_dir(host, &data_dir),
                 None => host,
             },
         )?)
+    }
+
+    /// The data directory chosen where skillbox runs, over the
+    /// configuration's: `--data-dir`, else `$SKILLBOX_DATA_DIR`.
+    fn chosen_data_dir(&self) -> Option<PathBuf> {
+        self.data_dir
+            .clone()
+            .or_else(|| std::env::var_os("SKILLBOX_DATA_DIR").map(PathBuf::from))
     }
 
     /// Host settings: from the configuration directory when one is named,
@@ -95,7 +108,7 @@ impl Places {
 
     /// Host settings without a configuration directory.
     fn bare_host(&self) -> HostConfig {
-        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        let data_dir = self.chosen_data_dir().unwrap_or_else(default_data_dir);
         HostConfig::with_data_dir(&data_dir)
     }
 
@@ -117,6 +130,12 @@ pub(crate) fn attach_prompts(runtime: &Runtime) {
     }
 }
 
+/// The server running on the data directory `places` name, if one runs:
+/// commands that need the database then go through its admin socket.
+fn server_of(places: &Places) -> anyhow::Result<Option<AdminClient>> {
+    Ok(AdminClient::of(&places.host()?.data_dir))
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 async fn stopped() {
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -135,11 +154,8 @@ fn open_runtime(host: &HostConfig) -> anyhow::Result<Runtime> {
     Runtime::open(host).with_context(|| format!("data dir {}", host.data_dir.display()))
 }
 
-/// `$SKILLBOX_DATA_DIR`, else the user's data directory.
+/// The user's data directory.
 fn default_data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SKILLBOX_DATA_DIR") {
-        return dir.into();
-    }
     dirs::data_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join("skillbox")
@@ -147,15 +163,21 @@ fn default_data_dir() -> PathBuf {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Logs go to stderr, filtered by $SKILLBOX_LOG (default: warn), as
-    // text, or as one JSON object per line with SKILLBOX_LOG_FORMAT=json.
-    // They name agents, skills, tools and URLs, never arguments or secrets.
+    // Logs go to stderr, filtered by $SKILLBOX_LOG, as text, or as one JSON
+    // object per line with SKILLBOX_LOG_FORMAT=json. They name agents,
+    // skills, tools and URLs, never arguments or secrets. A server logs
+    // warnings by default; a command says what went wrong itself, so it
+    // logs only errors, and nothing lands between the lines it prints.
+    let default_filter = match &cli.command {
+        Command::Serve(_) | Command::Registry(market::RegistryCommand::Serve { .. }) => "warn",
+        _ => "error",
+    };
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SKILLBOX_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         );
     if std::env::var("SKILLBOX_LOG_FORMAT").is_ok_and(|f| f == "json") {
         logs.json().init();
@@ -177,9 +199,10 @@ pub fn main() -> ExitCode {
             Command::Skill(command) => skill::run(command).await,
             Command::Agent(command) => agent::run(command).await,
             Command::Grants(command) => grants::run(command).await,
-            Command::Audit(args) => grants::audit(args),
+            Command::Audit(args) => grants::audit(args).await,
+            Command::Approvals(command) => approvals::run(command).await,
             Command::Serve(args) => serve::serve(args).await,
-            Command::Token(command) => serve::token(command),
+            Command::Token(command) => serve::token(command).await,
             Command::Registry(command) => market::run_registry(command).await,
         }
     });

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::Places;
-use crate::api::{self, Served};
-use crate::api::{Holder, TokenStore};
+use crate::api::{self, AdminClient, Holder, Served, TokenRecord, TokenStore};
 use crate::prompt::PromptQueue;
 use crate::vocab::AgentId;
 
@@ -36,6 +36,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     runtime.consent().attach(channel);
     let agents = config.agents.len();
+    let admin = api::bind_admin_socket(runtime.data_dir())?;
     let served = Arc::new(Served::new(runtime, &config_dir, config, queue));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -58,7 +59,8 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         super::stopped().await;
         tracing::info!("shutting down");
     };
-    api::serve(served.clone(), listener, shutdown).await;
+    api::serve(served.clone(), listener, Some(admin), shutdown).await;
+    let _ = std::fs::remove_file(api::admin_socket(served.runtime.data_dir()));
     // Whatever was acknowledged is on disk already; this writes the rest
     // (usage counts written behind).
     served.runtime.inference().flush();
@@ -92,38 +94,54 @@ pub(super) enum TokenCommand {
     },
 }
 
-pub(super) fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
     match command {
         TokenCommand::New {
             agent,
             admin,
             places,
         } => {
+            let config = places.load_config()?;
             let holder = match agent {
                 _ if admin => Holder::Admin,
                 Some(agent) => {
-                    let id = AgentId::new(&agent).map_err(anyhow::Error::msg)?;
-                    places
-                        .load_config()?
-                        .agent(id.as_str())
-                        .map_err(anyhow::Error::msg)?;
-                    Holder::Agent(id)
+                    Holder::Agent(config.agent(AgentId::new(&agent)?.as_str())?.id.clone())
                 }
                 None => unreachable!("clap requires an agent or --admin"),
             };
-            let store = token_store(&places)?;
-            let (record, token) = store.issue(holder)?;
+            let (record, token) = match AdminClient::of(&config.host.data_dir) {
+                Some(server) => {
+                    let body = match &holder {
+                        Holder::Admin => json!({ "admin": true }),
+                        Holder::Agent(id) => json!({ "agent": id }),
+                    };
+                    let issued = server.post("/v1/admin/tokens", &body).await?;
+                    let record: TokenRecord = serde_json::from_value(issued["record"].clone())?;
+                    let token = issued["token"]
+                        .as_str()
+                        .context("the server issued no token")?;
+                    (record, token.to_owned())
+                }
+                None => TokenStore::new(&config.host.data_dir).issue(holder)?,
+            };
             eprintln!(
                 "token {} for {} (shown once; only its hash is kept in {})",
                 record.id,
                 record.holder,
-                store.path().display()
+                TokenStore::new(&config.host.data_dir).path().display()
             );
             println!("{token}");
         }
         TokenCommand::List { places } => {
-            let store = token_store(&places)?;
-            for record in store.list()? {
+            let data_dir = places.load_config()?.host.data_dir;
+            let records = match AdminClient::of(&data_dir) {
+                Some(server) => {
+                    let listed = server.get("/v1/admin/tokens").await?;
+                    serde_json::from_value(listed["tokens"].clone())?
+                }
+                None => TokenStore::new(&data_dir).list()?,
+            };
+            for record in records {
                 println!(
                     "{}  {}  issued {}",
                     record.id,
@@ -133,17 +151,20 @@ pub(super) fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TokenCommand::Revoke { id, places } => {
-            let store = token_store(&places)?;
-            if !store.revoke(&id)? {
-                anyhow::bail!("no token '{id}' in {}", store.path().display());
+            let data_dir = places.load_config()?.host.data_dir;
+            match AdminClient::of(&data_dir) {
+                Some(server) => {
+                    server.delete(&format!("/v1/admin/tokens/{id}")).await?;
+                }
+                None => {
+                    let store = TokenStore::new(&data_dir);
+                    if !store.revoke(&id)? {
+                        anyhow::bail!("no token '{id}' in {}", store.path().display());
+                    }
+                }
             }
             println!("revoked {id}");
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The tokens of the data directory `serve` uses with the same options.
-fn token_store(places: &Places) -> anyhow::Result<TokenStore> {
-    Ok(TokenStore::new(&places.load_config()?.host.data_dir))
 }

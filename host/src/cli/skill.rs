@@ -8,9 +8,12 @@ use clap::Subcommand;
 use wasmtime::component::types::ComponentItem;
 
 use super::Places;
+use crate::api::AdminClient;
 use crate::authoring::{self, Language};
+use crate::config::{HostConfig, Manifest};
 use crate::consent::Session;
-use crate::runtime::Runtime;
+use crate::sandbox::Sandbox;
+use crate::skill::Skill;
 use crate::vocab::AgentId;
 use crate::vocab::printable;
 
@@ -90,9 +93,10 @@ pub(super) async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SkillCommand::Check { dir, places } => {
-            let runtime = super::open_runtime(&places.host()?)?;
+            // The engine alone: it runs beside a server.
+            let sandbox = Sandbox::new(&places.host()?.sandbox)?;
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
-            let check = authoring::check(runtime.sandbox(), &dir)?;
+            let check = authoring::check(&sandbox, &dir)?;
             print!("{check}");
             Ok(if check.passed() {
                 ExitCode::SUCCESS
@@ -107,59 +111,79 @@ pub(super) async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
             agent,
             quiet,
             places,
-        } => {
-            let (runtime, agent) = match places.explicit_config() {
-                Some(_) => {
-                    let config = places.load_config()?;
-                    let id = agent.context("name the agent to run as with --agent")?;
-                    let runtime = super::open_runtime(&config.host)?;
-                    let loaded =
-                        runtime.load_agent(config.agent(&id).map_err(anyhow::Error::msg)?)?;
-                    (runtime, loaded)
-                }
-                None => {
-                    let id = AgentId::new(agent.as_deref().unwrap_or("default"))
-                        .map_err(anyhow::Error::msg)?;
-                    let runtime = super::open_runtime(&places.bare_host())?;
-                    let loaded = runtime.load_skill(Path::new(&skill))?;
-                    let local = runtime.local_agent(&id, loaded);
-                    (runtime, local)
-                }
-            };
-            // A directory names the skill it holds.
-            let name = match Path::new(&skill).is_dir() {
-                true => runtime.load_skill(Path::new(&skill))?.name().to_owned(),
-                false => skill,
-            };
-            super::attach_prompts(&runtime);
-            let session = Session::new(&format!("cli-{}", std::process::id()));
-            let report = runtime.call(&agent, &session, &name, &tool, &input).await;
-            if !quiet {
-                for record in &report.logs {
-                    eprintln!("[{name}] {}", printable(&record.to_string()));
-                }
-            }
-            match report.result {
-                Ok(output) => {
-                    println!("{output}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!("error: {}", printable(&e.to_string()));
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
+        } => run_tool(&skill, &tool, &input, agent, quiet, &places).await,
         SkillCommand::Inspect { dir, places } => {
-            let runtime = super::open_runtime(&places.host()?)?;
-            let skill = runtime.load_skill(&dir)?;
-            print!("{}", describe(&runtime, &skill)?);
+            // The engine alone: it runs beside a server.
+            let host = places.host()?;
+            let sandbox = Sandbox::new(&host.sandbox)?;
+            let skill = Skill::load(&sandbox, &dir)?;
+            print!("{}", describe(&host, &sandbox, &skill)?);
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn describe(runtime: &Runtime, skill: &crate::skill::Skill) -> anyhow::Result<String> {
+/// `skill run`: one call, as a configured agent (through the running
+/// server, when one runs) or as a local one.
+async fn run_tool(
+    skill: &str,
+    tool: &str,
+    input: &str,
+    agent: Option<String>,
+    quiet: bool,
+    places: &Places,
+) -> anyhow::Result<ExitCode> {
+    // A directory names the skill it holds.
+    let name = match Path::new(skill).is_dir() {
+        true => Manifest::load(Path::new(skill))?.name,
+        false => skill.to_owned(),
+    };
+    let (runtime, agent) = match places.explicit_config() {
+        Some(_) => {
+            let config = places.load_config()?;
+            let id = agent.context("name the agent to run as with --agent")?;
+            let agent_config = config.agent(&id)?;
+            if let Some(server) = AdminClient::of(&config.host.data_dir) {
+                let input: serde_json::Value = serde_json::from_str(input)
+                    .map_err(|e| anyhow::anyhow!("invalid input: not JSON: {e}"))?;
+                let path = format!("/v1/agents/{id}/tools/{name}.{tool}");
+                let answer = server.post(&path, &input).await?;
+                println!("{}", serde_json::to_string(&answer["output"])?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let runtime = super::open_runtime(&config.host)?;
+            let loaded = runtime.load_agent(agent_config)?;
+            (runtime, loaded)
+        }
+        None => {
+            let id = AgentId::new(agent.as_deref().unwrap_or("default"))?;
+            let runtime = super::open_runtime(&places.bare_host())?;
+            let loaded = runtime.load_skill(Path::new(skill))?;
+            let local = runtime.local_agent(&id, loaded);
+            (runtime, local)
+        }
+    };
+    super::attach_prompts(&runtime);
+    let session = Session::new(&format!("cli-{}", std::process::id()));
+    let report = runtime.call(&agent, &session, &name, tool, input).await;
+    if !quiet {
+        for record in &report.logs {
+            eprintln!("[{name}] {}", printable(&record.to_string()));
+        }
+    }
+    match report.result {
+        Ok(output) => {
+            println!("{output}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {}", printable(&e.to_string()));
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn describe(host: &HostConfig, sandbox: &Sandbox, skill: &Skill) -> anyhow::Result<String> {
     use std::fmt::Write;
     let m = &skill.manifest;
     let mut out = String::new();
@@ -178,7 +202,6 @@ fn describe(runtime: &Runtime, skill: &crate::skill::Skill) -> anyhow::Result<St
     )?;
     let asked = crate::policy::asked(m);
     writeln!(out, "asks for    {}", asked.join("\n            "))?;
-    let host = runtime.host();
     let l = host.defaults.with(&m.limits).capped_by(&host.maxima);
     writeln!(
         out,
@@ -203,7 +226,7 @@ fn describe(runtime: &Runtime, skill: &crate::skill::Skill) -> anyhow::Result<St
         }
     }
 
-    let engine = runtime.sandbox().engine();
+    let engine = sandbox.engine();
     let ty = skill.prepared().component().component_type();
     writeln!(out, "\nimports")?;
     for (name, item) in ty.imports(engine) {

@@ -13,6 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
 use super::client::RegistryClient;
 use super::edit::Edit;
 use super::lock::{Locked, Lockfile, store_dir};
@@ -234,6 +236,34 @@ impl Plan {
         }
     }
 
+    /// What a person reads before agreeing, in a form that travels (the
+    /// admin socket sends it to the command that asked).
+    pub fn summary(&self) -> PlanSummary {
+        let (fetched, release) = (&self.fetched, &self.fetched.release);
+        PlanSummary {
+            agent: self.agent.clone(),
+            name: fetched.name.clone(),
+            version: release.version.clone(),
+            from: self.from.clone(),
+            description: fetched.manifest.description.clone(),
+            publisher: release.publisher.clone(),
+            key_id: release.key_id.clone(),
+            key_is_new: fetched.key_is_new,
+            registry: self.registry.to_string(),
+            tools: fetched
+                .manifest
+                .tools
+                .iter()
+                .map(|t| (t.name.clone(), t.description.clone()))
+                .collect(),
+            capabilities: self.capabilities.clone(),
+            added: self.added.clone(),
+            removed: self.removed.clone(),
+            left: self.left.clone(),
+            asks: self.asks(),
+        }
+    }
+
     /// What a person must agree to, and the details they decide on: every
     /// install; an upgrade that may do more, or is signed by a new key.
     pub fn asks(&self) -> Option<(String, Vec<String>)> {
@@ -251,6 +281,42 @@ impl Plan {
             Some(_) => None,
         }
     }
+}
+
+/// A plan in words: what a person reads before agreeing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub agent: AgentId,
+    pub name: String,
+    pub version: semver::Version,
+    /// The version installed now, for an upgrade.
+    pub from: Option<semver::Version>,
+    pub description: String,
+    pub publisher: String,
+    pub key_id: String,
+    pub key_is_new: bool,
+    pub registry: String,
+    /// Each tool's name and description.
+    pub tools: Vec<(String, String)>,
+    pub capabilities: Vec<String>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub left: Vec<String>,
+    /// What a person must agree to, and the details they decide on.
+    pub asks: Option<(String, Vec<String>)>,
+}
+
+/// How a person agreed to a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Agreement {
+    /// They read the plan and passed `--yes`.
+    CommandLine,
+    /// They answered yes at the terminal the command runs in, which told
+    /// the server.
+    Terminal,
+    /// Not yet: ask them through the consent broker.
+    Ask,
 }
 
 fn sentences(words: &[Words]) -> Vec<String> {
@@ -308,20 +374,24 @@ pub async fn plan_upgrade(
     Ok(Upgrade::Plan(Box::new(plan)))
 }
 
-/// Record that a person agreed to `plan`, or ask one through `broker`
-/// (which reaches them through the channel attached to it). `yes` is the
-/// person agreeing on the command line, having read the plan.
+/// Record how a person agreed to `plan`, or ask one through `broker`
+/// (which reaches them through the channel attached to it).
 pub async fn agree(
     broker: &Arc<ConsentBroker>,
     db: &Db,
     plan: &Plan,
-    yes: bool,
+    agreement: Agreement,
 ) -> Result<(), MarketError> {
     let Some((what, details)) = plan.asks() else {
         return Ok(());
     };
     let (agent, skill) = (&plan.agent, &plan.fetched.name);
-    if yes {
+    let reason = match agreement {
+        Agreement::CommandLine => "--yes on the command line",
+        Agreement::Terminal => "agreed at the terminal of the command",
+        Agreement::Ask => "",
+    };
+    if agreement != Agreement::Ask {
         let entry = AuditEntry {
             time: SystemTime::now(),
             agent: agent.to_string(),
@@ -329,7 +399,7 @@ pub async fn agree(
             tool: String::new(),
             capability: format!("action \"{what}\""),
             decision: "allowed".into(),
-            reason: "--yes on the command line".into(),
+            reason: reason.into(),
             channel: Some("cli".into()),
             grant: None,
         };

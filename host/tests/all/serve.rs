@@ -5,9 +5,7 @@
 //! installed by scripts/test (which sets $SKILLBOX_TEST_PYTHON).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,216 +15,8 @@ use reqwest::StatusCode;
 use scripted_model::{Exchange, Reply, ScriptedModel};
 use serde_json::{Value, json};
 
-use crate::util::{repo, skillbox as command};
-
-/// Two agents: `ops` may count words and is asked about anything else;
-/// `assistant` keeps notes and has a daily token budget.
-fn config(model: &ScriptedModel, server: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("agents")).unwrap();
-    std::fs::write(
-        dir.path().join("skillbox.toml"),
-        format!(
-            "[inference.backends.local]\nkind = \"openai\"\nurl = \"{}\"\n[server]\n{server}\n",
-            model.openai_url()
-        ),
-    )
-    .unwrap();
-    write_ops(dir.path(), "");
-    std::fs::write(
-        dir.path().join("agents/assistant.toml"),
-        format!(
-            "id = \"assistant\"\n[tools]\nallow = [\"notes.*\"]\n\
-             [skills.notes]\npath = \"{}\"\ngrants = {{ memory = true }}\n\
-             [inference]\nmodel = \"local/m\"\n[inference.budget]\ntokens_per_day = 100000\n",
-            repo().join("skills/notes").display()
-        ),
-    )
-    .unwrap();
-    dir
-}
-
-fn write_ops(config: &Path, extra: &str) {
-    std::fs::write(
-        config.join("agents/ops.toml"),
-        format!(
-            "id = \"ops\"\n[tools]\nallow = [\"text.word_count\"]\n\
-             [consent]\nmode = \"ask\"\ntimeout = \"30s\"\n\
-             [skills.text]\npath = \"{}\"\n[inference]\nmodel = \"local/m\"\n{extra}",
-            repo().join("skills/text").display()
-        ),
-    )
-    .unwrap();
-}
-
-/// The demo script, and a call of `text_regex_extract` (a tool `ops` does
-/// not allow, so a person is asked) when the user says "digits".
-fn script(exchange: &Exchange) -> Reply {
-    let last = exchange.last_message();
-    if last["role"] != "tool" && exchange.user_text().contains("digits") {
-        return Reply::call(
-            "text_regex_extract",
-            json!({ "text": "a1b22", "pattern": "[0-9]+" }),
-        );
-    }
-    if last["role"] == "tool" && last["content"].as_str().unwrap().contains("regex_extract") {
-        let content = last["content"].as_str().unwrap();
-        return Reply::Text(format!("Found: {}", content.lines().nth(1).unwrap()));
-    }
-    scripted_model::demo(exchange)
-}
-
-/// A `skillbox serve` process; killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    config: PathBuf,
-}
-
-impl Server {
-    fn start(config: &Path) -> Server {
-        let mut child = command()
-            .args(["serve", "--addr", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start skillbox serve");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .to_owned();
-        Server {
-            child,
-            url,
-            config: config.to_owned(),
-        }
-    }
-
-    /// A token for `holder`: an agent id, or `--admin`.
-    fn token(&self, holder: &str) -> String {
-        let output = command()
-            .args(["token", "new", holder, "--config"])
-            .arg(&self.config)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait(&mut self) -> std::process::ExitStatus {
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn json_body(request: reqwest::RequestBuilder, body: &Value) -> reqwest::RequestBuilder {
-    request
-        .header("content-type", "application/json")
-        .body(body.to_string())
-}
-
-struct Api {
-    client: reqwest::Client,
-    url: String,
-}
-
-impl Api {
-    fn new(server: &Server) -> Api {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Api {
-            client: reqwest::Client::new(),
-            url: server.url.clone(),
-        }
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder, token: &str) -> (StatusCode, Value) {
-        let response = request.bearer_auth(token).send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, body)
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        let request = self.client.get(format!("{}{path}", self.url));
-        self.send(request, token).await
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        let request = json_body(self.client.post(format!("{}{path}", self.url)), &body);
-        self.send(request, token).await
-    }
-
-    async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        let request = self.client.delete(format!("{}{path}", self.url));
-        self.send(request, token).await
-    }
-
-    /// The first pending approval the token sees, waiting for one.
-    async fn next_approval(&self, token: &str) -> Value {
-        for _ in 0..200 {
-            let (status, body) = self.get("/v1/approvals", token).await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-            if let Some(first) = body["approvals"].as_array().unwrap().first() {
-                return first.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no approval was asked");
-    }
-}
-
-fn python() -> String {
-    std::env::var("SKILLBOX_TEST_PYTHON").expect(
-        "SKILLBOX_TEST_PYTHON names a Python with the openai and prometheus-client packages; \
-         ./scripts/test installs them",
-    )
-}
-
-/// Run `code` with the test Python, `input` on stdin; its stdout.
-fn run_python(code: &str, args: &[&str], input: &str) -> String {
-    let mut child = Command::new(python())
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
+use crate::served::{Api, Server, config, json_body, python, run_python, script, write_ops};
+use crate::util::skillbox as command;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_agent_reaches_only_its_own_tools_with_only_its_own_token() {
@@ -524,7 +314,7 @@ try:
 except openai.PermissionDeniedError as e:
     print("refused", e.status_code)
 "#;
-    let output = run_python(code, &[&server.url, &ops], "");
+    let output = run_python(&python(), code, &[&server.url, &ops], "");
     assert_eq!(
         output,
         "That is 4 words.\nThat is 4 words.\nYou are Ada.\nrefused 403\n"
@@ -682,7 +472,7 @@ async fn sigkill_loses_no_acknowledged_memory_write_or_grant() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn repeated_bad_tokens_lock_a_client_out_until_the_lockout_passes() {
+async fn repeated_bad_tokens_lock_out_that_token_not_the_good_ones_until_the_lockout_passes() {
     let model = ScriptedModel::start(script).await;
     let config = config(&model, "auth_failures = 3\nauth_lockout = \"2s\"");
     let server = Server::start(config.path());
@@ -695,11 +485,11 @@ async fn repeated_bad_tokens_lock_a_client_out_until_the_lockout_passes() {
         let (status, _) = api.get("/v1/agents", "sbx_guess").await;
         assert_eq!(status.as_u16(), expected);
     }
-    // Locked out, even with a good token; told when to come back.
+    // The failing token is locked out, told when to come back.
     let response = api
         .client
         .get(format!("{}/v1/agents", api.url))
-        .bearer_auth(&ops)
+        .bearer_auth("sbx_guess")
         .send()
         .await
         .unwrap();
@@ -710,6 +500,9 @@ async fn repeated_bad_tokens_lock_a_client_out_until_the_lockout_passes() {
         .parse()
         .unwrap();
     assert!((1..=2).contains(&wait), "Retry-After: {wait}");
+    // A good token from the same address is never refused for it.
+    let (status, body) = api.get("/v1/agents", &ops).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // The health checks stay open.
     let health = api
         .client
@@ -720,8 +513,12 @@ async fn repeated_bad_tokens_lock_a_client_out_until_the_lockout_passes() {
     assert_eq!(health.status(), StatusCode::OK);
 
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let (status, body) = api.get("/v1/agents", &ops).await;
-    assert_eq!(status, StatusCode::OK, "the lock cleared by itself: {body}");
+    let (status, body) = api.get("/v1/agents", "sbx_guess").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the lock cleared by itself: {body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -760,10 +557,12 @@ async fn metrics_parse_as_openmetrics_and_count_per_agent_with_a_cap() {
         .await;
     assert_eq!(status, StatusCode::OK);
 
+    // A scraper that asks for OpenMetrics gets it.
     let response = api
         .client
         .get(format!("{}/metrics", api.url))
         .bearer_auth(&admin)
+        .header("accept", "application/openmetrics-text; version=1.0.0")
         .send()
         .await
         .unwrap();
@@ -780,7 +579,7 @@ for family in text_string_to_metric_families(sys.stdin.read()):
     }
 print(json.dumps(families))
 "#;
-    let families: Value = serde_json::from_str(&run_python(parse, &[], &text)).unwrap();
+    let families: Value = serde_json::from_str(&run_python(&python(), parse, &[], &text)).unwrap();
     let value = |family: &str, sample: &str, labels: Value| -> f64 {
         let samples = families[family]["samples"].as_array().unwrap_or_else(|| {
             panic!("no family {family} in {text}");

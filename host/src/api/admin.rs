@@ -1,0 +1,330 @@
+//! The admin's part of the API, and the door only the operator has: the
+//! local admin socket.
+//!
+//! `skillbox serve` listens on `<data dir>/admin.sock`, a Unix socket of
+//! mode 0600: only the user who owns the data directory can open it, and
+//! that user can read the database anyway, so what arrives there is the
+//! admin's, with no token. The `skillbox` command uses it beside a running
+//! server, which holds the database: grants, audit, turns, usage, history,
+//! tokens, installs and approvals all go through the server.
+//!
+//! The routes here are the admin's on either door: tokens
+//! (`/v1/admin/tokens`) and installed skills (`/v1/admin/skills/...`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::UnixListener;
+
+use super::Json;
+use super::JsonBody;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::served::Served;
+use super::tokens::{Holder, TokenStore};
+use crate::market::MarketError;
+use crate::market::install::{self, Agreement, PlanSummary, Source, Upgrade};
+use crate::vocab::AgentId;
+
+/// The admin socket's name in the data directory.
+pub(crate) const SOCKET: &str = "admin.sock";
+
+/// Where the admin socket of `data_dir` is.
+pub(crate) fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET)
+}
+
+/// The admin socket cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SocketError {
+    #[error("a server already answers on {}", .0.display())]
+    InUse(PathBuf),
+    #[error("cannot open the admin socket {}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// Open the admin socket of `data_dir`, private to its owner. A socket left
+/// by a server that is gone is replaced; one a server answers on is not.
+pub(crate) fn bind(data_dir: &Path) -> Result<UnixListener, SocketError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let path = socket_path(data_dir);
+    let io = |error| SocketError::Io {
+        path: path.clone(),
+        error,
+    };
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            return Err(SocketError::InUse(path));
+        }
+        std::fs::remove_file(&path).map_err(io)?;
+    }
+    // Bound inside a directory only the owner can enter and made 0600
+    // there, then moved into place: nobody else can connect in between,
+    // whatever the umask.
+    let private = data_dir.join(format!(".admin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(io)?;
+    let bound = private.join("admin.sock");
+    let listener = UnixListener::bind(&bound).map_err(io);
+    let placed = listener.and_then(|listener| {
+        std::fs::set_permissions(&bound, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        std::fs::rename(&bound, &path).map_err(io)?;
+        Ok(listener)
+    });
+    let _ = std::fs::remove_dir_all(&private);
+    placed
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewToken {
+    /// The agent the token reaches; none with `admin`.
+    agent: Option<String>,
+    #[serde(default)]
+    admin: bool,
+}
+
+/// `POST /v1/admin/tokens`: issue a token; it is in the answer, and
+/// nowhere else.
+pub(super) async fn new_token(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+    JsonBody(request): JsonBody<NewToken>,
+) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let holder = match (request.admin, request.agent) {
+        (true, None) => Holder::Admin,
+        (false, Some(agent)) => {
+            let config = served.agent_config(&agent)?;
+            Holder::Agent(config.id)
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "name an agent, or ask for an admin token",
+            ));
+        }
+    };
+    let _alone = served.admin_changes.lock().await;
+    let (record, token) = token_store(&served)
+        .issue(holder)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({ "record": record, "token": token })))
+}
+
+/// `GET /v1/admin/tokens`: the tokens issued, never the tokens themselves.
+pub(super) async fn tokens(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let tokens = token_store(&served)
+        .list()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+/// `DELETE /v1/admin/tokens/{id}`: revoke a token.
+pub(super) async fn revoke_token(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.admin()?;
+    let _alone = served.admin_changes.lock().await;
+    let store = token_store(&served);
+    match store.revoke(&id) {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(ApiError::not_found(format!(
+            "no token '{id}' in {}",
+            store.path().display()
+        ))),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+fn token_store(served: &Served) -> TokenStore {
+    TokenStore::new(served.runtime.data_dir())
+}
+
+/// What `POST /v1/admin/skills/install` and `.../upgrade` are asked.
+#[derive(Deserialize)]
+pub(super) struct Install {
+    agent: String,
+    /// `NAME` or `NAME@REQUIREMENT`.
+    skill: String,
+    /// The registry, for an install; an upgrade uses the skill's own.
+    registry: Option<url::Url>,
+    #[serde(default)]
+    trust_new_key: bool,
+    /// How a person agreed to the plan; absent, the plan is answered
+    /// (409) for them to read first, when it needs agreeing to.
+    agreement: Option<Agreement>,
+    /// The plan the person read and agreed to at their terminal: what is
+    /// done must be exactly that.
+    agreed_to: Option<PlanSummary>,
+}
+
+/// `POST /v1/admin/skills/install`: plan installing a skill for an agent,
+/// and with a person's agreement, do it; the configuration is reloaded.
+pub(super) async fn install_skill(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+    JsonBody(request): JsonBody<Install>,
+) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let agent = served.agent_config(&request.agent)?.id;
+    let (name, requirement) = name_and_requirement(&request.skill)?;
+    let registry = request
+        .registry
+        .as_ref()
+        .ok_or_else(|| ApiError::bad_request("name the registry to install from"))?;
+    let _alone = served.admin_changes.lock().await;
+    let runtime = &served.runtime;
+    let source = Source::new(
+        runtime.host(),
+        runtime.egress(),
+        registry,
+        request.trust_new_key,
+    )
+    .map_err(market_error)?;
+    let plan = install::plan_install(&source, &agent, &name, &requirement)
+        .await
+        .map_err(market_error)?;
+    commit(&served, &plan, &request).await
+}
+
+/// `POST /v1/admin/skills/upgrade`: like install, for an installed skill,
+/// from its own registry.
+pub(super) async fn upgrade_skill(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+    JsonBody(request): JsonBody<Install>,
+) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let agent = served.agent_config(&request.agent)?.id;
+    let (name, requirement) = name_and_requirement(&request.skill)?;
+    let _alone = served.admin_changes.lock().await;
+    let runtime = &served.runtime;
+    let planned = install::plan_upgrade(
+        runtime.host(),
+        runtime.egress(),
+        &agent,
+        &name,
+        &requirement,
+        request.trust_new_key,
+    );
+    match planned.await.map_err(market_error)? {
+        Upgrade::Newest(version) => Ok(Json(json!({ "newest": version }))),
+        Upgrade::Plan(plan) => commit(&served, &plan, &request).await,
+    }
+}
+
+/// Commit `plan` once a person agreed to it (if it asks), then reload.
+async fn commit(
+    served: &Served,
+    plan: &install::Plan,
+    request: &Install,
+) -> Result<Json<Value>, ApiError> {
+    let summary = plan.summary();
+    let needs_agreement = |message: &str| ApiError {
+        extra: Some(json!({ "plan": summary })),
+        ..ApiError::new(StatusCode::CONFLICT, "needs_agreement", message)
+    };
+    let agreement = match (request.agreement, &summary.asks) {
+        (Some(Agreement::Terminal), _) if request.agreed_to.as_ref() != Some(&summary) => {
+            return Err(needs_agreement(
+                "the plan changed since it was agreed to: read it again",
+            ));
+        }
+        (Some(agreement), _) => agreement,
+        (None, None) => Agreement::CommandLine,
+        (None, Some(_)) => return Err(needs_agreement("a person must agree to this plan first")),
+    };
+    let runtime = &served.runtime;
+    install::agree(runtime.consent(), runtime.db(), plan, agreement)
+        .await
+        .map_err(market_error)?;
+    let host = runtime.host();
+    install::commit(plan, &host.dir, &host.data_dir).map_err(market_error)?;
+    let warnings = reload(served)?;
+    Ok(Json(json!({ "plan": summary, "warnings": warnings })))
+}
+
+#[derive(Deserialize)]
+pub(super) struct Remove {
+    agent: String,
+    name: String,
+}
+
+/// `POST /v1/admin/skills/remove`: take an installed skill out of an
+/// agent; the configuration is reloaded.
+pub(super) async fn remove_skill(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+    JsonBody(request): JsonBody<Remove>,
+) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let agent = AgentId::new(&request.agent).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let _alone = served.admin_changes.lock().await;
+    let host = served.runtime.host();
+    let removed =
+        install::remove(&host.dir, agent.as_str(), &request.name).map_err(market_error)?;
+    let warnings = reload(&served)?;
+    Ok(Json(json!({ "removed": removed, "warnings": warnings })))
+}
+
+/// `POST /v1/admin/skills/sync`: fetch what the lockfile records into the
+/// store.
+pub(super) async fn sync_skills(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let _alone = served.admin_changes.lock().await;
+    let runtime = &served.runtime;
+    let missing = install::missing(runtime.host()).map_err(market_error)?;
+    for locked in &missing {
+        install::sync(runtime.host(), runtime.egress(), locked)
+            .await
+            .map_err(market_error)?;
+    }
+    Ok(Json(json!({ "fetched": missing })))
+}
+
+fn name_and_requirement(skill: &str) -> Result<(String, semver::VersionReq), ApiError> {
+    match skill.split_once('@') {
+        None => Ok((skill.to_owned(), semver::VersionReq::STAR)),
+        Some((name, requirement)) => {
+            let requirement = requirement.parse().map_err(|e| {
+                ApiError::bad_request(format!("'{requirement}' is not a version requirement: {e}"))
+            })?;
+            Ok((name.to_owned(), requirement))
+        }
+    }
+}
+
+fn market_error(e: MarketError) -> ApiError {
+    match e {
+        MarketError::NotAgreed(_) => ApiError::forbidden(e.to_string()),
+        MarketError::NotInstalled { .. } => ApiError::not_found(e.to_string()),
+        _ => ApiError::bad_request(e.to_string()),
+    }
+}
+
+/// Re-read the configuration after an install changed it.
+fn reload(served: &Served) -> Result<Vec<String>, ApiError> {
+    served.reload().map_err(|e| {
+        ApiError::internal(format!(
+            "the change is written, but the configuration does not load: {e}"
+        ))
+    })
+}
