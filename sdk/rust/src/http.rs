@@ -60,9 +60,11 @@ impl std::error::Error for HttpError {}
 
 impl From<HttpError> for crate::ToolError {
     fn from(e: HttpError) -> Self {
+        // The tool's error says "failed" or "denied" itself.
         match e {
             HttpError::Denied(m) => crate::ToolError::Denied(m),
-            other => crate::ToolError::Failed(other.to_string()),
+            HttpError::Failed(m) => crate::ToolError::Failed(m),
+            invalid @ HttpError::Invalid(_) => crate::ToolError::Failed(invalid.to_string()),
         }
     }
 }
