@@ -143,7 +143,7 @@ async fn promtool_accepts_the_metrics_and_openmetrics_is_there_for_who_asks() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool, from Debian's prometheus package (scripts/test installs it)");
+        .expect("promtool, from Debian's prometheus package (scripts/clients unpacks it)");
     let mut checked = promtool;
     checked
         .stdin
