@@ -13,7 +13,7 @@ use std::fmt;
 
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme,
+    ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme, http_error_code,
 };
 use crate::bindings::wasi::io::streams::StreamError;
 
@@ -273,6 +273,17 @@ fn error(code: ErrorCode) -> HttpError {
         ErrorCode::HttpResponseBodySize(Some(max)) => {
             HttpError::Failed(format!("the response is over the {max} bytes allowed"))
         }
+        ErrorCode::HttpRequestBodySize(_) => {
+            HttpError::Failed("the request body is over the size allowed".into())
+        }
+        ErrorCode::HttpResponseIncomplete => HttpError::Failed("the response ended early".into()),
+        ErrorCode::DnsError(dns) => HttpError::Failed(match dns.rcode {
+            Some(rcode) => format!("the name could not be resolved ({rcode})"),
+            None => "the name could not be resolved".into(),
+        }),
+        // The host's own words, for a failure it explains (TLS, protocol).
+        ErrorCode::InternalError(Some(message)) => HttpError::Failed(message),
+        // The rest, by name.
         other => HttpError::Failed(crate::words::variant(&format!("{other:?}"))),
     }
 }
@@ -280,9 +291,14 @@ fn error(code: ErrorCode) -> HttpError {
 fn stream_error(e: StreamError, doing: &str) -> HttpError {
     match e {
         StreamError::Closed => HttpError::Failed(format!("stream closed while {doing}")),
-        StreamError::LastOperationFailed(e) => {
-            HttpError::Failed(format!("{doing}: {}", e.to_debug_string()))
-        }
+        // The HTTP failure behind a stream's, in words where the host
+        // says which it was.
+        StreamError::LastOperationFailed(e) => match http_error_code(&e).map(error) {
+            Some(HttpError::Failed(why) | HttpError::Denied(why) | HttpError::Invalid(why)) => {
+                HttpError::Failed(format!("{doing}: {why}"))
+            }
+            None => HttpError::Failed(format!("{doing}: {}", e.to_debug_string())),
+        },
     }
 }
 
