@@ -22,7 +22,7 @@ use tokio::net::UnixListener;
 
 use super::Json;
 use super::JsonBody;
-use super::auth::Caller;
+use super::auth::{AdminSocket, Caller};
 use super::error::ApiError;
 use super::served::Served;
 use super::tokens::{Holder, TokenStore};
@@ -113,7 +113,7 @@ pub(super) async fn new_token(
             ));
         }
     };
-    let _alone = served.admin_changes.lock().await;
+    let _alone = served.token_changes.lock().await;
     let (record, token) = token_store(&served)
         .issue(holder)
         .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -139,7 +139,7 @@ pub(super) async fn revoke_token(
     UrlPath(id): UrlPath<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.admin()?;
-    let _alone = served.admin_changes.lock().await;
+    let _alone = served.token_changes.lock().await;
     let store = token_store(&served);
     match store.revoke(&id) {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
@@ -178,20 +178,23 @@ pub(super) struct Install {
 pub(super) async fn install_skill(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
+    socket: Option<axum::Extension<AdminSocket>>,
     JsonBody(request): JsonBody<Install>,
 ) -> Result<Json<Value>, ApiError> {
     caller.admin()?;
+    let agreement = agreement(&request, socket.is_some())?;
     let agent = served.agent_config(&request.agent)?.id;
-    let (name, requirement) = name_and_requirement(&request.skill)?;
+    let (name, requirement) = install::parse_requirement(&request.skill).map_err(market_error)?;
     let registry = request
         .registry
         .as_ref()
         .ok_or_else(|| ApiError::bad_request("name the registry to install from"))?;
-    let _alone = served.admin_changes.lock().await;
-    let runtime = &served.runtime;
+    let _alone = served.skill_changes.lock().await;
+    // The configuration as reloaded: keys trusted since start included.
+    let config = served.config();
     let source = Source::new(
-        runtime.host(),
-        runtime.egress(),
+        &config.host,
+        served.runtime.egress(),
         registry,
         request.trust_new_key,
     )
@@ -199,7 +202,7 @@ pub(super) async fn install_skill(
     let plan = install::plan_install(&source, &agent, &name, &requirement)
         .await
         .map_err(market_error)?;
-    commit(&served, &plan, &request).await
+    commit(&served, &plan, agreement, request.agreed_to.as_ref()).await
 }
 
 /// `POST /v1/admin/skills/upgrade`: like install, for an installed skill,
@@ -207,16 +210,18 @@ pub(super) async fn install_skill(
 pub(super) async fn upgrade_skill(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
+    socket: Option<axum::Extension<AdminSocket>>,
     JsonBody(request): JsonBody<Install>,
 ) -> Result<Json<Value>, ApiError> {
     caller.admin()?;
+    let agreement = agreement(&request, socket.is_some())?;
     let agent = served.agent_config(&request.agent)?.id;
-    let (name, requirement) = name_and_requirement(&request.skill)?;
-    let _alone = served.admin_changes.lock().await;
-    let runtime = &served.runtime;
+    let (name, requirement) = install::parse_requirement(&request.skill).map_err(market_error)?;
+    let _alone = served.skill_changes.lock().await;
+    let config = served.config();
     let planned = install::plan_upgrade(
-        runtime.host(),
-        runtime.egress(),
+        &config.host,
+        served.runtime.egress(),
         &agent,
         &name,
         &requirement,
@@ -224,27 +229,42 @@ pub(super) async fn upgrade_skill(
     );
     match planned.await.map_err(market_error)? {
         Upgrade::Newest(version) => Ok(Json(json!({ "newest": version }))),
-        Upgrade::Plan(plan) => commit(&served, &plan, &request).await,
+        Upgrade::Plan(plan) => commit(&served, &plan, agreement, request.agreed_to.as_ref()).await,
     }
 }
 
-/// Commit `plan` once a person agreed to it (if it asks), then reload.
+/// How the person agreed, as far as this door can tell: the admin socket
+/// is the terminal of the command that asks, whose word is taken; a client
+/// of the admin token agrees as that. Nobody is asked from here.
+fn agreement(request: &Install, socket: bool) -> Result<Option<Agreement>, ApiError> {
+    match request.agreement {
+        Some(Agreement::Ask) => Err(ApiError::bad_request(
+            "an install through the API cannot wait on a prompt: read the plan, then agree",
+        )),
+        Some(_) if !socket => Ok(Some(Agreement::AdminToken)),
+        agreement => Ok(agreement),
+    }
+}
+
+/// Commit `plan` once a person agreed to it (if it asks), then reload. The
+/// plan agreed to, when one is sent back, must be this one.
 async fn commit(
     served: &Served,
     plan: &install::Plan,
-    request: &Install,
+    agreement: Option<Agreement>,
+    agreed_to: Option<&PlanSummary>,
 ) -> Result<Json<Value>, ApiError> {
     let summary = plan.summary();
     let needs_agreement = |message: &str| ApiError {
         extra: Some(json!({ "plan": summary })),
         ..ApiError::new(StatusCode::CONFLICT, "needs_agreement", message)
     };
-    let agreement = match (request.agreement, &summary.asks) {
-        (Some(Agreement::Terminal), _) if request.agreed_to.as_ref() != Some(&summary) => {
-            return Err(needs_agreement(
-                "the plan changed since it was agreed to: read it again",
-            ));
-        }
+    if agreed_to.is_some_and(|agreed| *agreed != summary) {
+        return Err(needs_agreement(
+            "the plan changed since it was agreed to: read it again",
+        ));
+    }
+    let agreement = match (agreement, &summary.asks) {
         (Some(agreement), _) => agreement,
         (None, None) => Agreement::CommandLine,
         (None, Some(_)) => return Err(needs_agreement("a person must agree to this plan first")),
@@ -274,7 +294,7 @@ pub(super) async fn remove_skill(
 ) -> Result<Json<Value>, ApiError> {
     caller.admin()?;
     let agent = AgentId::new(&request.agent).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let _alone = served.admin_changes.lock().await;
+    let _alone = served.skill_changes.lock().await;
     let host = served.runtime.host();
     let removed =
         install::remove(&host.dir, agent.as_str(), &request.name).map_err(market_error)?;
@@ -282,41 +302,18 @@ pub(super) async fn remove_skill(
     Ok(Json(json!({ "removed": removed, "warnings": warnings })))
 }
 
-/// `POST /v1/admin/skills/sync`: fetch what the lockfile records into the
-/// store.
-pub(super) async fn sync_skills(
-    State(served): State<Arc<Served>>,
-    caller: axum::Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
-    caller.admin()?;
-    let _alone = served.admin_changes.lock().await;
-    let runtime = &served.runtime;
-    let missing = install::missing(runtime.host()).map_err(market_error)?;
-    for locked in &missing {
-        install::sync(runtime.host(), runtime.egress(), locked)
-            .await
-            .map_err(market_error)?;
-    }
-    Ok(Json(json!({ "fetched": missing })))
-}
-
-fn name_and_requirement(skill: &str) -> Result<(String, semver::VersionReq), ApiError> {
-    match skill.split_once('@') {
-        None => Ok((skill.to_owned(), semver::VersionReq::STAR)),
-        Some((name, requirement)) => {
-            let requirement = requirement.parse().map_err(|e| {
-                ApiError::bad_request(format!("'{requirement}' is not a version requirement: {e}"))
-            })?;
-            Ok((name.to_owned(), requirement))
-        }
-    }
-}
-
 fn market_error(e: MarketError) -> ApiError {
+    let message = e.to_string();
     match e {
-        MarketError::NotAgreed(_) => ApiError::forbidden(e.to_string()),
-        MarketError::NotInstalled { .. } => ApiError::not_found(e.to_string()),
-        _ => ApiError::bad_request(e.to_string()),
+        MarketError::NotAgreed(_) => ApiError::forbidden(message),
+        MarketError::NotInstalled { .. } => ApiError::not_found(message),
+        MarketError::Io { .. } | MarketError::Audit(_) | MarketError::Randomness(_) => {
+            ApiError::internal(message)
+        }
+        MarketError::Registry { .. } => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "registry_unreachable", message)
+        }
+        _ => ApiError::bad_request(message),
     }
 }
 

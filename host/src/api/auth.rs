@@ -5,15 +5,15 @@
 //! Failed attempts are limited per client address and token prefix (the
 //! first characters of what was presented, or its absence): one key that
 //! fails `auth_failures` times within `auth_lockout` is refused with 429 and
-//! `Retry-After` for the lockout, twice as long each time it locks again.
-//! A valid token is never refused, so one misconfigured client (a scraper
-//! without its token) locks out only itself, never the others at its
-//! address. Tokens are 256 random bits: guessing one is not a threat the
-//! limiter has to stop; it keeps a broken or scanning client from costing
-//! more than a lookup per attempt, and an address that fails with very many
-//! prefixes is refused as a whole, for tokens it does not have.
+//! `Retry-After` for the lockout, twice as long each time it locks again. An
+//! address (an IPv6 client by its /64) that fails with very many prefixes is
+//! locked as a whole: every token it has not used before is refused, right
+//! ones included, which is what stops guessing. A token that already
+//! succeeded from an address is never refused there, so one misconfigured
+//! client (a scraper without its token) never locks out the others at its
+//! address.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,15 +27,15 @@ use super::error::ApiError;
 use super::served::Served;
 use super::tokens::Holder;
 
-/// Most keys remembered; past it, those with old failures and no lock are
-/// forgotten.
-const MAX_KEYS: usize = 10_000;
+/// Most addresses remembered, and most tokens vouched for; past it, the
+/// old are forgotten.
+const MAX_ENTRIES: usize = 10_000;
 
 /// Characters of a presented token that tell one client's tokens apart.
 const PREFIX: usize = 12;
 
-/// Failing keys of one address, within a lockout window, past which the
-/// address is refused for unknown tokens.
+/// Failing prefixes of one address, within a lockout window, past which the
+/// address is refused for tokens it has not used before.
 const KEYS_PER_ADDRESS: usize = 100;
 
 /// The longest lock, in lockouts: the doubling stops here.
@@ -65,34 +65,30 @@ impl Caller {
     }
 }
 
-/// Failed authentications, per client address and token prefix.
+/// Failed authentications, per client address and token prefix, and the
+/// tokens that succeeded from each address.
 pub(crate) struct Strikes {
     max: u32,
     lockout: Duration,
-    keys: Mutex<HashMap<Key, Record>>,
+    table: Mutex<Table>,
 }
 
-/// Who failed: an address, and the first characters of the token it
-/// presented ("" for none).
+#[derive(Default)]
+struct Table {
+    /// Per address, per what it presented.
+    failures: HashMap<IpAddr, HashMap<Presented, Record>>,
+    /// Tokens (by prefix) that succeeded from an address.
+    vouched: HashSet<(IpAddr, String)>,
+}
+
+/// What an address presented.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    address: IpAddr,
-    prefix: String,
-}
-
-impl Key {
-    fn new(address: IpAddr, token: Option<&str>) -> Key {
-        let prefix = token.unwrap_or_default().chars().take(PREFIX).collect();
-        Key { address, prefix }
-    }
-
-    /// The key of everything an address presents that it does not have.
-    fn address(address: IpAddr) -> Key {
-        Key {
-            address,
-            prefix: "*".into(),
-        }
-    }
+enum Presented {
+    /// The first characters of a token ("" for none).
+    Prefix(String),
+    /// Any token the address has not used before: locked when the address
+    /// fails with too many prefixes.
+    Unproven,
 }
 
 struct Record {
@@ -103,52 +99,112 @@ struct Record {
     locks: u32,
 }
 
+/// What becomes of a request, by its token.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Admit,
+    Unknown,
+    LockedOut(Duration),
+}
+
 impl Strikes {
     pub(crate) fn new(max: u32, lockout: Duration) -> Strikes {
         Strikes {
             max,
             lockout,
-            keys: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table::default()),
         }
     }
 
-    /// How long the key of `address` and `token` (or the whole address)
-    /// stays locked out, if it is.
-    fn locked(&self, address: IpAddr, token: Option<&str>) -> Option<Duration> {
+    /// Judge a request from `peer` presenting `token`, which is `valid` or
+    /// not. A valid token already used from this address is admitted;
+    /// anything else first waits out a lock on what it presents or on the
+    /// address, and an invalid token counts a failure.
+    fn judge(&self, peer: IpAddr, token: Option<&str>, valid: bool) -> Verdict {
         let now = Instant::now();
-        let keys = self.lock();
-        [Key::new(address, token), Key::address(address)]
-            .iter()
-            .filter_map(|key| keys.get(key)?.locked_until)
-            .map(|until| until.saturating_duration_since(now))
-            .filter(|left| !left.is_zero())
-            .max()
+        let address = client(peer);
+        let prefix: String = token.unwrap_or_default().chars().take(PREFIX).collect();
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let vouch = (address, prefix.clone());
+        if valid && table.vouched.contains(&vouch) {
+            return Verdict::Admit;
+        }
+        let presented = [Presented::Prefix(prefix.clone()), Presented::Unproven];
+        let left = table.failures.get(&address).and_then(|records| {
+            presented
+                .iter()
+                .filter_map(|p| records.get(p)?.locked_until)
+                .map(|until| until.saturating_duration_since(now))
+                .filter(|left| !left.is_zero())
+                .max()
+        });
+        if let Some(left) = left {
+            return Verdict::LockedOut(left);
+        }
+        if valid {
+            if table.vouched.len() >= MAX_ENTRIES {
+                table.vouched.clear();
+            }
+            table.vouched.insert(vouch);
+            return Verdict::Admit;
+        }
+        match self.fail(&mut table, address, prefix, now) {
+            Some(lock) => Verdict::LockedOut(lock),
+            None => Verdict::Unknown,
+        }
     }
 
-    /// Count a failure of `address` with `token`; how long it is now
+    /// Count a failure of `address` with `prefix`; how long it is now
     /// locked out, if it is.
-    fn fail(&self, address: IpAddr, token: Option<&str>) -> Option<Duration> {
-        let now = Instant::now();
-        let mut keys = self.lock();
-        if keys.len() >= MAX_KEYS {
-            let lockout = self.lockout;
-            keys.retain(|_, r| r.locked_until.is_some_and(|t| t > now) || now - r.first < lockout);
+    fn fail(
+        &self,
+        table: &mut Table,
+        address: IpAddr,
+        prefix: String,
+        now: Instant,
+    ) -> Option<Duration> {
+        // What is worth remembering: failures in the window, and locks
+        // recent enough that the next would still be longer.
+        let lockout = self.lockout;
+        let live = |r: &Record| {
+            now - r.first < lockout
+                || r.locked_until
+                    .is_some_and(|t| t + lockout * MAX_BACKOFF > now)
+        };
+        if table.failures.len() >= MAX_ENTRIES && !table.failures.contains_key(&address) {
+            table
+                .failures
+                .retain(|_, records| records.values().any(live));
         }
-        let locked = self.count(&mut keys, Key::new(address, token), now);
-        let failing = keys
+        let records = table.failures.entry(address).or_default();
+        records.retain(|_, record| live(record));
+        let locked = self.count(records, Presented::Prefix(prefix), now);
+        let failing = records
             .iter()
-            .filter(|(k, r)| k.address == address && now - r.first < self.lockout)
+            .filter(|(p, r)| **p != Presented::Unproven && now - r.first < self.lockout)
             .count();
-        if failing > KEYS_PER_ADDRESS {
-            let whole = self.count(&mut keys, Key::address(address), now);
-            return locked.max(whole);
+        let locked = match failing > KEYS_PER_ADDRESS {
+            true => locked.max(self.count(records, Presented::Unproven, now)),
+            false => locked,
+        };
+        if let Some(lock) = locked {
+            tracing::warn!(
+                client = %address,
+                lock = %humantime::format_duration(lock),
+                "failed authentications locked out"
+            );
         }
         locked
     }
 
-    /// One more failure of `key`; how long it is locked, if it now is.
-    fn count(&self, keys: &mut HashMap<Key, Record>, key: Key, now: Instant) -> Option<Duration> {
-        let record = keys.entry(key.clone()).or_insert(Record {
+    /// One more failure of `presented`; how long it is locked, if it now is.
+    fn count(
+        &self,
+        records: &mut HashMap<Presented, Record>,
+        presented: Presented,
+        now: Instant,
+    ) -> Option<Duration> {
+        let record = records.entry(presented).or_insert(Record {
             failures: 0,
             first: now,
             locked_until: None,
@@ -167,23 +223,25 @@ impl Strikes {
         record.locks = (record.locks + 1).min(MAX_BACKOFF.ilog2());
         record.failures = 0;
         record.first = now;
-        tracing::warn!(
-            client = %key.address,
-            prefix = %key.prefix,
-            lock = %humantime::format_duration(lock),
-            "failed authentications locked out"
-        );
         Some(lock)
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Record>> {
-        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+/// The client an address stands for: an IPv6 client by its /64, which one
+/// host can fill with addresses.
+fn client(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().expect("mapped")),
+        v4 => v4,
     }
 }
 
 /// Middleware: find the caller of a request by its bearer token, or refuse
-/// it (401), or refuse a locked-out key (429). A valid token is let in
-/// whatever else its address sent.
+/// it (401), or refuse what is locked out (429).
 pub(super) async fn authenticate(
     State(served): State<Arc<Served>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -196,41 +254,39 @@ pub(super) async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    if let Some(holder) = token.and_then(|t| served.tokens.holder(t)) {
-        request.extensions_mut().insert(Caller(holder));
-        return Ok(next.run(request).await);
-    }
-    let locked_out = |left: Duration| {
-        ApiError::too_many(
+    let holder = token.and_then(|t| served.tokens.holder(t));
+    let verdict = served.strikes.judge(peer.ip(), token, holder.is_some());
+    match (verdict, holder) {
+        (Verdict::Admit, Some(holder)) => {
+            request.extensions_mut().insert(Caller(holder));
+            Ok(next.run(request).await)
+        }
+        (Verdict::LockedOut(left), _) => Err(ApiError::too_many(
             "locked_out",
-            "too many failed authentications from this address with this token; \
-             check the token, then try again later",
+            "too many failed authentications from this address; check the token, then try \
+             again later",
             left,
-        )
-    };
-    let strikes = &served.strikes;
-    let address = peer.ip();
-    if let Some(left) = strikes.locked(address, token) {
-        return Err(locked_out(left));
+        )),
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            match token {
+                None => "missing bearer token (Authorization: Bearer <token>)",
+                Some(_) => "unknown token",
+            },
+        )),
     }
-    if let Some(lock) = strikes.fail(address, token) {
-        return Err(locked_out(lock));
-    }
-    let message = match token {
-        None => "missing bearer token (Authorization: Bearer <token>)",
-        Some(_) => "unknown token",
-    };
-    Err(ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        message,
-    ))
 }
+
+/// A request that came through the admin socket.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AdminSocket;
 
 /// Middleware of the admin socket: whoever could open it owns the data
 /// directory, and is the admin.
 pub(super) async fn as_admin(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(Caller(Holder::Admin));
+    request.extensions_mut().insert(AdminSocket);
     next.run(request).await
 }
 
@@ -238,40 +294,68 @@ pub(super) async fn as_admin(mut request: Request, next: Next) -> Response {
 mod tests {
     use super::*;
 
+    const GOOD: Option<&str> = Some("sbx_good_token_of_a_good_client");
+
     #[test]
-    fn a_key_locks_alone_and_longer_each_time() {
+    fn a_prefix_locks_alone_and_longer_each_time() {
         let strikes = Strikes::new(3, Duration::from_secs(60));
         let here: IpAddr = [127, 0, 0, 1].into();
-        assert_eq!(strikes.fail(here, None), None);
-        assert_eq!(strikes.fail(here, None), None);
-        assert_eq!(strikes.fail(here, None), Some(Duration::from_secs(60)));
-        assert!(strikes.locked(here, None).is_some(), "no token: locked");
-        let other = Some("sbx_another_token_entirely");
-        assert!(strikes.locked(here, other).is_none(), "another token: not");
-        // Locked again: twice as long.
-        for _ in 0..2 {
-            strikes.fail(here, None);
-        }
-        assert_eq!(strikes.fail(here, None), Some(Duration::from_secs(120)));
+        assert_eq!(strikes.judge(here, None, false), Verdict::Unknown);
+        assert_eq!(strikes.judge(here, None, false), Verdict::Unknown);
+        let minute = Verdict::LockedOut(Duration::from_secs(60));
+        assert_eq!(strikes.judge(here, None, false), minute);
+        assert!(matches!(
+            strikes.judge(here, None, false),
+            Verdict::LockedOut(_)
+        ));
+        // Another token of the same address, good or bad, is not locked.
+        assert_eq!(strikes.judge(here, GOOD, true), Verdict::Admit);
+        let other = Some("sbx_another_stale_token");
+        assert_eq!(strikes.judge(here, other, false), Verdict::Unknown);
     }
 
     #[test]
-    fn an_address_that_fails_with_very_many_tokens_is_locked_whole() {
+    fn the_lock_doubles_each_time() {
+        let strikes = Strikes::new(1, Duration::from_secs(60));
+        let here: IpAddr = [127, 0, 0, 1].into();
+        let mut table = Table::default();
+        let now = Instant::now();
+        let prefix = || String::from("sbx_stale");
+        let first = strikes.fail(&mut table, here, prefix(), now);
+        let second = strikes.fail(&mut table, here, prefix(), now);
+        assert_eq!(first, Some(Duration::from_secs(60)));
+        assert_eq!(second, Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn a_guessing_address_is_locked_whole_but_its_proven_tokens_go_on() {
         let strikes = Strikes::new(3, Duration::from_secs(60));
         let here: IpAddr = [10, 0, 0, 1].into();
-        for i in 0..=KEYS_PER_ADDRESS * 3 {
-            strikes.fail(here, Some(&format!("sbx_{i:08}_and_the_rest")));
+        assert_eq!(strikes.judge(here, GOOD, true), Verdict::Admit);
+        for i in 0..=KEYS_PER_ADDRESS * 2 {
+            let guess = format!("sbx_{i:08}_and_the_rest");
+            strikes.judge(here, Some(&guess), false);
         }
-        assert!(
-            strikes
-                .locked(here, Some("sbx_never_seen_before"))
-                .is_some()
-        );
+        // A right guess now is refused: the address is locked for tokens
+        // it never used; the good client's token goes on.
+        let right_guess = Some("sbx_right_guess_of_a_token");
+        assert!(matches!(
+            strikes.judge(here, right_guess, true),
+            Verdict::LockedOut(_)
+        ));
+        assert_eq!(strikes.judge(here, GOOD, true), Verdict::Admit);
         let elsewhere: IpAddr = [10, 0, 0, 2].into();
-        assert!(
-            strikes
-                .locked(elsewhere, Some("sbx_never_seen_before"))
-                .is_none()
-        );
+        assert_eq!(strikes.judge(elsewhere, right_guess, true), Verdict::Admit);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_slash_64() {
+        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let two: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client(one), client(two));
+        assert_ne!(client(one), client(other));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client(mapped), IpAddr::from([10, 0, 0, 1]));
     }
 }

@@ -8,9 +8,10 @@ use futures_util::StreamExt;
 use http_body_util::{BodyDataStream, BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::admin::socket_path;
+use crate::market::install::{Agreement, PlanSummary};
 
 /// Most of an answer read whole.
 const MAX_ANSWER: usize = 64 << 20;
@@ -30,6 +31,12 @@ pub(crate) enum RemoteError {
     },
     #[error("the server's admin socket: {0}")]
     Http(String),
+    /// A change that needs a person's agreement, and did not get it.
+    #[error(
+        "not done: no one agreed to {0} (run in a terminal to be asked, or pass --yes after \
+         reading the plan)"
+    )]
+    NotAgreed(String),
     /// The server answered with an error, in its words.
     #[error("{message}")]
     Refused {
@@ -75,15 +82,57 @@ impl AdminClient {
             .await
             .map_err(|e| RemoteError::Http(e.to_string()))?
             .to_bytes();
-        let value = match bytes.is_empty() {
-            true => Value::Null,
-            false => serde_json::from_slice(&bytes)
-                .map_err(|e| RemoteError::Http(format!("an answer that is not JSON: {e}")))?,
-        };
-        match status.is_success() {
-            true => Ok(value),
-            false => Err(refused(status, value)),
+        if !status.is_success() {
+            return Err(refused(status, &bytes));
         }
+        match bytes.is_empty() {
+            true => Ok(Value::Null),
+            false => serde_json::from_slice(&bytes)
+                .map_err(|e| RemoteError::Http(format!("an answer that is not JSON: {e}"))),
+        }
+    }
+
+    /// POST an install or upgrade `request` to `path`, agreed to on the
+    /// command line (`yes`) or not. A plan that needs a person's agreement
+    /// comes back unmade; `show` shows it, `ask` asks the person, and the
+    /// plan they agreed to goes back to be made exactly, or refused if it
+    /// changed meanwhile. A plan made at once is shown after.
+    pub(crate) async fn change_skill(
+        &self,
+        path: &str,
+        mut request: Value,
+        yes: bool,
+        show: fn(&PlanSummary),
+        ask: fn(&str) -> bool,
+    ) -> Result<SkillChange, RemoteError> {
+        if yes {
+            request["agreement"] = json!(Agreement::CommandLine);
+        }
+        let plan_of = |mut body: Value| {
+            serde_json::from_value::<PlanSummary>(body["plan"].take())
+                .map_err(|e| RemoteError::Http(format!("a plan that does not read: {e}")))
+        };
+        let done = match self.post(path, &request).await {
+            Err(RemoteError::Refused { status, body, .. }) if status == StatusCode::CONFLICT => {
+                let plan = plan_of(body)?;
+                show(&plan);
+                let (what, _) = plan.asks.clone().unwrap_or_default();
+                if !ask(&what) {
+                    return Err(RemoteError::NotAgreed(what));
+                }
+                request["agreement"] = json!(Agreement::Terminal);
+                request["agreed_to"] = json!(plan);
+                self.post(path, &request).await?;
+                return Ok(SkillChange::Done(Box::new(plan)));
+            }
+            done => done?,
+        };
+        if done.get("newest").is_some() {
+            return Ok(SkillChange::Newest);
+        }
+        let plan = plan_of(done)?;
+        show(&plan);
+        Ok(SkillChange::Done(Box::new(plan)))
     }
 
     /// POST `body` to `path`, and hand each server-sent event of the answer
@@ -147,14 +196,56 @@ impl AdminClient {
     }
 }
 
-/// The server's refusal, in its words.
-fn refused(status: StatusCode, body: Value) -> RemoteError {
-    let message = body["error"]["message"]
-        .as_str()
-        .map_or_else(|| status.to_string(), str::to_owned);
+/// What an install or upgrade through the server did.
+pub(crate) enum SkillChange {
+    /// The plan was made.
+    Done(Box<PlanSummary>),
+    /// Nothing newer matches.
+    Newest,
+}
+
+/// The server's refusal, in its words, or with its status and text when
+/// it has none.
+fn refused(status: StatusCode, bytes: &[u8]) -> RemoteError {
+    let body: Value = serde_json::from_slice(bytes).unwrap_or_default();
+    let message = match body["error"]["message"].as_str() {
+        Some(message) => message.to_owned(),
+        None => format!("{status}: {}", String::from_utf8_lossy(bytes).trim()),
+    };
     RemoteError::Refused {
         status,
         message,
         body,
+    }
+}
+
+/// `text` as one segment of a request's path: what is not a letter, digit
+/// or one of `-._~` is percent-encoded, so an id a person typed can only
+/// name what it names.
+pub(crate) fn segment(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                encoded.push(byte as char)
+            }
+            _ => encoded.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_segment_cannot_climb_or_query() {
+        assert_eq!(segment("g-1_a.b~"), "g-1_a.b~");
+        assert_eq!(
+            segment("../admin/tokens?x=1"),
+            "..%2Fadmin%2Ftokens%3Fx%3D1"
+        );
+        assert_eq!(segment("é"), "%C3%A9");
     }
 }

@@ -99,17 +99,10 @@ pub(super) async fn post(
     }
 
     let (events, receiver) = mpsc::unbounded_channel();
-    // Prompts of this agent, while its turn runs.
-    let mut asked = served.queue.subscribe();
     let approvals = {
         let events = events.clone();
-        let agent = agent.id().clone();
-        tokio::spawn(async move {
-            while let Ok(prompt) = asked.recv().await {
-                if prompt.agent == agent && events.send(Streamed::Approval(prompt)).is_err() {
-                    break;
-                }
-            }
+        super::watch_prompts(&served, agent.id().clone(), move |prompt| {
+            events.send(Streamed::Approval(prompt)).is_ok()
         })
     };
     let turn = tokio::spawn(async move {
@@ -117,19 +110,16 @@ pub(super) async fn post(
         let on_event = |event| {
             let _ = events.send(Streamed::Turn(event));
         };
-        let outcome = served
-            .runtime
-            .turn(
-                &agent,
-                &session,
-                &request.conversation,
-                &request.message,
-                Some(&on_event),
-            )
-            .await;
-        let _ = events.send(match outcome {
+        let turn = served.runtime.turn(
+            &agent,
+            &session,
+            &request.conversation,
+            &request.message,
+            Some(&on_event),
+        );
+        let _ = events.send(match super::outcome_of(turn).await {
             Ok(report) => Streamed::Done(Box::new(report)),
-            Err(e) => Streamed::Failed(e.into()),
+            Err(e) => Streamed::Failed(e),
         });
     });
     let cancel = AbortOnDrop(vec![turn.abort_handle(), approvals.abort_handle()]);

@@ -36,7 +36,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 pub(crate) use admin::{bind as bind_admin_socket, socket_path as admin_socket};
-pub(crate) use client::{AdminClient, RemoteError};
+pub(crate) use client::{AdminClient, RemoteError, SkillChange, segment};
 pub(crate) use error::ApiError;
 pub(crate) use served::Served;
 pub(crate) use tokens::TokenRecord;
@@ -92,7 +92,6 @@ fn routes(served: &Arc<Served>) -> Router<Arc<Served>> {
         .route("/v1/admin/skills/install", post(admin::install_skill))
         .route("/v1/admin/skills/upgrade", post(admin::upgrade_skill))
         .route("/v1/admin/skills/remove", post(admin::remove_skill))
-        .route("/v1/admin/skills/sync", post(admin::sync_skills))
         .route("/metrics", get(metrics))
         // Layers run last-added first: who calls (added by the door), then
         // their body.
@@ -191,23 +190,27 @@ impl Door {
         graceful: &GracefulShutdown,
     ) -> Connection {
         match self {
-            Door::Api(stream, peer) => {
-                let router = doors.0.clone();
-                let service = hyper::service::service_fn(move |mut request: Request<_>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    router.clone().oneshot(request.map(axum::body::Body::new))
-                });
-                Box::pin(graceful.watch(http.serve_connection(TokioIo::new(stream), service)))
-            }
-            Door::Admin(stream) => {
-                let router = doors.1.clone();
-                let service = hyper::service::service_fn(move |request: Request<_>| {
-                    router.clone().oneshot(request.map(axum::body::Body::new))
-                });
-                Box::pin(graceful.watch(http.serve_connection(TokioIo::new(stream), service)))
-            }
+            Door::Api(stream, peer) => connection(http, graceful, stream, &doors.0, Some(peer)),
+            Door::Admin(stream) => connection(http, graceful, stream, &doors.1, None),
         }
     }
+}
+
+fn connection(
+    http: &hyper::server::conn::http1::Builder,
+    graceful: &GracefulShutdown,
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    router: &Router,
+    peer: Option<std::net::SocketAddr>,
+) -> Connection {
+    let router = router.clone();
+    let service = hyper::service::service_fn(move |mut request: Request<_>| {
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
+        router.clone().oneshot(request.map(axum::body::Body::new))
+    });
+    Box::pin(graceful.watch(http.serve_connection(TokioIo::new(stream), service)))
 }
 
 /// The next connection on the admin socket; none ever without one.
@@ -220,6 +223,44 @@ async fn accept_admin(admin: Option<&UnixListener>) -> std::io::Result<tokio::ne
 
 /// Aborts tasks when dropped: a stream's turn, once its client is gone.
 struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+/// While the task returned runs, hand `tell` every prompt raised for
+/// `agent`, until it returns false: what a stream of the agent's turn shows
+/// of the approvals it waits on. Prompts missed because the stream fell
+/// behind are skipped; the next are still told.
+fn watch_prompts(
+    served: &Served,
+    agent: crate::vocab::AgentId,
+    mut tell: impl FnMut(crate::consent::Prompt) -> bool + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut asked = served.queue.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match asked.recv().await {
+                Ok(prompt) if prompt.agent == agent => {
+                    if !tell(prompt) {
+                        break;
+                    }
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+    })
+}
+
+/// `turn`'s outcome, or an error if it panicked: a stream always gets its
+/// last event, and ends.
+async fn outcome_of<T>(
+    turn: impl Future<Output = Result<T, crate::agent::TurnError>>,
+) -> Result<T, ApiError> {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(turn).catch_unwind().await {
+        Ok(outcome) => outcome.map_err(ApiError::from),
+        Err(_) => Err(ApiError::internal("the turn failed unexpectedly")),
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

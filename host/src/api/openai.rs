@@ -201,7 +201,13 @@ pub(super) async fn chat_completions(
     let _ = events.send(Sent::Chunk(
         stream.chunk(json!({ "role": "assistant", "content": "" }), None),
     ));
-    let approvals = tell_approvals(&served, agent.id().clone(), stream.clone(), events.clone());
+    let approvals = {
+        let (stream, events) = (stream.clone(), events.clone());
+        super::watch_prompts(&served, agent.id().clone(), move |prompt| {
+            let chunk = stream.chunk(json!({ "content": waiting_text(&prompt) }), None);
+            events.send(Sent::Chunk(chunk)).is_ok()
+        })
+    };
     let turn = tokio::spawn(async move {
         let _permit = permit;
         let on_event = |event| {
@@ -209,11 +215,10 @@ pub(super) async fn chat_completions(
                 let _ = events.send(Sent::Chunk(stream.chunk(json!({ "content": text }), None)));
             }
         };
-        let outcome = served
+        let turn = served
             .runtime
-            .turn_after(&agent, &session, &earlier, &message, Some(&on_event))
-            .await;
-        match outcome {
+            .turn_after(&agent, &session, &earlier, &message, Some(&on_event));
+        match super::outcome_of(turn).await {
             Ok((report, _)) => {
                 let _ = events.send(Sent::Chunk(stream.chunk(json!({}), Some("stop"))));
                 if stream.include_usage {
@@ -221,7 +226,7 @@ pub(super) async fn chat_completions(
                 }
             }
             Err(e) => {
-                let _ = events.send(Sent::Chunk(data(ApiError::from(e).body())));
+                let _ = events.send(Sent::Chunk(data(e.body())));
             }
         }
         let _ = events.send(Sent::Done);
@@ -300,31 +305,6 @@ fn usage_object(usage: &Usage) -> Value {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total(),
-    })
-}
-
-/// While a turn of `agent` runs, say in the answer's text when one of its
-/// calls waits for a person, and where to answer: the person reading the
-/// stream is often the one who may answer, in a chat client that shows
-/// nothing else.
-fn tell_approvals(
-    served: &Served,
-    agent: crate::vocab::AgentId,
-    stream: Stream,
-    events: mpsc::UnboundedSender<Sent>,
-) -> tokio::task::JoinHandle<()> {
-    let mut asked = served.queue.subscribe();
-    tokio::spawn(async move {
-        while let Ok(prompt) = asked.recv().await {
-            if prompt.agent != agent {
-                continue;
-            }
-            let text = waiting_text(&prompt);
-            let chunk = stream.chunk(json!({ "content": text }), None);
-            if events.send(Sent::Chunk(chunk)).is_err() {
-                break;
-            }
-        }
     })
 }
 

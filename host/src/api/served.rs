@@ -35,8 +35,10 @@ pub(crate) struct Served {
     config: RwLock<Arc<ConfigDir>>,
     loaded: Mutex<HashMap<AgentId, Arc<Agent>>>,
     turns: Arc<Semaphore>,
-    /// One admin change at a time: tokens, installs.
-    pub(crate) admin_changes: tokio::sync::Mutex<()>,
+    /// One change of the tokens at a time.
+    pub(crate) token_changes: tokio::sync::Mutex<()>,
+    /// One install, upgrade or removal at a time.
+    pub(crate) skill_changes: tokio::sync::Mutex<()>,
     agent_turns: Mutex<HashMap<AgentId, Arc<Semaphore>>>,
     stopping: AtomicBool,
 }
@@ -68,7 +70,8 @@ impl Served {
             tokens: Tokens::new(runtime.data_dir()),
             strikes: Strikes::new(settings.auth_failures, settings.auth_lockout),
             turns: Arc::new(Semaphore::new(settings.max_turns)),
-            admin_changes: tokio::sync::Mutex::new(()),
+            token_changes: tokio::sync::Mutex::new(()),
+            skill_changes: tokio::sync::Mutex::new(()),
             settings,
             host_file: std::fs::read_to_string(config_dir.join(HOST_FILE)).ok(),
             config_dir: config_dir.to_owned(),
@@ -137,10 +140,13 @@ impl Served {
         let mut warnings = Vec::new();
         if std::fs::read_to_string(self.config_dir.join(HOST_FILE)).ok() != self.host_file {
             warnings.push(format!(
-                "{HOST_FILE} changed: agents are reloaded, host settings apply after a restart"
+                "{HOST_FILE} changed: agents and [registries] are reloaded, other host \
+                 settings apply after a restart"
             ));
         }
         let agents = config.agents.len();
+        // Installs through the server pin new keys here.
+        self.runtime.trust(config.host.registries.clone());
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         self.lock_loaded().clear();
         tracing::info!(agents, "configuration reloaded");

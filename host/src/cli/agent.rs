@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::Places;
 use crate::agent::TurnEvent;
-use crate::api::AdminClient;
+use crate::api::{AdminClient, segment};
 use crate::consent::{Prompt, Session};
 use crate::db::history;
 use crate::db::usage::Spent;
@@ -130,12 +130,7 @@ async fn ask(
     args: &ConversationArgs,
 ) -> anyhow::Result<ExitCode> {
     let report = match super::server_of(&args.places)? {
-        Some(server) => {
-            let body = json!({ "message": message, "conversation": args.conversation });
-            server
-                .post(&format!("/v1/agents/{id}/messages"), &body)
-                .await?
-        }
+        Some(server) => turn_remote(&server, id, &args.conversation, message, false).await?,
         None => {
             let (runtime, agent) = open(id, &args.places)?;
             let report = runtime
@@ -205,7 +200,9 @@ async fn chat(id: &str, args: &ConversationArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let said = match &talk {
-            Talk::Server(server) => chat_remote(server, id, conversation, message).await,
+            Talk::Server(server) => turn_remote(server, id, conversation, message, true)
+                .await
+                .map(|_| ()),
             Talk::Local(local) => {
                 let (runtime, agent) = &**local;
                 runtime
@@ -255,18 +252,20 @@ fn show(event: TurnEvent) {
     let _ = out.flush();
 }
 
-/// One turn through the running server: its events as they come, and the
-/// prompts it raises, with where to answer them.
-async fn chat_remote(
+/// One turn through the running server; its report. The prompts it raises
+/// are told on stderr, with where to answer them; with `show_events`, its
+/// tokens and tool calls are shown as they come.
+async fn turn_remote(
     server: &AdminClient,
     id: &str,
     conversation: &str,
     message: &str,
-) -> anyhow::Result<()> {
+    show_events: bool,
+) -> anyhow::Result<serde_json::Value> {
     let body = json!({ "message": message, "conversation": conversation, "stream": true });
-    let mut failed = None;
+    let mut ended = None;
     let on_event = |name: &str, data: &str| match name {
-        "token" | "tool_call" | "tool_result" => {
+        "token" | "tool_call" | "tool_result" if show_events => {
             if let Ok(event) = serde_json::from_str::<TurnEvent>(data) {
                 show(event);
             }
@@ -280,23 +279,21 @@ async fn chat_remote(
                 );
             }
         }
-        "error" => {
-            let error: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
-            failed = Some(
-                error["error"]["message"]
-                    .as_str()
-                    .unwrap_or(data)
-                    .to_owned(),
-            );
-        }
+        "done" | "error" => ended = Some((name == "done", data.to_owned())),
         _ => {}
     };
-    server
-        .stream(&format!("/v1/agents/{id}/messages"), &body, on_event)
-        .await?;
-    match failed {
-        Some(why) => Err(anyhow::anyhow!(why)),
-        None => Ok(()),
+    let path = format!("/v1/agents/{}/messages", segment(id));
+    server.stream(&path, &body, on_event).await?;
+    let Some((done, data)) = ended else {
+        anyhow::bail!("the server ended the turn without an answer");
+    };
+    let body: serde_json::Value = serde_json::from_str(&data)?;
+    match done {
+        true => Ok(body),
+        false => Err(anyhow::anyhow!(
+            "{}",
+            body["error"]["message"].as_str().unwrap_or(&data)
+        )),
     }
 }
 
@@ -336,7 +333,10 @@ async fn show_history(
     history::check_name(conversation)?;
     let messages: Vec<Message> = match &server {
         Some(server) => {
-            let path = format!("/v1/agents/{id}/history?conversation={conversation}&limit=10000");
+            let path = format!(
+                "/v1/agents/{}/history?conversation={conversation}&limit=10000",
+                segment(id)
+            );
             serde_json::from_value(server.get(&path).await?["messages"].take())?
         }
         None => history::recent(local_db(id, places)?.db(), id, conversation, usize::MAX)?,
@@ -368,7 +368,9 @@ async fn conversations(
     }
     Ok(match server {
         Some(server) => {
-            let mut answer = server.get(&format!("/v1/agents/{id}/history")).await?;
+            let mut answer = server
+                .get(&format!("/v1/agents/{}/history", segment(id)))
+                .await?;
             let listed: Vec<Listed> = serde_json::from_value(answer["conversations"].take())?;
             listed
                 .into_iter()
@@ -396,7 +398,7 @@ async fn show_usage(id: &str, places: &Places) -> anyhow::Result<ExitCode> {
     }
     let usage: Vec<Row> = match super::server_of(places)? {
         Some(server) => {
-            let mut answer = server.get(&format!("/v1/agents/{id}")).await?;
+            let mut answer = server.get(&format!("/v1/agents/{}", segment(id))).await?;
             serde_json::from_value(answer["usage"].take())?
         }
         None => {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::Places;
+use crate::api::segment;
 use crate::consent::{Answer, Prompt, Scope};
 use crate::vocab::printable;
 
@@ -44,7 +45,9 @@ pub(super) async fn run(command: ApprovalsCommand) -> anyhow::Result<ExitCode> {
             let answer = parse_answer(&answer)?;
             let server = super::server_of(&places)?.ok_or_else(no_server)?;
             let body = serde_json::to_value(answer)?;
-            server.post(&format!("/v1/approvals/{id}"), &body).await?;
+            server
+                .post(&format!("/v1/approvals/{}", segment(&id)), &body)
+                .await?;
             println!("answered {id}: {answer}");
         }
     }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::Places;
-use crate::api::RemoteError;
+use crate::api::{RemoteError, segment};
 use crate::db::audit::{self, AuditEntry};
 use crate::db::grants::{self, Grant};
 use crate::vocab::{AgentId, printable};
@@ -73,7 +73,7 @@ pub(super) async fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
             let agent = AgentId::new(&agent)?;
             let revoked = match super::server_of(&places)? {
                 Some(server) => {
-                    let path = format!("/v1/agents/{agent}/grants/{grant}");
+                    let path = format!("/v1/agents/{agent}/grants/{}", segment(&grant));
                     match server.delete(&path).await {
                         Ok(_) => true,
                         Err(RemoteError::Refused { status, .. }) if status == 404 => false,

@@ -10,10 +10,10 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::Places;
-use crate::api::{AdminClient, RemoteError};
+use crate::api::{AdminClient, SkillChange};
 use crate::egress::Egress;
 use crate::market::install::{self, Agreement, Plan, PlanSummary, Source, Upgrade};
-use crate::market::lock::Lockfile;
+use crate::market::lock::{Locked, Lockfile};
 use crate::market::package::{Package, sha256_hex};
 use crate::market::registry::{self, Release};
 use crate::market::signing::KeyPair;
@@ -122,18 +122,6 @@ pub(super) enum RegistryCommand {
         #[arg(long, default_value = "127.0.0.1:7880")]
         addr: SocketAddr,
     },
-}
-
-fn split_requirement(text: &str) -> anyhow::Result<(String, semver::VersionReq)> {
-    match text.split_once('@') {
-        None => Ok((text.to_owned(), semver::VersionReq::STAR)),
-        Some((name, requirement)) => Ok((
-            name.to_owned(),
-            requirement
-                .parse()
-                .with_context(|| format!("'{requirement}' is not a version requirement"))?,
-        )),
-    }
 }
 
 /// An install's plan, for the person who decides.
@@ -255,11 +243,9 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
             let version = match AdminClient::of(&config.host.data_dir) {
                 Some(server) => {
                     let request = json!({ "agent": agent, "name": name });
-                    let done = server.post("/v1/admin/skills/remove", &request).await?;
-                    done["removed"]["version"]
-                        .as_str()
-                        .unwrap_or("?")
-                        .to_owned()
+                    let mut done = server.post("/v1/admin/skills/remove", &request).await?;
+                    let removed: Locked = serde_json::from_value(done["removed"].take())?;
+                    removed.version.to_string()
                 }
                 None => install::remove(&config.host.dir, &agent, &name)?
                     .version
@@ -302,7 +288,7 @@ async fn install(
     yes: bool,
     places: &Places,
 ) -> anyhow::Result<()> {
-    let (name, requirement) = split_requirement(skill)?;
+    let (name, requirement) = install::parse_requirement(skill)?;
     let agent = AgentId::new(agent)?;
     let config = places.load_config()?;
     config.agent(agent.as_str())?;
@@ -311,7 +297,10 @@ async fn install(
             "agent": agent, "skill": skill, "registry": registry, "trust_new_key": trust_new_key,
         });
         let path = "/v1/admin/skills/install";
-        if let Some(plan) = through(&server, path, request, yes, show_install).await? {
+        if let SkillChange::Done(plan) = server
+            .change_skill(path, request, yes, show_install, confirmed)
+            .await?
+        {
             println!("installed {name} {} for agent '{agent}'", plan.version);
         }
         return Ok(());
@@ -334,15 +323,20 @@ async fn upgrade(
     yes: bool,
     places: &Places,
 ) -> anyhow::Result<()> {
-    let (name, requirement) = split_requirement(skill)?;
+    let (name, requirement) = install::parse_requirement(skill)?;
     let agent = AgentId::new(agent)?;
     let config = places.load_config()?;
     if let Some(server) = AdminClient::of(&config.host.data_dir) {
         let request = json!({ "agent": agent, "skill": skill, "trust_new_key": trust_new_key });
         let path = "/v1/admin/skills/upgrade";
-        match through(&server, path, request, yes, show_upgrade).await? {
-            Some(plan) => println!("upgraded {name} to {} for agent '{agent}'", plan.version),
-            None => println!("{name} is at the newest version that matches"),
+        match server
+            .change_skill(path, request, yes, show_upgrade, confirmed)
+            .await?
+        {
+            SkillChange::Done(plan) => {
+                println!("upgraded {name} to {} for agent '{agent}'", plan.version)
+            }
+            SkillChange::Newest => println!("{name} is at the newest version that matches"),
         }
         return Ok(());
     }
@@ -368,58 +362,20 @@ async fn upgrade(
     Ok(())
 }
 
-/// An install or upgrade through the running server: a plan that needs a
-/// person's agreement comes back first, to show and to ask about at this
-/// terminal (or `--yes`); then it is done. The plan, or none when there was
-/// nothing newer.
-async fn through(
-    server: &AdminClient,
-    path: &str,
-    mut request: serde_json::Value,
-    yes: bool,
-    show: fn(&PlanSummary),
-) -> anyhow::Result<Option<PlanSummary>> {
-    if yes {
-        request["agreement"] = json!(Agreement::CommandLine);
-    }
-    let done = match server.post(path, &request).await {
-        Err(RemoteError::Refused { status, body, .. }) if status == 409 => {
-            let plan: PlanSummary = serde_json::from_value(body["plan"].clone())?;
-            show(&plan);
-            let (what, _) = plan.asks.clone().unwrap_or_default();
-            if !confirmed(&what)? {
-                anyhow::bail!(
-                    "not installed: no one agreed to {what} (run in a terminal to be asked, \
-                     or pass --yes after reading the above)"
-                );
-            }
-            request["agreement"] = json!(Agreement::Terminal);
-            request["agreed_to"] = json!(plan);
-            server.post(path, &request).await?;
-            return Ok(Some(plan));
-        }
-        done => done?,
-    };
-    if done.get("newest").is_some() {
-        return Ok(None);
-    }
-    let plan: PlanSummary = serde_json::from_value(done["plan"].clone())?;
-    show(&plan);
-    Ok(Some(plan))
-}
-
 /// Whether the person at this terminal agrees to `what`; no when there is
-/// no terminal to ask at.
-fn confirmed(what: &str) -> anyhow::Result<bool> {
+/// no terminal to ask at, or it cannot be read.
+fn confirmed(what: &str) -> bool {
     use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() {
-        return Ok(false);
+        return false;
     }
     eprint!("{what}? [y/N] ");
-    std::io::stderr().flush()?;
+    let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(_) => matches!(line.trim(), "y" | "Y" | "yes"),
+        Err(_) => false,
+    }
 }
 
 /// `skill search`: the registry's skills whose name or description holds

@@ -97,13 +97,16 @@ impl Places {
             .or_else(|| std::env::var_os("SKILLBOX_DATA_DIR").map(PathBuf::from))
     }
 
-    /// Host settings: from the configuration directory when one is named,
-    /// else defaults with the data directory.
+    /// Host settings: from the configuration directory when one is named
+    /// or `./config` exists (as `serve` finds it), else defaults with the
+    /// data directory.
     fn host(&self) -> anyhow::Result<HostConfig> {
-        Ok(match self.explicit_config() {
-            Some(_) => self.load_config()?.host,
-            None => self.bare_host(),
-        })
+        Ok(
+            match self.explicit_config().is_some() || self.config_dir().is_dir() {
+                true => self.load_config()?.host,
+                false => self.bare_host(),
+            },
+        )
     }
 
     /// Host settings without a configuration directory.

@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::Places;
-use crate::api::{self, AdminClient, Holder, Served, TokenRecord, TokenStore};
+use crate::api::{self, AdminClient, Holder, Served, TokenRecord, TokenStore, segment};
 use crate::prompt::PromptQueue;
 use crate::vocab::AgentId;
 
@@ -36,12 +36,19 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     runtime.consent().attach(channel);
     let agents = config.agents.len();
-    let admin = api::bind_admin_socket(runtime.data_dir())?;
-    let served = Arc::new(Served::new(runtime, &config_dir, config, queue));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
+    // Without its socket the server still serves; the CLI then cannot
+    // reach it, and says the database is in use.
+    let admin = api::bind_admin_socket(runtime.data_dir())
+        .inspect_err(|e| tracing::warn!("serving without the admin socket: {e}"))
+        .ok();
+    let socket = admin
+        .is_some()
+        .then(|| api::admin_socket(runtime.data_dir()));
+    let served = Arc::new(Served::new(runtime, &config_dir, config, queue));
     // The first line of output: scripts and tests read the address here.
     println!("skillbox serves {agents} agents on http://{addr}");
 
@@ -59,8 +66,10 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         super::stopped().await;
         tracing::info!("shutting down");
     };
-    api::serve(served.clone(), listener, Some(admin), shutdown).await;
-    let _ = std::fs::remove_file(api::admin_socket(served.runtime.data_dir()));
+    api::serve(served.clone(), listener, admin, shutdown).await;
+    if let Some(socket) = socket {
+        let _ = std::fs::remove_file(socket);
+    }
     // Whatever was acknowledged is on disk already; this writes the rest
     // (usage counts written behind).
     served.runtime.inference().flush();
@@ -154,7 +163,9 @@ pub(super) async fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
             let data_dir = places.load_config()?.host.data_dir;
             match AdminClient::of(&data_dir) {
                 Some(server) => {
-                    server.delete(&format!("/v1/admin/tokens/{id}")).await?;
+                    server
+                        .delete(&format!("/v1/admin/tokens/{}", segment(&id)))
+                        .await?;
                 }
                 None => {
                     let store = TokenStore::new(&data_dir);

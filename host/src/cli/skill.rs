@@ -8,7 +8,7 @@ use clap::Subcommand;
 use wasmtime::component::types::ComponentItem;
 
 use super::Places;
-use crate::api::AdminClient;
+use crate::api::{AdminClient, segment};
 use crate::authoring::{self, Language};
 use crate::config::{HostConfig, Manifest};
 use crate::consent::Session;
@@ -146,7 +146,11 @@ async fn run_tool(
             if let Some(server) = AdminClient::of(&config.host.data_dir) {
                 let input: serde_json::Value = serde_json::from_str(input)
                     .map_err(|e| anyhow::anyhow!("invalid input: not JSON: {e}"))?;
-                let path = format!("/v1/agents/{id}/tools/{name}.{tool}");
+                let path = format!(
+                    "/v1/agents/{}/tools/{}",
+                    segment(&id),
+                    segment(&format!("{name}.{tool}"))
+                );
                 let answer = server.post(&path, &input).await?;
                 println!("{}", serde_json::to_string(&answer["output"])?);
                 return Ok(ExitCode::SUCCESS);

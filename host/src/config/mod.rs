@@ -22,6 +22,7 @@ pub(crate) use agent::{
     AgentConfig, Grants, InferenceGrant, Located, NetGrant, SkillEntry, SkillSource,
 };
 pub(crate) use capabilities::{Capabilities, FsRequest, SecretRequest};
+pub(crate) use host::RegistryConfig;
 pub(crate) use host::{HOST_FILE, ServerConfig};
 pub use host::{HostConfig, PublicKey, SandboxConfig};
 pub(crate) use inference::{BackendConfig, BackendKind, Budget, InferenceSettings, Prompts};

@@ -43,9 +43,9 @@ pub enum DbError {
     Open { path: String, error: sled::Error },
     /// Another process holds the database: a server, or another command.
     #[error(
-        "the database at {0} is in use by another skillbox process (a command still \
-         running, or a server whose admin socket does not answer); wait for it to end, \
-         or stop it"
+        "the database at {0} is in use by another skillbox process: a command still \
+         running, or a server (commands that can, go through its admin socket; this one \
+         cannot); wait for it to end, or stop it"
     )]
     InUse(String),
     #[error("database error: {0}")]

@@ -73,7 +73,7 @@ impl Source {
         Ok(Source {
             url: url.clone(),
             client: RegistryClient::new(egress, url)?,
-            trusted: trusted_keys(host, url.as_str()),
+            trusted: trusted_keys(&host.registries, url.as_str()),
             trust_new_key,
         })
     }
@@ -249,6 +249,7 @@ impl Plan {
             publisher: release.publisher.clone(),
             key_id: release.key_id.clone(),
             key_is_new: fetched.key_is_new,
+            sha256: release.sha256.clone(),
             registry: self.registry.to_string(),
             tools: fetched
                 .manifest
@@ -283,6 +284,24 @@ impl Plan {
     }
 }
 
+/// `NAME` or `NAME@REQUIREMENT` (`text@^1.2`): the skill and the versions
+/// that will do.
+pub fn parse_requirement(text: &str) -> Result<(String, semver::VersionReq), MarketError> {
+    match text.split_once('@') {
+        None => Ok((text.to_owned(), semver::VersionReq::STAR)),
+        Some((name, requirement)) => {
+            let parsed =
+                requirement
+                    .parse()
+                    .map_err(|e: semver::Error| MarketError::BadRequirement {
+                        text: requirement.to_owned(),
+                        why: e.to_string(),
+                    })?;
+            Ok((name.to_owned(), parsed))
+        }
+    }
+}
+
 /// A plan in words: what a person reads before agreeing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanSummary {
@@ -295,6 +314,8 @@ pub struct PlanSummary {
     pub publisher: String,
     pub key_id: String,
     pub key_is_new: bool,
+    /// The package's digest: what is agreed to is these bytes.
+    pub sha256: String,
     pub registry: String,
     /// Each tool's name and description.
     pub tools: Vec<(String, String)>,
@@ -313,8 +334,10 @@ pub enum Agreement {
     /// They read the plan and passed `--yes`.
     CommandLine,
     /// They answered yes at the terminal the command runs in, which told
-    /// the server.
+    /// the server through its admin socket.
     Terminal,
+    /// A client of the API with the admin token says they agreed.
+    AdminToken,
     /// Not yet: ask them through the consent broker.
     Ask,
 }
@@ -386,10 +409,11 @@ pub async fn agree(
         return Ok(());
     };
     let (agent, skill) = (&plan.agent, &plan.fetched.name);
-    let reason = match agreement {
-        Agreement::CommandLine => "--yes on the command line",
-        Agreement::Terminal => "agreed at the terminal of the command",
-        Agreement::Ask => "",
+    let (reason, channel) = match agreement {
+        Agreement::CommandLine => ("--yes on the command line", "cli"),
+        Agreement::Terminal => ("agreed at the terminal of the command", "cli"),
+        Agreement::AdminToken => ("agreed by the holder of an admin token", "api"),
+        Agreement::Ask => ("", ""),
     };
     if agreement != Agreement::Ask {
         let entry = AuditEntry {
@@ -400,7 +424,7 @@ pub async fn agree(
             capability: format!("action \"{what}\""),
             decision: "allowed".into(),
             reason: reason.into(),
-            channel: Some("cli".into()),
+            channel: Some(channel.into()),
             grant: None,
         };
         return Ok(audit::append(db, &entry)?);

@@ -15,9 +15,10 @@ pub mod serve;
 pub mod signing;
 pub mod store;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::config::{ConfigError, HostConfig, PublicKey};
+use crate::config::{ConfigError, PublicKey, RegistryConfig};
 
 pub use lock::{SkillLocation, locate};
 pub use store::verify;
@@ -62,6 +63,8 @@ pub enum MarketError {
     },
     #[error("'{0}' is not a skill name")]
     BadName(String),
+    #[error("'{text}' is not a version requirement: {why}")]
+    BadRequirement { text: String, why: String },
     #[error("no version of '{name}' matches {requirement} (yanked versions are never chosen)")]
     NoMatch {
         name: String,
@@ -152,9 +155,10 @@ impl MarketError {
     }
 }
 
-/// The publisher keys `host` trusts for the registry at `url`.
-pub fn trusted_keys(host: &HostConfig, url: &str) -> Vec<PublicKey> {
-    host.registries
+/// The publisher keys trusted for the registry at `url`, among
+/// `registries` (a host's `[registries]`).
+pub fn trusted_keys(registries: &BTreeMap<String, RegistryConfig>, url: &str) -> Vec<PublicKey> {
+    registries
         .values()
         .filter(|r| same_registry(r.url.as_str(), url))
         .flat_map(|r| r.keys.iter().cloned())

@@ -5,13 +5,14 @@
 //! moved to `<data dir>/quarantine/`, recorded in the agent's audit log,
 //! and never run.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::lock::{Locked, store_dir};
 use super::package::{MANIFEST_FILE, Package, README_FILE};
 use super::{MarketError, signing, trusted_keys};
-use crate::config::HostConfig;
+use crate::config::RegistryConfig;
 use crate::db::Db;
 use crate::db::audit::{self, AuditEntry};
 
@@ -53,14 +54,19 @@ pub struct Tampered {
     pub whereabouts: String,
 }
 
-/// Check the installed skill `locked` of `agent` against its signature,
-/// with the keys `host` trusts for its registry. A skill that fails is
-/// quarantined and recorded in the audit log.
-pub fn verify(host: &HostConfig, db: &Db, locked: &Locked) -> Result<(), Tampered> {
-    let dir = store_dir(&host.data_dir, &locked.sha256);
+/// Check the installed skill `locked` against its signature, with the keys
+/// `registries` trust for its registry. A skill that fails is quarantined
+/// (in `data_dir`) and recorded in the audit log.
+pub fn verify(
+    data_dir: &Path,
+    registries: &BTreeMap<String, RegistryConfig>,
+    db: &Db,
+    locked: &Locked,
+) -> Result<(), Tampered> {
+    let dir = store_dir(data_dir, &locked.sha256);
     let checked = (|| -> Result<(), String> {
         let package = Package::from_dir(&dir).map_err(|e| e.to_string())?;
-        let keys = trusted_keys(host, &locked.registry);
+        let keys = trusted_keys(registries, &locked.registry);
         signing::verify(&package, &locked.key_id, &locked.signature, &keys)
             .map_err(|e| e.to_string())
     })();
@@ -68,7 +74,7 @@ pub fn verify(host: &HostConfig, db: &Db, locked: &Locked) -> Result<(), Tampere
         return Ok(());
     };
     let whereabouts = if dir.exists() {
-        quarantine(&host.data_dir, &dir, &locked.sha256)
+        quarantine(data_dir, &dir, &locked.sha256)
             .map(|to| format!("moved to {}", to.display()))
             .unwrap_or_else(|e| format!("could not be moved aside: {e}"))
     } else {

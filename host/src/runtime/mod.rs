@@ -6,10 +6,10 @@ mod agent;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::caps::{CallCaps, CallContext};
-use crate::config::{AgentConfig, ConfigError, HostConfig, Manifest, NetGrant};
+use crate::config::{AgentConfig, ConfigError, HostConfig, Manifest, NetGrant, RegistryConfig};
 use crate::consent::{CallConsent, ConsentBroker, Session, Verdict};
 use crate::db::{Db, DbError};
 use crate::egress::{Egress, EgressRules};
@@ -39,6 +39,10 @@ pub struct Runtime {
     metrics: Arc<Metrics>,
     /// Skills by canonical directory, loaded once and shared by agents.
     skills: Mutex<HashMap<PathBuf, SkillSlot>>,
+    /// The registries and keys installed skills are checked against: the
+    /// host's, then those of each configuration reloaded since, since an
+    /// install through a running server may trust a new key.
+    registries: RwLock<Arc<BTreeMap<String, RegistryConfig>>>,
 }
 
 /// Why an agent could not be loaded.
@@ -105,7 +109,13 @@ impl Runtime {
             egress,
             host: host.clone(),
             skills: Mutex::new(HashMap::new()),
+            registries: RwLock::new(Arc::new(host.registries.clone())),
         })
+    }
+
+    /// Check installed skills against `registries` from now on.
+    pub(crate) fn trust(&self, registries: BTreeMap<String, RegistryConfig>) {
+        *self.registries.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(registries);
     }
 
     pub fn host(&self) -> &HostConfig {
@@ -183,9 +193,15 @@ impl Runtime {
         let located = market::locate(&self.host, config)?;
         // Installed skills are checked against their signatures before any
         // of their files is read for use.
+        let registries = self
+            .registries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         for (name, location) in &located {
             if let Some(locked) = &location.installed {
-                market::verify(&self.host, &self.db, locked).map_err(|why| ConfigError {
+                let verified = market::verify(&self.host.data_dir, &registries, &self.db, locked);
+                verified.map_err(|why| ConfigError {
                     file: config.file.clone(),
                     line: Some(config.skills[name].line),
                     field: format!("skills.{name}.installed"),

@@ -60,6 +60,17 @@ async fn the_cli_talks_to_a_running_server_and_opens_the_database_once_it_is_gon
     let tokens = skillbox(config.path(), &["token", "list"]);
     assert!(tokens.contains("assistant"), "{tokens}");
 
+    // Without --config, as `serve` does, the command finds ./config.
+    let here = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(config.path(), here.path().join("config")).unwrap();
+    let found = run(command()
+        .args(["approvals", "list"])
+        .current_dir(here.path()));
+    assert_eq!(
+        String::from_utf8_lossy(&found.stdout),
+        "no prompt is waiting\n"
+    );
+
     // A server killed outright leaves its socket behind; the CLI sees
     // nobody answers and opens the database itself.
     server.signal("-KILL");

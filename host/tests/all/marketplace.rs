@@ -450,3 +450,91 @@ fn the_first_party_skills_publish_install_and_run() {
     ));
     assert!(recalled.contains("\"text\":\"kept\""), "{recalled}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_a_running_server_only_the_plan_a_person_agreed_to_is_made() {
+    let registry = registry();
+    let market = Served::start(registry.path());
+    let config = config();
+    let config = config.path();
+    let server = crate::served::Server::start(config);
+    let url = market.url.as_str();
+    let install = ["skill", "install", "text@=1.0.0", "--agent", "ops"];
+    let from = ["--registry", url, "--trust-new-key"];
+
+    // No terminal to ask at, no --yes: the plan is shown, nothing is made.
+    let unagreed = skillbox(config, &[&install[..], &from[..]].concat());
+    assert!(!unagreed.status.success());
+    let shown = String::from_utf8_lossy(&unagreed.stdout);
+    assert!(
+        shown.contains("may send HTTPS requests to api.example.com"),
+        "{shown}"
+    );
+    let refused = String::from_utf8_lossy(&unagreed.stderr);
+    assert!(refused.contains("no one agreed to"), "{refused}");
+    assert_eq!(locked_version(config), None);
+
+    let installed = ok(skillbox(
+        config,
+        &[&install[..], &from[..], &["--yes"]].concat(),
+    ));
+    assert!(
+        installed.contains("installed text 1.0.0 for agent 'ops'"),
+        "{installed}"
+    );
+    assert_eq!(locked_version(config).as_deref(), Some("1.0.0"));
+    // The server reloaded: its agent has the skill at once.
+    assert!(ok(count_words(config, &[])).contains("\"words\":3"));
+
+    // Over HTTP, with the admin token: nobody is prompted from here, and
+    // the plan agreed to must be the plan made.
+    let api = crate::served::Api::new(&server);
+    let admin = server.token("--admin");
+    let upgrade = "/v1/admin/skills/upgrade";
+    let asked = serde_json::json!({ "agent": "ops", "skill": "text", "agreement": "ask" });
+    let (status, body) = api.post(upgrade, &admin, asked).await;
+    assert_eq!(status, 400, "{body}");
+    let request = serde_json::json!({ "agent": "ops", "skill": "text" });
+    let (status, body) = api.post(upgrade, &admin, request.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    let plan = body["plan"].clone();
+    assert_eq!(plan["version"], "1.2.0");
+    assert!(
+        plan["sha256"].as_str().is_some_and(|s| s.len() == 64),
+        "{plan}"
+    );
+    let mut other = plan.clone();
+    other["sha256"] = "0".repeat(64).into();
+    let mut agreed = request.clone();
+    agreed["agreement"] = "terminal".into();
+    agreed["agreed_to"] = other;
+    let (status, body) = api.post(upgrade, &admin, agreed.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed"),
+        "{body}"
+    );
+    assert_eq!(locked_version(config).as_deref(), Some("1.0.0"));
+
+    agreed["agreed_to"] = plan;
+    let (status, body) = api.post(upgrade, &admin, agreed).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(locked_version(config).as_deref(), Some("1.2.0"));
+    let audit = ok(skillbox(config, &["audit", "ops", "--json"]));
+    let last: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        last["reason"], "agreed by the holder of an admin token",
+        "{audit}"
+    );
+    assert_eq!(last["channel"], "api");
+
+    let removed = ok(skillbox(
+        config,
+        &["skill", "remove", "text", "--agent", "ops"],
+    ));
+    assert!(removed.contains("removed text 1.2.0"), "{removed}");
+    assert_eq!(locked_version(config), None);
+}
