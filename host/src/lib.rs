@@ -67,5 +67,5 @@ pub use redact::SecretScanner;
 // Durable state, per agent.
 pub use db::{audit, grants, history, usage};
 
-// The HTTP API's bearer tokens.
-pub use api::{Holder, TokenStore};
+// The HTTP API: a server of a configuration's agents, and its bearer tokens.
+pub use api::{Holder, ServeError, Server, TokenStore};

@@ -3,6 +3,7 @@
 //! directories written by the tests, and the skills under
 //! `sandbox-tests/skills/` and `skills/`, built by `scripts/build-skills`.
 
+pub mod api;
 pub mod http;
 
 use std::path::{Path, PathBuf};

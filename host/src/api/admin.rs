@@ -87,10 +87,8 @@ pub(crate) fn bind(data_dir: &Path) -> Result<UnixListener, SocketError> {
 
 #[derive(Deserialize)]
 pub(super) struct NewToken {
-    /// The agent the token reaches; none with `admin`.
-    agent: Option<String>,
-    #[serde(default)]
-    admin: bool,
+    /// `admin`, `approver:<id>,<id>...` or `agent:<id>`.
+    holder: Holder,
 }
 
 /// `POST /v1/admin/tokens`: issue a token; it is in the answer, and
@@ -101,18 +99,16 @@ pub(super) async fn new_token(
     JsonBody(request): JsonBody<NewToken>,
 ) -> Result<Json<Value>, ApiError> {
     caller.admin()?;
-    let holder = match (request.admin, request.agent) {
-        (true, None) => Holder::Admin,
-        (false, Some(agent)) => {
-            let config = served.agent_config(&agent)?;
-            Holder::Agent(config.id)
-        }
-        _ => {
-            return Err(ApiError::bad_request(
-                "name an agent, or ask for an admin token",
-            ));
-        }
+    let holder = request.holder;
+    // Every agent it names is one of this host's.
+    let named = match &holder {
+        Holder::Admin => vec![],
+        Holder::Approver(agents) => agents.clone(),
+        Holder::Agent(agent) => vec![agent.clone()],
     };
+    for agent in &named {
+        served.agent_config(agent.as_str())?;
+    }
     let _alone = served.token_changes.lock().await;
     let (record, token) = token_store(&served)
         .issue(holder)

@@ -17,6 +17,7 @@ use super::served::Served;
 use crate::config::AgentConfig;
 use crate::consent::Session;
 use crate::db::{audit, grants, history};
+use crate::vocab::AgentId;
 
 /// The session of tool calls made directly through the API.
 const TOOLS_SESSION: &str = "api";
@@ -39,19 +40,20 @@ pub(super) async fn list(
     let agents: Vec<Value> = config
         .agents
         .values()
-        .filter(|a| caller.reach(a.id.as_str()).is_ok())
+        .filter(|a| caller.see(a.id.as_str()).is_ok())
         .map(summary)
         .collect();
     Json(json!({ "agents": agents }))
 }
 
-/// `GET /v1/agents/{id}`: the agent, its effective tools, grants and usage.
+/// `GET /v1/agents/{id}`: the agent and its effective tools; for those who
+/// oversee it, its grants, usage and what is left of its budget.
 pub(super) async fn get(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.reach(&id)?;
+    caller.see(&id)?;
     let config = served.agent_config(&id)?;
     let agent = served.agent(&id)?;
     let tools: Vec<Value> = agent
@@ -65,13 +67,6 @@ pub(super) async fn get(
             })
         })
         .collect();
-    let usage: Vec<Value> = served
-        .runtime
-        .inference()
-        .usage(agent.id())?
-        .into_iter()
-        .map(|((day, model), spent)| json!({ "day": day, "model": model, "spent": spent }))
-        .collect();
     let budget = config.inference.as_ref().map(|settings| {
         served
             .runtime
@@ -82,10 +77,22 @@ pub(super) async fn get(
     });
     let mut body = summary(&config);
     body["tools"] = json!(tools);
-    body["grants"] = json!(all_grants(&served, &id)?);
-    body["usage"] = json!(usage);
-    body["budget_remaining"] = json!(budget);
+    if caller.oversee(&id).is_ok() {
+        body["grants"] = json!(all_grants(&served, &id)?);
+        body["usage"] = json!(usage(&served, agent.id())?);
+        body["budget_remaining"] = json!(budget);
+    }
     Ok(Json(body))
+}
+
+fn usage(served: &Served, agent: &AgentId) -> Result<Vec<Value>, ApiError> {
+    Ok(served
+        .runtime
+        .inference()
+        .usage(agent)?
+        .into_iter()
+        .map(|((day, model), spent)| json!({ "day": day, "model": model, "spent": spent }))
+        .collect())
 }
 
 fn all_grants(served: &Served, id: &str) -> Result<Vec<grants::Grant>, ApiError> {
@@ -114,7 +121,7 @@ pub(super) async fn history(
     Path(id): Path<String>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.reach(&id)?;
+    caller.talk(&id)?;
     served.agent_config(&id)?;
     let db = served.runtime.db();
     Ok(Json(match query.conversation {
@@ -140,7 +147,7 @@ pub(super) async fn list_grants(
     caller: axum::Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.reach(&id)?;
+    caller.oversee(&id)?;
     Ok(Json(json!({ "grants": all_grants(&served, &id)? })))
 }
 
@@ -151,7 +158,7 @@ pub(super) async fn revoke_grant(
     caller: axum::Extension<Caller>,
     Path((id, grant)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    caller.reach(&id)?;
+    caller.oversee(&id)?;
     let config = served.agent_config(&id)?;
     if served.runtime.consent().revoke(&config.id, &grant).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -176,7 +183,7 @@ pub(super) async fn audit(
     Path(id): Path<String>,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.reach(&id)?;
+    caller.oversee(&id)?;
     served.agent_config(&id)?;
     let since = query.since.and_then(|d| SystemTime::now().checked_sub(d));
     let entries = audit::read(served.runtime.db(), &id, since)?;
@@ -192,7 +199,7 @@ pub(super) async fn call_tool(
     Path((id, name)): Path<(String, String)>,
     JsonBody(input): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.reach(&id)?;
+    caller.talk(&id)?;
     let agent = served.agent(&id)?;
     let Some((skill, tool)) = name.split_once('.') else {
         return Err(ApiError::bad_request(format!(

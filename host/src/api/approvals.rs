@@ -1,6 +1,8 @@
 //! `/v1/approvals`: the consent prompts waiting for a person, and their
-//! answers. An agent's token sees and answers its own agent's prompts (the
-//! person it speaks for); the admin token, every prompt.
+//! answers. An approver's token sees and answers the prompts of its
+//! agents; the admin token, every prompt. A token that talks to an agent
+//! never answers for it: whoever drives an agent cannot approve what it
+//! asks.
 
 use std::sync::Arc;
 
@@ -14,18 +16,20 @@ use super::error::ApiError;
 use super::served::Served;
 use crate::consent::Answer;
 
-/// `GET /v1/approvals`: pending prompts, oldest first.
+/// `GET /v1/approvals`: pending prompts of the caller's agents, oldest
+/// first.
 pub(super) async fn list(
     State(served): State<Arc<Served>>,
     caller: axum::Extension<Caller>,
-) -> Json<Value> {
+) -> Result<Json<Value>, ApiError> {
+    caller.decides()?;
     let prompts: Vec<_> = served
         .queue
         .pending()
         .into_iter()
-        .filter(|p| caller.reach(p.agent.as_str()).is_ok())
+        .filter(|p| caller.oversee(p.agent.as_str()).is_ok())
         .collect();
-    Json(json!({ "approvals": prompts }))
+    Ok(Json(json!({ "approvals": prompts })))
 }
 
 /// `POST /v1/approvals/{id}` with an answer such as `{"allow": true,
@@ -40,10 +44,10 @@ pub(super) async fn answer(
         .queue
         .get(&id)
         .ok_or_else(|| ApiError::not_found(format!("no pending approval '{id}'")))?;
-    caller.reach(prompt.agent.as_str())?;
+    caller.oversee(prompt.agent.as_str())?;
     served
         .queue
-        .answer(&id, answer)
+        .answer(&id, answer, caller.by())
         .await
         .map_err(|e| ApiError::not_found(e.to_string()))?;
     Ok(Json(json!({ "id": id, "answer": answer.to_string() })))

@@ -1,6 +1,8 @@
 //! Who is calling: every `/v1` request and `/metrics` carries a bearer
-//! token (see [`super::tokens`]). An agent's token reaches only that
-//! agent; the admin token reaches everything.
+//! token (see [`super::tokens`]). An agent's token talks to its agent; an
+//! approver's decides for its agents; the admin token reaches everything.
+//! Each handler asks one question of its [`Caller`]: may it talk to, oversee
+//! or see the agent, or is it the admin.
 //!
 //! Failed attempts are limited per client address and token prefix (the
 //! first characters of what was presented, or its absence): one key that
@@ -41,27 +43,73 @@ const KEYS_PER_ADDRESS: usize = 100;
 /// The longest lock, in lockouts: the doubling stops here.
 const MAX_BACKOFF: u32 = 64;
 
-/// The holder of the token of a request.
+/// Who calls: the holder of the request's token, and which token it is
+/// (for the audit).
 #[derive(Debug, Clone)]
-pub(super) struct Caller(pub Holder);
+pub(super) struct Caller {
+    pub holder: Holder,
+    /// The token's id, or where the admin came in without one.
+    pub token: String,
+}
 
 impl Caller {
-    /// May this caller act for `agent`?
-    pub(super) fn reach(&self, agent: &str) -> Result<(), ApiError> {
-        match &self.0 {
+    /// May this caller talk to `agent`: its messages, tools and history?
+    /// The agent's own token and the admin.
+    pub(super) fn talk(&self, agent: &str) -> Result<(), ApiError> {
+        match &self.holder {
             Holder::Admin => Ok(()),
             Holder::Agent(id) if id.as_str() == agent => Ok(()),
             Holder::Agent(id) => Err(ApiError::forbidden(format!(
                 "this token belongs to agent '{id}' and cannot reach agent '{agent}'"
             ))),
+            Holder::Approver(_) => Err(ApiError::forbidden(
+                "an approver's token decides for agents, it does not talk to them",
+            )),
         }
     }
 
-    pub(super) fn admin(&self) -> Result<(), ApiError> {
-        match self.0 {
+    /// May this caller decide for `agent`: answer its prompts, list and
+    /// revoke its grants, read its audit and usage? Its approvers and the
+    /// admin; never a token that talks to it.
+    pub(super) fn oversee(&self, agent: &str) -> Result<(), ApiError> {
+        match &self.holder {
             Holder::Admin => Ok(()),
-            Holder::Agent(_) => Err(ApiError::forbidden("this needs the admin token")),
+            Holder::Approver(agents) if agents.iter().any(|a| a.as_str() == agent) => Ok(()),
+            Holder::Approver(_) => Err(ApiError::forbidden(format!(
+                "this token does not approve for agent '{agent}'"
+            ))),
+            Holder::Agent(_) => Err(ApiError::forbidden(
+                "an agent's token cannot decide for an agent: that takes an approver's token",
+            )),
         }
+    }
+
+    /// Does this caller decide for any agent: may it look at prompts?
+    pub(super) fn decides(&self) -> Result<(), ApiError> {
+        match self.holder {
+            Holder::Admin | Holder::Approver(_) => Ok(()),
+            Holder::Agent(_) => Err(ApiError::forbidden(
+                "an agent's token cannot see or answer prompts: that takes an approver's token",
+            )),
+        }
+    }
+
+    /// May this caller see that `agent` exists, and what it is?
+    pub(super) fn see(&self, agent: &str) -> Result<(), ApiError> {
+        self.talk(agent).or_else(|_| self.oversee(agent))
+    }
+
+    pub(super) fn admin(&self) -> Result<(), ApiError> {
+        match self.holder {
+            Holder::Admin => Ok(()),
+            _ => Err(ApiError::forbidden("this needs the admin token")),
+        }
+    }
+
+    /// Who this is, as the audit and grants record it: `token t1a2b
+    /// (approver)`, or the admin socket.
+    pub(super) fn by(&self) -> String {
+        format!("{} ({})", self.token, self.holder.role())
     }
 }
 
@@ -254,11 +302,14 @@ pub(super) async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let holder = token.and_then(|t| served.tokens.holder(t));
-    let verdict = served.strikes.judge(peer.ip(), token, holder.is_some());
-    match (verdict, holder) {
-        (Verdict::Admit, Some(holder)) => {
-            request.extensions_mut().insert(Caller(holder));
+    let record = token.and_then(|t| served.tokens.record(t));
+    let verdict = served.strikes.judge(peer.ip(), token, record.is_some());
+    match (verdict, record) {
+        (Verdict::Admit, Some(record)) => {
+            request.extensions_mut().insert(Caller {
+                holder: record.holder,
+                token: format!("token {}", record.id),
+            });
             Ok(next.run(request).await)
         }
         (Verdict::LockedOut(left), _) => Err(ApiError::too_many(
@@ -285,7 +336,10 @@ pub(super) struct AdminSocket;
 /// Middleware of the admin socket: whoever could open it owns the data
 /// directory, and is the admin.
 pub(super) async fn as_admin(mut request: Request, next: Next) -> Response {
-    request.extensions_mut().insert(Caller(Holder::Admin));
+    request.extensions_mut().insert(Caller {
+        holder: Holder::Admin,
+        token: "admin socket".into(),
+    });
     request.extensions_mut().insert(AdminSocket);
     next.run(request).await
 }

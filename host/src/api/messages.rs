@@ -80,7 +80,7 @@ pub(super) async fn post(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<MessageRequest>,
 ) -> Result<Response, ApiError> {
-    caller.reach(&id)?;
+    caller.talk(&id)?;
     let agent = served.agent(&id)?;
     let permit = served.begin_turn(agent.id())?;
     let session = conversation_session(&request.conversation);

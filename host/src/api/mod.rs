@@ -35,7 +35,6 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-pub(crate) use admin::{bind as bind_admin_socket, socket_path as admin_socket};
 pub(crate) use client::{AdminClient, RemoteError, SkillChange, segment};
 pub(crate) use error::ApiError;
 pub(crate) use served::Served;
@@ -170,6 +169,104 @@ pub(crate) async fn serve(
         connections.abort_all();
     }
     while connections.join_next().await.is_some() {}
+}
+
+/// A running server of a configuration directory's agents: what
+/// `skillbox serve` runs, and what tests start in process.
+pub struct Server {
+    addr: std::net::SocketAddr,
+    served: Arc<Served>,
+    socket: Option<std::path::PathBuf>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<()>,
+}
+
+/// Why a server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("data dir {}: {error}", dir.display())]
+    Open {
+        dir: std::path::PathBuf,
+        error: crate::runtime::OpenError,
+    },
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
+}
+
+impl Server {
+    /// Serve the agents of `config` (read from `config_dir`) on `addr`, and
+    /// to the operator on the admin socket of its data directory. Prompts
+    /// wait in a queue for the API (and the configured webhook).
+    pub async fn start(
+        config_dir: &std::path::Path,
+        config: crate::config::ConfigDir,
+        addr: std::net::SocketAddr,
+    ) -> Result<Server, ServeError> {
+        let runtime =
+            crate::runtime::Runtime::open(&config.host).map_err(|error| ServeError::Open {
+                dir: config.host.data_dir.clone(),
+                error,
+            })?;
+        let queue = Arc::new(crate::prompt::PromptQueue::default());
+        let channel: Arc<dyn crate::consent::PromptChannel> = match runtime.webhook(queue.clone()) {
+            Some(webhook) => Arc::new(webhook),
+            None => queue.clone(),
+        };
+        runtime.consent().attach(channel);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|error| ServeError::Listen { addr, error })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|error| ServeError::Listen { addr, error })?;
+        // Without its socket the server still serves; the CLI then cannot
+        // reach it, and says the database is in use.
+        let admin = admin::bind(runtime.data_dir())
+            .inspect_err(|e| tracing::warn!("serving without the admin socket: {e}"))
+            .ok();
+        let socket = admin
+            .is_some()
+            .then(|| admin::socket_path(runtime.data_dir()));
+        let served = Arc::new(Served::new(runtime, config_dir, config, queue));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(serve(served.clone(), listener, admin, async {
+            let _ = stopped.await;
+        }));
+        Ok(Server {
+            addr,
+            served,
+            socket,
+            stop,
+            serving,
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Read the configuration again: see [`Served::reload`].
+    pub fn reload(&self) -> Result<Vec<String>, crate::config::ConfigError> {
+        self.served.reload()
+    }
+
+    /// Stop accepting, let requests in flight finish (within the grace),
+    /// and write what is still in memory.
+    pub async fn stop(self) -> Result<(), crate::db::DbError> {
+        let _ = self.stop.send(());
+        let _ = self.serving.await;
+        if let Some(socket) = self.socket {
+            let _ = std::fs::remove_file(socket);
+        }
+        // Whatever was acknowledged is on disk already; this writes the
+        // rest (usage counts written behind).
+        self.served.runtime.inference().flush();
+        self.served.runtime.db().flush().await
+    }
 }
 
 /// A connection, by the door it came through.

@@ -135,7 +135,7 @@ pub(super) async fn models(
     let models: Vec<Value> = config
         .agents
         .keys()
-        .filter(|id| caller.reach(id.as_str()).is_ok())
+        .filter(|id| caller.talk(id.as_str()).is_ok())
         .map(|id| model_object(id.as_str()))
         .collect();
     Json(json!({ "object": "list", "data": models }))
@@ -149,7 +149,7 @@ pub(super) async fn model(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let known = served.config().agents.contains_key(id.as_str());
-    if !known || caller.reach(&id).is_err() {
+    if !known || caller.talk(&id).is_err() {
         return Err(ApiError::not_found(format!("no model '{id}'")));
     }
     Ok(Json(model_object(&id)))
@@ -162,7 +162,7 @@ pub(super) async fn chat_completions(
     JsonBody(request): JsonBody<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let id = request.model.clone();
-    caller.reach(&id)?;
+    caller.talk(&id)?;
     let agent = served.agent(&id)?;
     let (earlier, message) = conversation(request.messages)?;
     let permit = served.begin_turn(agent.id())?;
@@ -312,9 +312,9 @@ fn usage_object(usage: &Usage) -> Value {
 fn waiting_text(prompt: &Prompt) -> String {
     let until = humantime::format_rfc3339_seconds(prompt.expires_at);
     format!(
-        "\n\n> Waiting for approval: {}.{} wants {} ({}). Answer with \
-         `skillbox approvals answer {} allow` on the host, or \
-         `POST /v1/approvals/{}`, before {until}.\n\n",
-        prompt.skill, prompt.tool, prompt.capability, prompt.reason, prompt.id, prompt.id
+        "\n\n> Waiting for approval: {}.{} wants {} ({}). A person who approves for \
+         this agent answers with `skillbox approvals answer {} allow` on the host, or an \
+         approver's token, before {until}.\n\n",
+        prompt.skill, prompt.tool, prompt.capability, prompt.reason, prompt.id
     )
 }

@@ -1,6 +1,7 @@
-//! Bearer tokens of the HTTP API. Each belongs to one agent, or to the
-//! admin. Only a token's SHA-256 is kept, in `<data dir>/tokens.json`
-//! (mode 0600): the secret is shown once, when it is issued.
+//! Bearer tokens of the HTTP API, each with a role: the admin's, an
+//! approver's for named agents, or one agent's. Only a token's SHA-256 is
+//! kept, in `<data dir>/tokens.json` (mode 0600): the secret is shown once,
+//! when it is issued.
 //!
 //! The file, not the database, holds them so that `skillbox token new`
 //! works while `skillbox serve` runs; the server notices a changed file on
@@ -22,20 +23,48 @@ use crate::vocab::{AgentId, ParseError};
 
 pub(super) const TOKENS_FILE: &str = "tokens.json";
 
-/// Whom a token speaks for.
+/// Whom a token speaks for, and so what it may do (the table is in
+/// `docs/security.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Holder {
     /// Every endpoint, every agent.
     Admin,
-    /// One agent's endpoints only.
+    /// The people who decide for these agents: they answer their prompts,
+    /// list and revoke their grants, and read their audit and usage. They
+    /// do not talk to them.
+    Approver(Vec<AgentId>),
+    /// Whoever talks to one agent: its messages, its OpenAI-compatible
+    /// face, its tools and history. Never its prompts or grants.
     Agent(AgentId),
+}
+
+impl Holder {
+    /// An approver of `agents`, each named once, in order.
+    pub fn approver(mut agents: Vec<AgentId>) -> Holder {
+        agents.sort();
+        agents.dedup();
+        Holder::Approver(agents)
+    }
+
+    /// The role's name: `admin`, `approver` or `agent`.
+    pub fn role(&self) -> &'static str {
+        match self {
+            Holder::Admin => "admin",
+            Holder::Approver(_) => "approver",
+            Holder::Agent(_) => "agent",
+        }
+    }
 }
 
 impl fmt::Display for Holder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Holder::Admin => f.write_str("admin"),
+            Holder::Approver(agents) => {
+                let names: Vec<&str> = agents.iter().map(AgentId::as_str).collect();
+                write!(f, "approver:{}", names.join(","))
+            }
             Holder::Agent(id) => write!(f, "agent:{id}"),
         }
     }
@@ -51,14 +80,21 @@ impl TryFrom<String> for Holder {
     type Error = ParseError;
 
     fn try_from(text: String) -> Result<Holder, ParseError> {
+        let wrong = || {
+            ParseError::new(
+                &text,
+                "a token holder",
+                "write 'admin', 'approver:<id>,<id>...' or 'agent:<id>'",
+            )
+        };
         match text.split_once(':') {
             None if text == "admin" => Ok(Holder::Admin),
             Some(("agent", id)) => AgentId::new(id).map(Holder::Agent),
-            _ => Err(ParseError::new(
-                &text,
-                "a token holder",
-                "write 'admin' or 'agent:<id>'",
-            )),
+            Some(("approver", ids)) if !ids.is_empty() => {
+                let agents = ids.split(',').map(AgentId::new).collect::<Result<_, _>>()?;
+                Ok(Holder::approver(agents))
+            }
+            _ => Err(wrong()),
         }
     }
 }
@@ -198,7 +234,7 @@ pub(crate) struct Tokens {
 struct Known {
     /// (modified, length, inode) of the file read; None if there was none.
     version: Option<(SystemTime, u64, u64)>,
-    by_hash: HashMap<String, Holder>,
+    by_hash: HashMap<String, TokenRecord>,
 }
 
 impl Tokens {
@@ -209,8 +245,8 @@ impl Tokens {
         }
     }
 
-    /// Whom `token` speaks for, if anyone.
-    pub(crate) fn holder(&self, token: &str) -> Option<Holder> {
+    /// The record of `token`, if it is one: whom it speaks for.
+    pub(crate) fn record(&self, token: &str) -> Option<TokenRecord> {
         self.refresh();
         let known = self.known.read().unwrap_or_else(|e| e.into_inner());
         known.by_hash.get(&sha256_hex(token)).cloned()
@@ -237,7 +273,7 @@ impl Tokens {
         let by_hash = match self.store.list() {
             Ok(records) => records
                 .into_iter()
-                .map(|record| (record.sha256, record.holder))
+                .map(|record| (record.sha256.clone(), record))
                 .collect(),
             Err(e) => {
                 // Refuse every token rather than keep a revoked one.
@@ -270,12 +306,40 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
 
-        assert_eq!(tokens.holder(&token), Some(ops));
-        assert_eq!(tokens.holder(&admin), Some(Holder::Admin));
-        assert_eq!(tokens.holder("sbx_guess"), None);
+        let holder = |token: &str| tokens.record(token).map(|r| r.holder);
+        assert_eq!(holder(&token), Some(ops));
+        assert_eq!(tokens.record(&token).unwrap().id, record.id);
+        assert_eq!(holder(&admin), Some(Holder::Admin));
+        assert_eq!(holder("sbx_guess"), None);
 
         assert!(store.revoke(&record.id).unwrap());
-        assert_eq!(tokens.holder(&token), None, "revocation applies at once");
+        assert_eq!(holder(&token), None, "revocation applies at once");
         assert!(!store.revoke(&record.id).unwrap());
+    }
+
+    #[test]
+    fn holders_read_as_written_and_old_records_stay_agents() {
+        let id = |s: &str| AgentId::new(s).unwrap();
+        for (text, holder) in [
+            ("admin", Holder::Admin),
+            ("agent:ops", Holder::Agent(id("ops"))),
+            (
+                "approver:support,ops,ops",
+                Holder::approver(vec![id("ops"), id("support")]),
+            ),
+        ] {
+            assert_eq!(Holder::try_from(text.to_owned()).unwrap(), holder);
+        }
+        assert_eq!(
+            Holder::approver(vec![id("b"), id("a")]).to_string(),
+            "approver:a,b"
+        );
+        for wrong in ["approver:", "approver", "root", "agent:", "approver:ops,"] {
+            assert!(Holder::try_from(wrong.to_owned()).is_err(), "{wrong}");
+        }
+        let old =
+            r#"{"id":"t1","holder":"agent:ops","sha256":"00","created":"2026-01-02T03:04:05Z"}"#;
+        let record: TokenRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.holder, Holder::Agent(id("ops")));
     }
 }

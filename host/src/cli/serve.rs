@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -11,8 +10,7 @@ use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::Places;
-use crate::api::{self, AdminClient, Holder, Served, TokenRecord, TokenStore, segment};
-use crate::prompt::PromptQueue;
+use crate::api::{self, AdminClient, Holder, TokenRecord, TokenStore, segment};
 use crate::vocab::AgentId;
 
 #[derive(Args)]
@@ -27,65 +25,55 @@ pub(super) struct ServeArgs {
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config_dir = args.places.config_dir();
     let config = args.places.load_config()?;
-    let runtime = super::open_runtime(&config.host)?;
     let addr = args.addr.unwrap_or(config.host.server.addr);
-    let queue = Arc::new(PromptQueue::default());
-    let channel: Arc<dyn crate::consent::PromptChannel> = match runtime.webhook(queue.clone()) {
-        Some(webhook) => Arc::new(webhook),
-        None => queue.clone(),
-    };
-    runtime.consent().attach(channel);
     let agents = config.agents.len();
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let addr = listener.local_addr()?;
-    // Without its socket the server still serves; the CLI then cannot
-    // reach it, and says the database is in use.
-    let admin = api::bind_admin_socket(runtime.data_dir())
-        .inspect_err(|e| tracing::warn!("serving without the admin socket: {e}"))
-        .ok();
-    let socket = admin
-        .is_some()
-        .then(|| api::admin_socket(runtime.data_dir()));
-    let served = Arc::new(Served::new(runtime, &config_dir, config, queue));
+    let server = api::Server::start(&config_dir, config, addr).await?;
     // The first line of output: scripts and tests read the address here.
-    println!("skillbox serves {agents} agents on http://{addr}");
+    println!(
+        "skillbox serves {agents} agents on http://{}",
+        server.addr()
+    );
 
     let mut hangup = signal(SignalKind::hangup())?;
-    let reloading = served.clone();
-    tokio::spawn(async move {
-        while hangup.recv().await.is_some() {
-            match reloading.reload() {
+    let stopped = super::stopped();
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            Some(()) = hangup.recv() => match server.reload() {
                 Ok(warnings) => warnings.iter().for_each(|w| tracing::warn!("{w}")),
                 Err(e) => tracing::error!("configuration refused, the running one stays: {e}"),
-            }
+            },
+            () = &mut stopped => break,
         }
-    });
-    let shutdown = async {
-        super::stopped().await;
-        tracing::info!("shutting down");
-    };
-    api::serve(served.clone(), listener, admin, shutdown).await;
-    if let Some(socket) = socket {
-        let _ = std::fs::remove_file(socket);
     }
-    // Whatever was acknowledged is on disk already; this writes the rest
-    // (usage counts written behind).
-    served.runtime.inference().flush();
-    served.runtime.db().flush().await?;
+    tracing::info!("shutting down");
+    server.stop().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a token may do.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(super) enum Role {
+    Agent,
+    Approver,
+    Admin,
 }
 
 #[derive(Subcommand)]
 pub(super) enum TokenCommand {
-    /// Issue a bearer token for an agent (or with --admin, for everything).
+    /// Issue a bearer token: to talk to an agent (the default role), to
+    /// approve for agents (--role approver), or for everything (--admin).
     New {
-        /// The agent the token reaches.
-        #[arg(required_unless_present = "admin")]
-        agent: Option<String>,
-        /// A token for every agent and the admin endpoints.
-        #[arg(long, conflicts_with = "agent")]
+        /// The agent the token talks to; with --role approver, the agents
+        /// it decides for.
+        agents: Vec<String>,
+        /// agent: talks to one agent; approver: answers its agents'
+        /// prompts, manages their grants, reads their audit and usage;
+        /// admin: everything.
+        #[arg(long, value_enum, default_value = "agent")]
+        role: Role,
+        /// The same as --role admin.
+        #[arg(long)]
         admin: bool,
         #[command(flatten)]
         places: Places,
@@ -106,24 +94,28 @@ pub(super) enum TokenCommand {
 pub(super) async fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
     match command {
         TokenCommand::New {
-            agent,
+            agents,
+            role,
             admin,
             places,
         } => {
             let config = places.load_config()?;
-            let holder = match agent {
-                _ if admin => Holder::Admin,
-                Some(agent) => {
-                    Holder::Agent(config.agent(AgentId::new(&agent)?.as_str())?.id.clone())
-                }
-                None => unreachable!("clap requires an agent or --admin"),
+            let role = if admin { Role::Admin } else { role };
+            let agents = agents
+                .iter()
+                .map(|id| Ok(config.agent(id)?.id.clone()))
+                .collect::<anyhow::Result<Vec<AgentId>>>()?;
+            let holder = match (role, agents.as_slice()) {
+                (Role::Admin, []) => Holder::Admin,
+                (Role::Agent, [agent]) => Holder::Agent(agent.clone()),
+                (Role::Approver, [_, ..]) => Holder::approver(agents),
+                (Role::Admin, _) => anyhow::bail!("an admin token names no agent"),
+                (Role::Agent, _) => anyhow::bail!("an agent's token talks to exactly one agent"),
+                (Role::Approver, []) => anyhow::bail!("name the agents the approver decides for"),
             };
             let (record, token) = match AdminClient::of(&config.host.data_dir) {
                 Some(server) => {
-                    let body = match &holder {
-                        Holder::Admin => json!({ "admin": true }),
-                        Holder::Agent(id) => json!({ "agent": id }),
-                    };
+                    let body = json!({ "holder": holder });
                     let issued = server.post("/v1/admin/tokens", &body).await?;
                     let record: TokenRecord = serde_json::from_value(issued["record"].clone())?;
                     let token = issued["token"]

@@ -24,7 +24,7 @@ use crate::redact::SecretScanner;
 use crate::vocab::{AgentId, Capability, ConsentSettings, Deadline, Fallback, Mode, truncate};
 
 pub use prompt::{Answer, Prompt, Scope};
-pub(crate) use prompt::{ChannelError, PromptChannel};
+pub(crate) use prompt::{Answered, ChannelError, PromptChannel};
 
 /// Longest argument text shown in a prompt.
 const MAX_ARGUMENTS: usize = 500;
@@ -380,7 +380,7 @@ impl CallConsent {
         };
         self.deadline.extend(waiting.elapsed());
         let answer_label = match &answered {
-            Ok(answer) if answer.allow => "allow",
+            Ok(answered) if answered.answer.allow => "allow",
             Ok(_) => "deny",
             Err(ChannelError::Timeout) => "timeout",
             Err(ChannelError::Failed(_)) => "failed",
@@ -395,9 +395,9 @@ impl CallConsent {
             .inc();
         let by = Some(channel.name());
         match answered {
-            Ok(answer) => {
-                let grant = broker.remember(self, &prompt, answer, channel.name()).await;
-                let why = format!("answered: {answer}");
+            Ok(Answered { answer, by: who }) => {
+                let grant = broker.remember(self, &prompt, answer, &who).await;
+                let why = format!("answered: {answer} (by {who})");
                 broker.audit(self, &class, answer.allow, why, by, grant);
                 // The answer is on record: whoever gave it may say so.
                 channel.recorded(&prompt);

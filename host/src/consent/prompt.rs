@@ -102,6 +102,14 @@ pub enum ChannelError {
     Failed(String),
 }
 
+/// A person's answer, and who gave it, as the audit and the grant record
+/// it: `the terminal`, `token t1a2b (approver)`, `the admin socket`.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub answer: Answer,
+    pub by: String,
+}
+
 /// A way to reach a person.
 #[async_trait::async_trait]
 pub trait PromptChannel: Send + Sync {
@@ -109,7 +117,7 @@ pub trait PromptChannel: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Ask `prompt` and wait for the answer, until `prompt.expires_at`.
-    async fn ask(&self, prompt: &Prompt) -> Result<Answer, ChannelError>;
+    async fn ask(&self, prompt: &Prompt) -> Result<Answered, ChannelError>;
 
     /// The answer to `prompt` is on record (a grant it made is stored).
     fn recorded(&self, _prompt: &Prompt) {}

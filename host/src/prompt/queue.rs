@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, oneshot};
 
-use crate::consent::{Answer, ChannelError, Prompt, PromptChannel};
+use crate::consent::{Answer, Answered, ChannelError, Prompt, PromptChannel};
 
 struct Pending {
     prompt: Prompt,
-    reply: oneshot::Sender<Answer>,
+    reply: oneshot::Sender<Answered>,
 }
 
 pub struct PromptQueue {
@@ -59,16 +59,17 @@ impl PromptQueue {
         self.lock().get(id).map(|p| p.prompt.clone())
     }
 
-    /// Answer the prompt `id`, and wait until the answer is on record: a
-    /// grant it makes is stored before this returns.
-    pub async fn answer(&self, id: &str, answer: Answer) -> Result<(), Unanswered> {
+    /// Answer the prompt `id` as `by` (who answers, for the audit), and
+    /// wait until the answer is on record: a grant it makes is stored
+    /// before this returns.
+    pub async fn answer(&self, id: &str, answer: Answer, by: String) -> Result<(), Unanswered> {
         let pending = self
             .lock()
             .remove(id)
             .ok_or_else(|| Unanswered::NotPending(id.to_owned()))?;
         let (done, recorded) = oneshot::channel();
         self.lock_recording().insert(id.to_owned(), done);
-        if pending.reply.send(answer).is_err() {
+        if pending.reply.send(Answered { answer, by }).is_err() {
             self.lock_recording().remove(id);
             return Err(Unanswered::GivenUp(id.to_owned()));
         }
@@ -112,7 +113,7 @@ impl PromptChannel for PromptQueue {
         "queue"
     }
 
-    async fn ask(&self, prompt: &Prompt) -> Result<Answer, ChannelError> {
+    async fn ask(&self, prompt: &Prompt) -> Result<Answered, ChannelError> {
         let (reply, answer) = oneshot::channel();
         self.lock().insert(
             prompt.id.clone(),

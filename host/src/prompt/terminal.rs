@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::terminal;
 
-use crate::consent::{Answer, ChannelError, Prompt, PromptChannel, Scope};
+use crate::consent::{Answer, Answered, ChannelError, Prompt, PromptChannel, Scope};
 use crate::vocab::printable;
 
 pub(super) const KEYS: &str = "[y] allow once  [s] for this session  [h] for an hour  \
@@ -34,12 +34,16 @@ impl PromptChannel for Terminal {
         "terminal"
     }
 
-    async fn ask(&self, prompt: &Prompt) -> Result<Answer, ChannelError> {
+    async fn ask(&self, prompt: &Prompt) -> Result<Answered, ChannelError> {
         let _turn = self.turn.lock().await;
         let prompt = prompt.clone();
-        tokio::task::spawn_blocking(move || ask_blocking(&prompt))
+        let answer = tokio::task::spawn_blocking(move || ask_blocking(&prompt))
             .await
-            .map_err(|e| ChannelError::Failed(e.to_string()))?
+            .map_err(|e| ChannelError::Failed(e.to_string()))??;
+        Ok(Answered {
+            answer,
+            by: "the terminal".into(),
+        })
     }
 }
 

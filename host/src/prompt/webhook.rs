@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 
 use super::PromptQueue;
-use crate::consent::{Answer, ChannelError, Prompt, PromptChannel};
+use crate::consent::{Answer, Answered, ChannelError, Prompt, PromptChannel};
 use crate::egress::NetworkAccess;
 use crate::vocab::Limits;
 
@@ -64,7 +64,7 @@ impl PromptChannel for Webhook {
         "webhook"
     }
 
-    async fn ask(&self, prompt: &Prompt) -> Result<Answer, ChannelError> {
+    async fn ask(&self, prompt: &Prompt) -> Result<Answered, ChannelError> {
         // Listen before posting: the answer may come back through the API
         // while the webhook is still being called.
         let queued = self.queue.ask(prompt);
@@ -74,7 +74,10 @@ impl PromptChannel for Webhook {
             answered = &mut queued => answered,
             posted = self.post(prompt) => match posted {
                 // Returning withdraws the prompt from the queue.
-                Ok(Some(answer)) => Ok(answer),
+                Ok(Some(answer)) => Ok(Answered {
+                    answer,
+                    by: "the webhook's response".into(),
+                }),
                 Ok(None) => queued.await,
                 Err(e) => {
                     tracing::warn!("consent webhook failed: {e}");

@@ -136,6 +136,7 @@ async fn a_person_at_the_terminal_answers_a_prompt_with_skillbox_approvals() {
         "{audit}"
     );
     // Allowed once: nothing is remembered.
-    let (_, grants) = api.get("/v1/agents/ops/grants", &server.token("ops")).await;
+    let approver = server.token("ops --role approver");
+    let (_, grants) = api.get("/v1/agents/ops/grants", &approver).await;
     assert_eq!(grants["grants"], json!([]));
 }

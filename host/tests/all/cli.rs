@@ -366,7 +366,7 @@ fn a_terminal_prompt_is_answered_with_one_key() {
     );
     let listed = String::from_utf8(listed.stdout).unwrap();
     assert!(
-        listed.contains("allow tool text.regex_extract to skill 'text', always (by terminal)"),
+        listed.contains("allow tool text.regex_extract to skill 'text', always (by the terminal)"),
         "{listed}"
     );
 
@@ -427,7 +427,10 @@ fn a_terminal_prompt_is_answered_with_one_key() {
             )
         })
         .collect();
-    assert_eq!(decisions[0], ("allowed", "answered: allow always"));
+    assert_eq!(
+        decisions[0],
+        ("allowed", "answered: allow always (by the terminal)")
+    );
     assert_eq!(entries[0]["channel"], "terminal");
     assert_eq!(decisions[1].0, "allowed");
     assert!(decisions[1].1.starts_with("remembered answer"));

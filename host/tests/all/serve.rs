@@ -118,6 +118,7 @@ async fn a_prompt_is_answered_through_the_api_and_its_grant_revoked() {
     let server = Server::start(config.path());
     let api = Arc::new(Api::new(&server));
     let (ops, assistant) = (server.token("ops"), server.token("assistant"));
+    let approver = server.token("ops --role approver");
     let extract = || {
         let (api, ops) = (api.clone(), ops.clone());
         tokio::spawn(async move {
@@ -129,22 +130,32 @@ async fn a_prompt_is_answered_through_the_api_and_its_grant_revoked() {
 
     // Not allowed: the call waits for a person.
     let call = extract();
-    let prompt = api.next_approval(&ops).await;
+    let prompt = api.next_approval(&approver).await;
     assert_eq!(prompt["agent"], "ops");
     assert_eq!(prompt["capability"]["kind"], "tool");
     assert_eq!(prompt["capability"]["tool"], "text.regex_extract");
     assert!(prompt["arguments"].as_str().unwrap().contains("a1b22"));
     let id = prompt["id"].as_str().unwrap();
     // Another agent's token neither sees nor answers it.
-    let (_, seen) = api.get("/v1/approvals", &assistant).await;
-    assert_eq!(seen["approvals"], json!([]));
+    let (status, _) = api.get("/v1/approvals", &assistant).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let always = json!({ "allow": true, "scope": "always" });
     let (status, _) = api
         .post(&format!("/v1/approvals/{id}"), &assistant, always.clone())
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nor does the token that talks to it: whoever drives an agent cannot
+    // approve what it asks.
+    let (status, _) = api.get("/v1/approvals", &ops).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api
+        .post(&format!("/v1/approvals/{id}"), &ops, always.clone())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let (status, body) = api.post(&format!("/v1/approvals/{id}"), &ops, always).await;
+    let (status, body) = api
+        .post(&format!("/v1/approvals/{id}"), &approver, always)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = call.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -153,11 +164,13 @@ async fn a_prompt_is_answered_through_the_api_and_its_grant_revoked() {
     // Remembered: the next call asks nobody.
     let (status, _) = extract().await.unwrap();
     assert_eq!(status, StatusCode::OK);
-    let (_, grants) = api.get("/v1/agents/ops/grants", &ops).await;
+    let (status, _) = api.get("/v1/agents/ops/grants", &ops).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, grants) = api.get("/v1/agents/ops/grants", &approver).await;
     let grants = grants["grants"].as_array().unwrap();
     assert_eq!(grants.len(), 1, "{grants:?}");
     let grant = grants[0]["id"].as_str().unwrap();
-    let (_, audit) = api.get("/v1/agents/ops/audit", &ops).await;
+    let (_, audit) = api.get("/v1/agents/ops/audit", &approver).await;
     assert!(
         audit["entries"]
             .as_array()
@@ -168,15 +181,18 @@ async fn a_prompt_is_answered_through_the_api_and_its_grant_revoked() {
     );
 
     // Revoked: the next call asks again; denied, it is refused.
-    let (status, _) = api
-        .delete(&format!("/v1/agents/ops/grants/{grant}"), &ops)
-        .await;
+    let revoke = format!("/v1/agents/ops/grants/{grant}");
+    let (status, _) = api.delete(&revoke, &ops).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api.delete(&revoke, &approver).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let call = extract();
-    let prompt = api.next_approval(&ops).await;
+    let prompt = api.next_approval(&approver).await;
     let id = prompt["id"].as_str().unwrap();
     let deny = json!({ "allow": false, "scope": "once" });
-    let (status, _) = api.post(&format!("/v1/approvals/{id}"), &ops, deny).await;
+    let (status, _) = api
+        .post(&format!("/v1/approvals/{id}"), &approver, deny)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = call.await.unwrap();
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
@@ -195,6 +211,7 @@ async fn a_turn_streams_tokens_tool_calls_and_approvals_as_sse() {
     let server = Server::start(config.path());
     let api = Api::new(&server);
     let ops = server.token("ops");
+    let approver = server.token("ops --role approver");
 
     let events = |message: &str| {
         let request = api
@@ -253,7 +270,8 @@ async fn a_turn_streams_tokens_tool_calls_and_approvals_as_sse() {
                 assert_eq!(data["capability"]["tool"], "text.regex_extract");
                 let id = data["id"].as_str().unwrap();
                 let allow = json!({ "allow": true, "scope": "once" });
-                let (status, _) = api.post(&format!("/v1/approvals/{id}"), &ops, allow).await;
+                let answer = format!("/v1/approvals/{id}");
+                let (status, _) = api.post(&answer, &approver, allow).await;
                 assert_eq!(status, StatusCode::OK);
             }
             "done" => answer = data["answer"].clone(),
@@ -433,10 +451,12 @@ async fn sigkill_loses_no_acknowledged_memory_write_or_grant() {
                 .await
         })
     };
-    let prompt = api.next_approval(&ops).await;
+    let approver = server.token("ops --role approver");
+    let prompt = api.next_approval(&approver).await;
     let id = prompt["id"].as_str().unwrap();
     let always = json!({ "allow": true, "scope": "always" });
-    let (status, _) = api.post(&format!("/v1/approvals/{id}"), &ops, always).await;
+    let answer = format!("/v1/approvals/{id}");
+    let (status, _) = api.post(&answer, &approver, always).await;
     assert_eq!(status, StatusCode::OK);
 
     // Killed mid-write.
@@ -450,7 +470,7 @@ async fn sigkill_loses_no_acknowledged_memory_write_or_grant() {
 
     let server = Server::start(config.path());
     let api = Api::new(&server);
-    let (_, grants) = api.get("/v1/agents/ops/grants", &ops).await;
+    let (_, grants) = api.get("/v1/agents/ops/grants", &approver).await;
     let grants = grants["grants"].as_array().unwrap();
     assert!(
         grants
@@ -728,7 +748,8 @@ async fn sigterm_lets_a_running_turn_finish_then_exits_cleanly() {
     // Its turn is in the history, and usage was written on the way out.
     let server = Server::start(config.path());
     let api = Api::new(&server);
-    let (_, agent) = api.get("/v1/agents/assistant", &assistant).await;
+    let approver = server.token("assistant --role approver");
+    let (_, agent) = api.get("/v1/agents/assistant", &approver).await;
     assert_eq!(agent["usage"][0]["spent"]["requests"], 1, "{agent}");
     let (_, history) = api
         .get(

@@ -103,10 +103,13 @@ impl Server {
         }
     }
 
-    /// A token for `holder`: an agent id, or `--admin`.
-    pub fn token(&self, holder: &str) -> String {
+    /// A token made by `skillbox token new <for_whom>`: an agent id, `--admin`,
+    /// or `ops --role approver`.
+    pub fn token(&self, for_whom: &str) -> String {
         let output = command()
-            .args(["token", "new", holder, "--config"])
+            .args(["token", "new"])
+            .args(for_whom.split_whitespace())
+            .arg("--config")
             .arg(&self.config)
             .output()
             .unwrap();

@@ -62,7 +62,7 @@ async fn call_answering(
     let answering = async {
         let prompt = next_prompt(&mut asked).await;
         queue
-            .answer(&prompt.id, answer)
+            .answer(&prompt.id, answer, "a test".into())
             .await
             .expect("prompt pending");
         prompt
@@ -433,7 +433,11 @@ async fn fifty_prompts_across_five_agents_each_get_their_own_answer() {
             .to_owned();
         let odd = file.ends_with(['1', '3', '5', '7', '9']);
         queue
-            .answer(&prompt.id, if odd { ALLOW_ONCE } else { DENY })
+            .answer(
+                &prompt.id,
+                if odd { ALLOW_ONCE } else { DENY },
+                "a test".into(),
+            )
             .await
             .unwrap();
     }
@@ -464,7 +468,7 @@ async fn twenty_requests_to_one_host_raise_one_prompt_when_allowed_for_the_sessi
     let answering = async {
         let prompt = next_prompt(&mut asked).await;
         queue
-            .answer(&prompt.id, allow(Scope::Session))
+            .answer(&prompt.id, allow(Scope::Session), "a test".into())
             .await
             .unwrap();
         prompt

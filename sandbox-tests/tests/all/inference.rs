@@ -304,7 +304,10 @@ async fn beyond_its_budget_an_agent_in_ask_mode_asks_a_person() {
             .await
             .expect("a prompt")
             .unwrap();
-        queue.answer(&prompt.id, Answer::ALLOW_ONCE).await.unwrap();
+        queue
+            .answer(&prompt.id, Answer::ALLOW_ONCE, "a test".into())
+            .await
+            .unwrap();
         prompt
     };
     let session = session();

@@ -4,6 +4,7 @@
 //! `sandbox-tests/src`.
 
 mod agent_loop;
+mod authority;
 mod consent;
 mod contract;
 mod filesystem;
