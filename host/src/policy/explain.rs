@@ -28,9 +28,14 @@ pub(super) fn explain(policy: &AgentPolicy, manifests: &BTreeMap<String, Manifes
         let tools: Vec<String> = manifest
             .tools
             .iter()
-            .map(|t| match policy.tools.allows(name, &t.name) {
-                true => t.name.clone(),
-                false => format!("{} (not allowed)", t.name),
+            .map(|t| {
+                if policy.tools.denies(name, &t.name) {
+                    format!("{} (denied)", t.name)
+                } else if policy.tools.allows(name, &t.name) {
+                    t.name.clone()
+                } else {
+                    format!("{} (not allowed)", t.name)
+                }
             })
             .collect();
         let _ = writeln!(out, "  tools        {}", tools.join(", "));

@@ -1,7 +1,9 @@
 //! Which tools an agent may call: `allow` and `deny` patterns over
-//! `skill.tool` names, where `*` matches any run of characters. Deny wins;
-//! what no pattern allows is denied. This is where a tool call is first
-//! checked, before its input is read and before any sandbox exists.
+//! `skill.tool` names, where `*` matches any run of characters. Deny always
+//! wins: a denied tool is refused before any prompt, whatever the consent
+//! mode and whatever answers are remembered. What no pattern names is for
+//! the consent mode to decide. This is where a tool call is first checked,
+//! before its input is read and before any sandbox exists.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +23,8 @@ pub(crate) enum Authorization<'a> {
     Granted(&'a SkillPolicy),
     /// Only with a person's consent, for this reason.
     NeedsConsent(&'a SkillPolicy, String),
+    /// Denied by the agent: nobody is asked.
+    Denied(&'a SkillPolicy, String),
     NoSuchSkill(String),
 }
 
@@ -66,8 +70,11 @@ impl ToolRules {
     }
 
     pub fn allows(&self, skill: &str, tool: &str) -> bool {
-        self.allow.iter().any(|p| p.matches(skill, tool))
-            && !self.deny.iter().any(|p| p.matches(skill, tool))
+        !self.denies(skill, tool) && self.allow.iter().any(|p| p.matches(skill, tool))
+    }
+
+    pub fn denies(&self, skill: &str, tool: &str) -> bool {
+        self.deny.iter().any(|p| p.matches(skill, tool))
     }
 }
 
@@ -81,6 +88,10 @@ impl AgentPolicy {
                 self.agent
             ));
         };
+        if self.tools.denies(skill, tool) {
+            let why = format!("denied for agent '{}' (tools.deny)", self.agent);
+            return Authorization::Denied(policy, why);
+        }
         if !self.tools.allows(skill, tool) {
             let why = format!("not allowed for agent '{}'", self.agent);
             return Authorization::NeedsConsent(policy, why);

@@ -348,9 +348,10 @@ impl Runtime {
         tool: &str,
         input: &str,
     ) -> Result<(&'a SkillPolicy, CallConsent, Deadline), CallErrorKind> {
-        let (policy, needs_consent) = match agent.policy.authorize(skill, tool) {
-            Authorization::Granted(policy) => (policy, None),
-            Authorization::NeedsConsent(policy, why) => (policy, Some(why)),
+        let (policy, needs_consent, denied) = match agent.policy.authorize(skill, tool) {
+            Authorization::Granted(policy) => (policy, None, None),
+            Authorization::NeedsConsent(policy, why) => (policy, Some(why), None),
+            Authorization::Denied(policy, why) => (policy, None, Some(why)),
             Authorization::NoSuchSkill(why) => return Err(CallErrorKind::Denied(why)),
         };
         let deadline = Deadline::after(policy.limits.timeout);
@@ -365,10 +366,16 @@ impl Runtime {
             agent.policy.secrets.clone(),
             deadline.clone(),
         );
+        let capability = || Capability::Tool {
+            tool: format!("{skill}.{tool}"),
+        };
+        if let Some(why) = denied {
+            // On record, and nobody asked.
+            consent.refuse(&capability().to_string(), why.clone());
+            return Err(CallErrorKind::Denied(why));
+        }
         let ask = |why: String| {
-            let capability = Capability::Tool {
-                tool: format!("{skill}.{tool}"),
-            };
+            let capability = capability();
             let consent = &consent;
             async move { consent.decide(capability, &why).await }
         };

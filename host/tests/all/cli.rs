@@ -227,7 +227,7 @@ fn agent_explain_shows_grants_limits_and_what_is_not_granted() {
     let text = String::from_utf8(output.stdout).unwrap();
     for expected in [
         "skill files 0.1.0",
-        "  tools        read, write, list, search, delete (not allowed)",
+        "  tools        read, write, list, search, delete (denied)",
         "  not granted  filesystem read-write /workspace (granted read-only)",
         "  granted      network https://api.github.com",
         "               network http://127.0.0.1:8765",
@@ -272,12 +272,13 @@ fn skill_run_as_an_agent_applies_its_grants() {
         (
             "delete",
             r#"{"path":"/workspace/runbook.md"}"#,
-            "not allowed for agent 'ops'",
+            "denied for agent 'ops' (tools.deny)",
         ),
     ] {
         let output = as_ops(tool, input);
         assert!(!output.status.success());
-        assert!(String::from_utf8_lossy(&output.stderr).contains(error));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(error), "{stderr}");
     }
     let workspace = repo().join(EXAMPLE).join("workspace");
     assert!(workspace.join("runbook.md").exists() && !workspace.join("x.md").exists());

@@ -622,3 +622,49 @@ async fn a_webhook_gets_the_prompt_and_may_answer_it() {
         assert_eq!(audit.last().unwrap().channel.as_deref(), Some("webhook"));
     }
 }
+
+/// Deny always wins: a tool the agent denies is refused before any prompt,
+/// in the modes that ask, even with an allow remembered from before the
+/// operator denied it.
+#[tokio::test]
+async fn a_denied_tool_is_never_asked_about_nor_allowed_by_a_remembered_answer() {
+    for mode in ["ask", "always"] {
+        let config = Config::new("");
+        config.agent(
+            "careful",
+            &format!(
+                "id = \"careful\"\n[consent]\nmode = \"{mode}\"\ntimeout = \"5s\"\n\
+                 [tools]\nallow = [\"text.*\"]\ndeny = [\"text.regex_extract\"]\n\
+                 [skills.text]\npath = \"{{skill:text}}\"\n"
+            ),
+        );
+        let (runtime, agent, queue) = open(&config, "careful");
+        let remembered = grants::Grant {
+            id: "g1".into(),
+            skill: "text".into(),
+            capability: Capability::Tool {
+                tool: "text.regex_extract".into(),
+            },
+            allow: true,
+            created_at: std::time::SystemTime::now(),
+            expires_at: None,
+            uses_left: None,
+            by: "a person, before the deny".into(),
+        };
+        grants::add(runtime.db(), "careful", &remembered)
+            .await
+            .unwrap();
+        let mut asked = queue.subscribe();
+        let report = call_quietly(&runtime, &agent, &Session::new("s"), REGEX).await;
+        assert_kind(&report.result.unwrap_err(), |k| {
+            *k == CallErrorKind::Denied("denied for agent 'careful' (tools.deny)".into())
+        });
+        assert!(asked.try_recv().is_err(), "mode {mode}: nobody was asked");
+        let entry = audit::read(runtime.db(), "careful", None)
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(entry.decision, "denied", "mode {mode}");
+        assert!(entry.reason.contains("tools.deny"), "{}", entry.reason);
+    }
+}

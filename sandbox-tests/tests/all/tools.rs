@@ -27,10 +27,12 @@ async fn a_tool_outside_the_allowlist_is_refused_before_any_sandbox_exists() {
     assert!(allowed.result.is_ok());
     let sandboxes = runtime.sandbox().stores_created();
 
-    for (skill, tool) in [
-        ("text", "json_query"),
-        ("notes", "recall"),
-        ("notes", "remember"),
+    let denied = "denied for agent 'narrow' (tools.deny)";
+    let unlisted = "not allowed for agent 'narrow'";
+    for (skill, tool, why) in [
+        ("text", "json_query", denied),
+        ("notes", "recall", unlisted),
+        ("notes", "remember", unlisted),
     ] {
         let report = runtime
             .call(&agent, &session(), skill, tool, r#"{"key":"x"}"#)
@@ -38,11 +40,9 @@ async fn a_tool_outside_the_allowlist_is_refused_before_any_sandbox_exists() {
         let error = report.result.unwrap_err();
         assert_eq!(
             error.to_string(),
-            format!("tool '{skill}.{tool}' was denied: not allowed for agent 'narrow'")
+            format!("tool '{skill}.{tool}' was denied: {why}")
         );
-        assert_kind(&error, |k| {
-            *k == CallErrorKind::Denied("not allowed for agent 'narrow'".into())
-        });
+        assert_kind(&error, |k| *k == CallErrorKind::Denied(why.into()));
     }
     let report = runtime.call(&agent, &session(), "web", "fetch", "{}").await;
     assert_kind(&report.result.unwrap_err(), |k| {
