@@ -84,6 +84,10 @@ pub struct SkillEntry {
     pub source: SkillSource,
     pub line: usize,
     pub grants: Grants,
+    /// `[skills.<name>.limits]`: what the operator grants this skill beyond
+    /// the agent's limits (a manifest may ask for more than the defaults;
+    /// it gets it only from here or the agent's `[limits]`).
+    pub limits: LimitOverrides,
 }
 
 /// Where a skill of an agent comes from.
@@ -201,6 +205,8 @@ struct RawSkillEntry {
     installed: Option<semver::Version>,
     #[serde(default)]
     grants: RawGrants,
+    #[serde(default)]
+    limits: LimitOverrides,
 }
 
 #[derive(Deserialize, Default)]
@@ -384,6 +390,7 @@ fn skills(
                 source,
                 line,
                 grants,
+                limits: entry.limits,
             },
         );
     }

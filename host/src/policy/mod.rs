@@ -83,15 +83,24 @@ impl AgentPolicy {
         local: bool,
     ) -> Result<AgentPolicy, ConfigError> {
         let (decided, scanner) = SkillGrants::decide_all(agent, host, manifests, egress, local)?;
-        let ceiling = host.maxima.with(&agent.limits).capped_by(&host.maxima);
+        // The operator's limits: the host's defaults, raised or narrowed by
+        // the agent, then by the skill's entry; never past the maxima. A
+        // manifest asks within them.
+        let agent_ceiling = host.defaults.with(&agent.limits).capped_by(&host.maxima);
         let skills = decided
             .into_iter()
             .map(|(name, grants)| {
                 let manifest = &manifests[&name];
+                let entry = &agent.skills[&name];
+                let ceiling = agent_ceiling.with(&entry.limits).capped_by(&host.maxima);
+                let asked = host.defaults.with(&manifest.limits);
+                let limits = asked.capped_by(&ceiling);
+                let mut not_granted = grants.not_granted(&manifest.capabilities);
+                not_granted.extend(limits.shortfall(&asked));
                 let policy = SkillPolicy {
                     skill: name.as_str().into(),
-                    not_granted: grants.not_granted(&manifest.capabilities),
-                    limits: host.defaults.with(&manifest.limits).capped_by(&ceiling),
+                    not_granted,
+                    limits,
                     grants,
                 };
                 (name, policy)
@@ -118,10 +127,13 @@ fn local_config(id: &AgentId, manifest: &Manifest) -> AgentConfig {
     let dir = manifest.path.parent().unwrap_or(Path::new(".")).to_owned();
     let all = ToolPattern::parse(&format!("{}.*", manifest.name))
         .expect("a skill name makes a valid pattern");
+    // Whoever runs a skill on its own is its operator: it gets the limits
+    // it asks for, within the host's maxima.
     let entry = SkillEntry {
         source: SkillSource::Dir(dir),
         line: 0,
         grants: Grants::default(),
+        limits: manifest.limits.clone(),
     };
     AgentConfig {
         id: id.clone(),

@@ -32,6 +32,11 @@ impl Agent {
             .collect()
     }
 
+    /// What the agent may do, in words: `skillbox agent explain`.
+    pub fn explain(&self) -> String {
+        self.policy.explain(&self.manifests())
+    }
+
     /// Every tool the agent may call, as (skill, tool).
     pub fn tools(&self) -> Vec<(String, ToolSpec)> {
         let manifests = self.manifests();

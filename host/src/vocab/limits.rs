@@ -1,9 +1,12 @@
 //! Per-call resource limits: what one tool call may consume.
 //!
-//! A call's limits start from [`Limits::DEFAULT`], take what the skill's
-//! manifest asks for (`[limits]`), and are capped by the host's maxima
-//! ([`Limits::MAXIMUM`]). Nothing a skill writes can raise a limit past a
-//! maximum.
+//! The operator's limits for a skill are the host's defaults
+//! ([`Limits::DEFAULT`], or `[defaults]`), changed by the agent's `[limits]`
+//! and the skill entry's `[skills.<name>.limits]`, never past the host's
+//! maxima ([`Limits::MAXIMUM`], or `[maxima]`). A call gets what the skill's
+//! manifest asks for (`[limits]`) within those: a skill that asks for more
+//! is told what it did not get, and gets it only when the operator grants
+//! it.
 
 use std::time::Duration;
 
@@ -16,8 +19,8 @@ pub struct Limits {
     /// Ceiling of each linear memory of the component, in bytes.
     pub memory: ByteSize,
     /// CPU budget in wasmtime fuel units (about one per wasm instruction;
-    /// the default is some 15-20 s of compute, so the deadline usually binds
-    /// first).
+    /// the default is some 10 s of compute, as long as the default
+    /// deadline).
     pub fuel: u64,
     /// Wall-clock deadline for the whole call, host calls included.
     pub timeout: Duration,
@@ -43,7 +46,7 @@ impl Limits {
     /// What a call gets when nobody asks for more or less.
     pub const DEFAULT: Limits = Limits {
         memory: ByteSize::mib(64),
-        fuel: 200_000_000_000,
+        fuel: 100_000_000_000,
         timeout: Duration::from_secs(10),
         input: ByteSize::mib(1),
         output: ByteSize::mib(1),
@@ -85,6 +88,81 @@ impl Limits {
             http_response: overrides.http_response.unwrap_or(self.http_response),
             http_timeout: overrides.http_timeout.unwrap_or(self.http_timeout),
         }
+    }
+
+    /// What `asked` asks for beyond these limits, in words, one field each:
+    /// `timeout 1m (granted 10s)`.
+    pub fn shortfall(&self, asked: &Limits) -> Vec<String> {
+        let size = |b: ByteSize| b.to_string();
+        let time = |d: Duration| humantime::format_duration(d).to_string();
+        let fields = [
+            (
+                "memory",
+                size(asked.memory),
+                size(self.memory),
+                asked.memory > self.memory,
+            ),
+            (
+                "fuel",
+                asked.fuel.to_string(),
+                self.fuel.to_string(),
+                asked.fuel > self.fuel,
+            ),
+            (
+                "timeout",
+                time(asked.timeout),
+                time(self.timeout),
+                asked.timeout > self.timeout,
+            ),
+            (
+                "input",
+                size(asked.input),
+                size(self.input),
+                asked.input > self.input,
+            ),
+            (
+                "output",
+                size(asked.output),
+                size(self.output),
+                asked.output > self.output,
+            ),
+            ("log", size(asked.log), size(self.log), asked.log > self.log),
+            (
+                "memory quota",
+                size(asked.memory_quota),
+                size(self.memory_quota),
+                asked.memory_quota > self.memory_quota,
+            ),
+            (
+                "memory keys",
+                asked.memory_keys.to_string(),
+                self.memory_keys.to_string(),
+                asked.memory_keys > self.memory_keys,
+            ),
+            (
+                "http requests",
+                asked.http_requests.to_string(),
+                self.http_requests.to_string(),
+                asked.http_requests > self.http_requests,
+            ),
+            (
+                "http response",
+                size(asked.http_response),
+                size(self.http_response),
+                asked.http_response > self.http_response,
+            ),
+            (
+                "http timeout",
+                time(asked.http_timeout),
+                time(self.http_timeout),
+                asked.http_timeout > self.http_timeout,
+            ),
+        ];
+        fields
+            .into_iter()
+            .filter(|(.., over)| *over)
+            .map(|(name, asked, granted, _)| format!("limit {name} {asked} (granted {granted})"))
+            .collect()
     }
 
     /// These limits, none above `max`.

@@ -180,3 +180,46 @@ async fn an_infinite_loop_in_python_or_javascript_hits_its_deadline() {
     }
     host.still_serves().await;
 }
+
+/// Limits belong to the operator: a skill that asks for more than the
+/// defaults (here the memory bomb asking for 1 GiB and ten minutes) gets
+/// the defaults and is told what it did not get; it gets more only where
+/// the operator grants it, for that skill.
+#[tokio::test]
+async fn a_skill_asking_for_more_than_the_defaults_gets_only_what_the_operator_grants() {
+    let greedy = tempfile::tempdir().unwrap();
+    let bomb = sandbox_tests::skill_dir("bomb");
+    std::fs::copy(bomb.join("bomb.wasm"), greedy.path().join("bomb.wasm")).unwrap();
+    let manifest = std::fs::read_to_string(bomb.join("skill.toml"))
+        .unwrap()
+        .replace("memory = \"32MiB\"", "memory = \"1GiB\"\ntimeout = \"10m\"");
+    std::fs::write(greedy.path().join("skill.toml"), manifest).unwrap();
+    let config = Config::new("");
+    let agent = |id: &str, extra: &str| {
+        format!(
+            "id = \"{id}\"\n[tools]\nallow = [\"bomb.*\"]\n[skills.bomb]\npath = \"{}\"\n{extra}",
+            greedy.path().display()
+        )
+    };
+    config.agent("plain", &agent("plain", ""));
+    config.agent(
+        "trusting",
+        &agent("trusting", "[skills.bomb.limits]\nmemory = \"128MiB\"\n"),
+    );
+
+    let (runtime, plain) = config.open("plain");
+    let explained = plain.explain();
+    assert!(
+        explained.contains("limit memory 1.0 GiB (granted 64.0 MiB)")
+            && explained.contains("limit timeout 10m (granted 10s)"),
+        "{explained}"
+    );
+    let error = fail(&runtime, &plain, "allocate", "{}").await;
+    assert_kind(&error, |k| *k == CallErrorKind::Memory(ByteSize::mib(64)));
+    drop((runtime, plain));
+
+    let (runtime, trusting) = config.open("trusting");
+    let error = fail(&runtime, &trusting, "allocate", "{}").await;
+    assert_kind(&error, |k| *k == CallErrorKind::Memory(ByteSize::mib(128)));
+    still_serves(&runtime).await;
+}
