@@ -148,6 +148,15 @@ fn show_install(plan: &PlanSummary) {
     for line in &plan.capabilities {
         println!("  {line}");
     }
+    match plan.limits.is_empty() {
+        true => println!("limits: within the host's defaults"),
+        false => {
+            println!("limits beyond the host's defaults (agreeing grants them):");
+            for line in &plan.limits {
+                println!("  {line}");
+            }
+        }
+    }
     if !plan.left.is_empty() {
         println!("not granted by installing (the operator grants these in the agent's file):");
         for line in &plan.left {
@@ -169,8 +178,17 @@ fn show_upgrade(plan: &PlanSummary) {
     for line in &plan.removed {
         println!("  - {line}");
     }
+    for tool in &plan.tools_added {
+        println!("  + tool {tool}");
+    }
+    for tool in &plan.tools_removed {
+        println!("  - tool {tool}");
+    }
+    for line in &plan.limits_added {
+        println!("  + limit {line}");
+    }
     if plan.asks.is_none() {
-        println!("  no new capability: no consent needed");
+        println!("  nothing new it may do: no consent needed");
     }
 }
 

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{DocumentMut, Item, Table};
 
+use super::install::Plan;
 use super::{MarketError, replace_file};
 use crate::caps;
 use crate::config::{HOST_FILE, Manifest, PublicKey};
+use crate::vocab::{LimitOverrides, WrittenLimit};
 
 /// A TOML file being edited.
 pub(super) struct Edit {
@@ -58,16 +60,22 @@ impl Edit {
     }
 
     /// Name skill `name` as installed at `version`, with the grants an
-    /// install gives, and allow its tools.
+    /// install gives and the limits the person agreed to, and allow its
+    /// tools.
     pub(super) fn install(
         &mut self,
         name: &str,
         version: &semver::Version,
-        manifest: &Manifest,
+        plan: &Plan,
     ) -> Result<(), MarketError> {
         let mut entry = Table::new();
         entry["installed"] = toml_edit::value(version.to_string());
-        entry["grants"] = Item::Table(caps::on_install(&manifest.capabilities).0);
+        entry["grants"] = Item::Table(caps::on_install(&plan.fetched.manifest.capabilities).0);
+        if !plan.granted_limits.is_empty() {
+            let mut limits = Table::new();
+            raise(&mut limits, &plan.granted_limits);
+            entry["limits"] = Item::Table(limits);
+        }
         self.table("skills", true)?.insert(name, Item::Table(entry));
         let pattern = format!("{name}.*");
         let path = self.path.clone();
@@ -79,6 +87,83 @@ impl Edit {
             .ok_or_else(|| not_a(&path, "tools.allow", "list"))?;
         if !allow.iter().any(|p| p.as_str() == Some(&pattern)) {
             allow.push(pattern);
+        }
+        Ok(())
+    }
+
+    /// Move skill `name` from the version whose manifest was `old` to
+    /// `version`, keeping what the operator wrote: narrowed grants stay
+    /// narrow, mounts and secrets stay granted, the tool allowlist is left
+    /// alone. Only what the new version newly asks for and an install
+    /// grants is added, and grants of what it no longer asks for are taken
+    /// out (they would not load). Limits it asks more of, agreed to, are
+    /// raised.
+    pub(super) fn upgrade(
+        &mut self,
+        name: &str,
+        version: &semver::Version,
+        old: &Manifest,
+        plan: &Plan,
+    ) -> Result<(), MarketError> {
+        let path = self.path.clone();
+        let field = |f: &str| format!("skills.{name}.{f}");
+        let entry = self
+            .table("skills", true)?
+            .get_mut(name)
+            .and_then(Item::as_table_like_mut)
+            .ok_or_else(|| not_a(&path, &format!("skills.{name}"), "table"))?;
+        entry.insert("installed", toml_edit::value(version.to_string()));
+        let before = caps::on_install(&old.capabilities).0;
+        let after = caps::on_install(&plan.fetched.manifest.capabilities).0;
+        let grants = entry
+            .entry("grants")
+            .or_insert(Item::Table(Table::new()))
+            .as_table_like_mut()
+            .ok_or_else(|| not_a(&path, &field("grants"), "table"))?;
+        for (key, asked) in after.iter() {
+            match (before.get(key).and_then(Item::as_array), asked.as_array()) {
+                // A list (hosts): the entries newly asked for join what the
+                // operator granted.
+                (Some(was), Some(now)) => {
+                    let new: Vec<_> = now.iter().filter(|v| !contains(was, v)).cloned().collect();
+                    if new.is_empty() {
+                        continue;
+                    }
+                    let list = grants
+                        .entry(key)
+                        .or_insert(toml_edit::value(toml_edit::Array::new()))
+                        .as_array_mut()
+                        .ok_or_else(|| not_a(&path, &field(&format!("grants.{key}")), "list"))?;
+                    new.into_iter().for_each(|v| list.push(v));
+                }
+                (None, _) if before.get(key).is_none() && !grants.contains_key(key) => {
+                    grants.insert(key, asked.clone());
+                }
+                _ => {}
+            }
+        }
+        for (key, was) in before.iter() {
+            match (after.get(key), was.as_array()) {
+                (None, _) => {
+                    grants.remove(key);
+                }
+                (Some(now), Some(was)) => {
+                    let now = now.as_array().cloned().unwrap_or_default();
+                    let gone: Vec<_> = was.iter().filter(|v| !contains(&now, v)).collect();
+                    if let Some(list) = grants.get_mut(key).and_then(Item::as_array_mut) {
+                        list.retain(|v| !gone.iter().any(|g| same(g, v)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !plan.limits_added.is_empty() {
+            let limits = entry
+                .entry("limits")
+                .or_insert(Item::Table(Table::new()))
+                .as_table_like_mut()
+                .ok_or_else(|| not_a(&path, &field("limits"), "table"))?;
+            raise(limits, &plan.grown_limits);
         }
         Ok(())
     }
@@ -163,5 +248,24 @@ fn registry_name(url: &url::Url) -> String {
     match url.port() {
         Some(port) => format!("{host}-{port}"),
         None => host,
+    }
+}
+
+fn same(a: &toml_edit::Value, b: &toml_edit::Value) -> bool {
+    a.as_str().is_some() && a.as_str() == b.as_str()
+}
+
+fn contains(list: &toml_edit::Array, value: &toml_edit::Value) -> bool {
+    list.iter().any(|v| same(v, value))
+}
+
+/// Write every limit `limits` sets into `table` (a table or an inline one).
+fn raise(table: &mut dyn toml_edit::TableLike, limits: &LimitOverrides) {
+    for (name, value) in limits.written() {
+        let value = match value {
+            WrittenLimit::Text(text) => toml_edit::value(text),
+            WrittenLimit::Count(n) => toml_edit::value(i64::try_from(n).unwrap_or(i64::MAX)),
+        };
+        table.insert(name, value);
     }
 }

@@ -29,7 +29,9 @@ use crate::db::Db;
 use crate::db::audit::{self, AuditEntry};
 use crate::egress::Egress;
 use crate::redact::SecretScanner;
-use crate::vocab::{AgentId, Capability, ConsentSettings, Deadline, Fallback, Mode};
+use crate::vocab::{
+    AgentId, Capability, ConsentSettings, Deadline, Fallback, LimitOverrides, Limits, Mode,
+};
 
 /// A release, downloaded and checked.
 pub struct Fetched {
@@ -60,6 +62,9 @@ pub struct Source {
     /// Trust the key that signed a package when the host does not yet (it
     /// is pinned when the plan is committed).
     pub trust_new_key: bool,
+    /// The host's default limits: what a skill gets unless someone grants
+    /// it more.
+    pub defaults: Limits,
 }
 
 impl Source {
@@ -75,6 +80,7 @@ impl Source {
             client: RegistryClient::new(egress, url)?,
             trusted: trusted_keys(&host.registries, url.as_str()),
             trust_new_key,
+            defaults: host.defaults,
         })
     }
 
@@ -196,6 +202,20 @@ pub struct Plan {
     /// What installing does not grant: the operator grants it in the
     /// agent's file.
     pub left: Vec<String>,
+    /// What the skill asks beyond the host's default limits, in words
+    /// (`memory 1.0 GiB (default 64.0 MiB)`); agreeing grants it.
+    pub limits: Vec<String>,
+    /// Those limits, as the agent's file will grant them.
+    pub granted_limits: LimitOverrides,
+    /// For an upgrade: limits it asks more of than the installed version
+    /// (beyond the defaults), in words and as the agent's file will grant
+    /// them, and its tools that are new or gone.
+    pub limits_added: Vec<String>,
+    pub grown_limits: LimitOverrides,
+    pub tools_added: Vec<String>,
+    pub tools_removed: Vec<String>,
+    /// For an upgrade, the installed version's manifest.
+    pub previous: Option<Manifest>,
 }
 
 impl Plan {
@@ -224,15 +244,41 @@ impl Plan {
             None => (Vec::new(), Vec::new()),
         };
         let (_, left) = caps::on_install(&fetched.manifest.capabilities);
+        let defaults = &source.defaults;
+        let granted_limits = fetched.manifest.limits.beyond(defaults);
+        let limits = beyond_defaults(defaults, &fetched.manifest.limits);
+        let (mut limits_added, mut tools_added, mut tools_removed) = (vec![], vec![], vec![]);
+        let mut grown_limits = LimitOverrides::default();
+        if let Some((_, old)) = from {
+            // Grown: more than before, and beyond the defaults.
+            let before = defaults.with(&old.limits).at_least(defaults);
+            grown_limits = fetched.manifest.limits.beyond(&before);
+            limits_added = before
+                .beyond(&defaults.with(&fetched.manifest.limits))
+                .into_iter()
+                .map(|(field, now, was)| format!("{field} {now} (was {was})"))
+                .collect();
+            let names = |m: &Manifest| m.tools.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+            let (was, is) = (names(old), names(&fetched.manifest));
+            tools_added = is.iter().filter(|t| !was.contains(t)).cloned().collect();
+            tools_removed = was.iter().filter(|t| !is.contains(t)).cloned().collect();
+        }
         Plan {
             agent: agent.clone(),
             registry: source.url.clone(),
             left,
             from: from.map(|(version, _)| version.clone()),
+            previous: from.map(|(_, old)| old.clone()),
             fetched,
             capabilities,
             added,
             removed,
+            limits,
+            granted_limits,
+            limits_added,
+            grown_limits,
+            tools_added,
+            tools_removed,
         }
     }
 
@@ -261,25 +307,42 @@ impl Plan {
             added: self.added.clone(),
             removed: self.removed.clone(),
             left: self.left.clone(),
+            limits: self.limits.clone(),
+            limits_added: self.limits_added.clone(),
+            tools_added: self.tools_added.clone(),
+            tools_removed: self.tools_removed.clone(),
             asks: self.asks(),
         }
     }
 
     /// What a person must agree to, and the details they decide on: every
-    /// install; an upgrade that may do more, or is signed by a new key.
+    /// install; an upgrade that may do more (capabilities, tools, limits),
+    /// or is signed by a new key.
     pub fn asks(&self) -> Option<(String, Vec<String>)> {
         let (name, version) = (&self.fetched.name, &self.fetched.release.version);
         let agent = &self.agent;
+        let limit = |l: &String| format!("limit {l}");
         match &self.from {
-            None => Some((
-                format!("install {name} {version} for agent {agent}"),
-                self.capabilities.clone(),
-            )),
-            Some(_) if !self.added.is_empty() || self.fetched.key_is_new => Some((
-                format!("upgrade {name} to {version} for agent {agent}"),
-                self.added.clone(),
-            )),
-            Some(_) => None,
+            None => {
+                let mut details = self.capabilities.clone();
+                details.extend(self.limits.iter().map(limit));
+                Some((
+                    format!("install {name} {version} for agent {agent}"),
+                    details,
+                ))
+            }
+            Some(_) => {
+                let mut details = self.added.clone();
+                details.extend(self.tools_added.iter().map(|t| format!("tool {t}")));
+                details.extend(self.limits_added.iter().map(limit));
+                let grows = !details.is_empty() || self.fetched.key_is_new;
+                grows.then(|| {
+                    (
+                        format!("upgrade {name} to {version} for agent {agent}"),
+                        details,
+                    )
+                })
+            }
         }
     }
 }
@@ -323,6 +386,12 @@ pub struct PlanSummary {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub left: Vec<String>,
+    /// Limits it asks beyond the defaults, and for an upgrade, those that
+    /// grew and the tools new or gone.
+    pub limits: Vec<String>,
+    pub limits_added: Vec<String>,
+    pub tools_added: Vec<String>,
+    pub tools_removed: Vec<String>,
     /// What a person must agree to, and the details they decide on.
     pub asks: Option<(String, Vec<String>)>,
 }
@@ -340,6 +409,15 @@ pub enum Agreement {
     AdminToken,
     /// Not yet: ask them through the consent broker.
     Ask,
+}
+
+/// What `asked` asks beyond `defaults`, in words, a field each.
+fn beyond_defaults(defaults: &Limits, asked: &LimitOverrides) -> Vec<String> {
+    defaults
+        .beyond(&defaults.with(asked))
+        .into_iter()
+        .map(|(name, asked, default)| format!("{name} {asked} (default {default})"))
+        .collect()
 }
 
 fn sentences(words: &[Words]) -> Vec<String> {
@@ -475,7 +553,10 @@ pub fn commit(plan: &Plan, config_dir: &Path, data_dir: &Path) -> Result<(), Mar
         host_file.save()?;
     }
     store::add(data_dir, &release.sha256, &fetched.package)?;
-    agent_file.install(name, &release.version, &fetched.manifest)?;
+    match &plan.previous {
+        None => agent_file.install(name, &release.version, plan)?,
+        Some(old) => agent_file.upgrade(name, &release.version, old, plan)?,
+    }
     let mut lock = Lockfile::read(config_dir)?;
     lock.set(Locked {
         agent: plan.agent.clone(),

@@ -90,79 +90,102 @@ impl Limits {
         }
     }
 
-    /// What `asked` asks for beyond these limits, in words, one field each:
-    /// `timeout 1m (granted 10s)`.
-    pub fn shortfall(&self, asked: &Limits) -> Vec<String> {
+    /// The fields where `asked` goes beyond these limits: each field's name
+    /// (as written in `[limits]`), what is asked and what these allow, in
+    /// words (`memory`, `1.0 GiB`, `64.0 MiB`).
+    pub fn beyond(&self, asked: &Limits) -> Vec<(&'static str, String, String)> {
         let size = |b: ByteSize| b.to_string();
         let time = |d: Duration| humantime::format_duration(d).to_string();
+        let (a, m) = (asked, self);
         let fields = [
             (
                 "memory",
-                size(asked.memory),
-                size(self.memory),
-                asked.memory > self.memory,
+                size(a.memory),
+                size(m.memory),
+                a.memory > m.memory,
             ),
             (
                 "fuel",
-                asked.fuel.to_string(),
-                self.fuel.to_string(),
-                asked.fuel > self.fuel,
+                a.fuel.to_string(),
+                m.fuel.to_string(),
+                a.fuel > m.fuel,
             ),
             (
                 "timeout",
-                time(asked.timeout),
-                time(self.timeout),
-                asked.timeout > self.timeout,
+                time(a.timeout),
+                time(m.timeout),
+                a.timeout > m.timeout,
             ),
-            (
-                "input",
-                size(asked.input),
-                size(self.input),
-                asked.input > self.input,
-            ),
+            ("input", size(a.input), size(m.input), a.input > m.input),
             (
                 "output",
-                size(asked.output),
-                size(self.output),
-                asked.output > self.output,
+                size(a.output),
+                size(m.output),
+                a.output > m.output,
             ),
-            ("log", size(asked.log), size(self.log), asked.log > self.log),
+            ("log", size(a.log), size(m.log), a.log > m.log),
             (
-                "memory quota",
-                size(asked.memory_quota),
-                size(self.memory_quota),
-                asked.memory_quota > self.memory_quota,
-            ),
-            (
-                "memory keys",
-                asked.memory_keys.to_string(),
-                self.memory_keys.to_string(),
-                asked.memory_keys > self.memory_keys,
+                "memory_quota",
+                size(a.memory_quota),
+                size(m.memory_quota),
+                a.memory_quota > m.memory_quota,
             ),
             (
-                "http requests",
-                asked.http_requests.to_string(),
-                self.http_requests.to_string(),
-                asked.http_requests > self.http_requests,
+                "memory_keys",
+                a.memory_keys.to_string(),
+                m.memory_keys.to_string(),
+                a.memory_keys > m.memory_keys,
             ),
             (
-                "http response",
-                size(asked.http_response),
-                size(self.http_response),
-                asked.http_response > self.http_response,
+                "http_requests",
+                a.http_requests.to_string(),
+                m.http_requests.to_string(),
+                a.http_requests > m.http_requests,
             ),
             (
-                "http timeout",
-                time(asked.http_timeout),
-                time(self.http_timeout),
-                asked.http_timeout > self.http_timeout,
+                "http_response",
+                size(a.http_response),
+                size(m.http_response),
+                a.http_response > m.http_response,
+            ),
+            (
+                "http_timeout",
+                time(a.http_timeout),
+                time(m.http_timeout),
+                a.http_timeout > m.http_timeout,
             ),
         ];
         fields
             .into_iter()
             .filter(|(.., over)| *over)
-            .map(|(name, asked, granted, _)| format!("limit {name} {asked} (granted {granted})"))
+            .map(|(name, asked, mine, _)| (name, asked, mine))
             .collect()
+    }
+
+    /// What `asked` asks for beyond these limits, in words, one field each:
+    /// `limit timeout 1m (granted 10s)`.
+    pub fn shortfall(&self, asked: &Limits) -> Vec<String> {
+        self.beyond(asked)
+            .into_iter()
+            .map(|(name, asked, granted)| format!("limit {name} {asked} (granted {granted})"))
+            .collect()
+    }
+
+    /// These limits, none below `floor`.
+    pub fn at_least(self, floor: &Limits) -> Limits {
+        Limits {
+            memory: self.memory.max(floor.memory),
+            fuel: self.fuel.max(floor.fuel),
+            timeout: self.timeout.max(floor.timeout),
+            input: self.input.max(floor.input),
+            output: self.output.max(floor.output),
+            log: self.log.max(floor.log),
+            memory_quota: self.memory_quota.max(floor.memory_quota),
+            memory_keys: self.memory_keys.max(floor.memory_keys),
+            http_requests: self.http_requests.max(floor.http_requests),
+            http_response: self.http_response.max(floor.http_response),
+            http_timeout: self.http_timeout.max(floor.http_timeout),
+        }
     }
 
     /// These limits, none above `max`.
@@ -209,6 +232,69 @@ pub struct LimitOverrides {
     pub http_timeout: Option<Duration>,
 }
 
+impl LimitOverrides {
+    /// Only the fields these set that go beyond `limits`: what an install
+    /// grants a skill over the defaults when a person agrees.
+    pub fn beyond(&self, limits: &Limits) -> LimitOverrides {
+        let over: Vec<&str> = limits
+            .beyond(&limits.with(self))
+            .into_iter()
+            .map(|(field, ..)| field)
+            .collect();
+        let keep = |field: &str| over.contains(&field);
+        LimitOverrides {
+            memory: self.memory.filter(|_| keep("memory")),
+            fuel: self.fuel.filter(|_| keep("fuel")),
+            timeout: self.timeout.filter(|_| keep("timeout")),
+            input: self.input.filter(|_| keep("input")),
+            output: self.output.filter(|_| keep("output")),
+            log: self.log.filter(|_| keep("log")),
+            memory_quota: self.memory_quota.filter(|_| keep("memory_quota")),
+            memory_keys: self.memory_keys.filter(|_| keep("memory_keys")),
+            http_requests: self.http_requests.filter(|_| keep("http_requests")),
+            http_response: self.http_response.filter(|_| keep("http_response")),
+            http_timeout: self.http_timeout.filter(|_| keep("http_timeout")),
+        }
+    }
+
+    /// The fields set, as `[limits]` writes them: sizes and durations as
+    /// text (`"1 GiB"`, `"10m"`), counts as integers.
+    pub fn written(&self) -> Vec<(&'static str, WrittenLimit)> {
+        let size = |b: Option<ByteSize>| b.map(|b| WrittenLimit::Text(format!("{} B", b.as_u64())));
+        let time = |d: Option<Duration>| {
+            d.map(|d| WrittenLimit::Text(humantime::format_duration(d).to_string()))
+        };
+        let count = |n: Option<u64>| n.map(WrittenLimit::Count);
+        [
+            ("memory", size(self.memory)),
+            ("fuel", count(self.fuel)),
+            ("timeout", time(self.timeout)),
+            ("input", size(self.input)),
+            ("output", size(self.output)),
+            ("log", size(self.log)),
+            ("memory_quota", size(self.memory_quota)),
+            ("memory_keys", count(self.memory_keys)),
+            ("http_requests", count(self.http_requests)),
+            ("http_response", size(self.http_response)),
+            ("http_timeout", time(self.http_timeout)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.written().is_empty()
+    }
+}
+
+/// One limit as a configuration file holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrittenLimit {
+    Text(String),
+    Count(u64),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +308,30 @@ mod tests {
         assert_eq!(limits.timeout, Duration::from_secs(2));
         assert_eq!(limits.log, ByteSize::b(1024));
         assert_eq!(limits.output, Limits::DEFAULT.output);
+    }
+
+    #[test]
+    fn what_goes_beyond_the_defaults_is_written_back_as_read() {
+        let asked: LimitOverrides =
+            toml::from_str("memory = \"1GiB\"\ntimeout = \"10m\"\nlog = \"1KiB\"\nfuel = 5")
+                .unwrap();
+        let beyond = asked.beyond(&Limits::DEFAULT);
+        assert_eq!(beyond.memory, Some(ByteSize::gib(1)));
+        assert_eq!(beyond.timeout, Some(Duration::from_secs(600)));
+        assert_eq!(
+            (beyond.log, beyond.fuel),
+            (None, None),
+            "less than the defaults"
+        );
+        let text: Vec<String> = beyond
+            .written()
+            .into_iter()
+            .map(|(name, value)| match value {
+                WrittenLimit::Text(t) => format!("{name} = \"{t}\""),
+                WrittenLimit::Count(n) => format!("{name} = {n}"),
+            })
+            .collect();
+        let read: LimitOverrides = toml::from_str(&text.join("\n")).unwrap();
+        assert_eq!(read, beyond);
     }
 }

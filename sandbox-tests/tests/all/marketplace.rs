@@ -100,6 +100,7 @@ async fn install(
         client: RegistryClient::new(&Egress::new(BTreeMap::new()), &registry.url)?,
         trusted: trusted.to_vec(),
         trust_new_key: false,
+        defaults: host.defaults,
     };
     let ops = AgentId::new("ops").unwrap();
     let star = semver::VersionReq::STAR;
@@ -431,5 +432,137 @@ async fn a_skill_tampered_after_install_is_quarantined_at_load() {
     assert!(
         audit.iter().any(|e| e.decision == "quarantined"),
         "{audit:?}"
+    );
+}
+
+/// `text` at `version` with a manifest asking for `capabilities` (TOML),
+/// more `tools` declared after its own, and `limits` (TOML).
+fn text_asking(version: &str, capabilities: &str, tools: &[&str], limits: &str) -> Package {
+    let mut package = text();
+    let manifest = String::from_utf8(package.manifest)
+        .unwrap()
+        .replace("version = \"0.1.0\"", &format!("version = \"{version}\""));
+    // Its own [limits] come last: replaced by these.
+    let (manifest, _) = manifest.split_once("[limits]").unwrap();
+    let limits = match limits {
+        "" => "timeout = \"5s\"",
+        more => more,
+    };
+    let mut manifest = format!("{manifest}[limits]\nmemory = \"32MiB\"\n{limits}\n");
+    for tool in tools {
+        manifest.push_str(&format!(
+            "\n[[tool]]\nname = \"{tool}\"\ndescription = \"New\"\ninput_schema = {{ type = \"object\" }}\n"
+        ));
+    }
+    let manifest = format!("{manifest}\n[capabilities]\n{capabilities}\n");
+    package.manifest = manifest.into_bytes();
+    package
+}
+
+/// An upgrade that may do more (a host, a tool, a longer timeout) is asked
+/// about, with every one of them in what the person reads, and it keeps
+/// what the operator wrote: a narrowed network grant stays narrow, the
+/// mount and the secret stay granted, the tool allowlist is not widened.
+#[tokio::test]
+async fn an_upgrade_that_widens_asks_again_and_keeps_the_operators_narrowing() {
+    let registry = Registry::new().await;
+    let asks = "memory = true\n\
+        network = [\"https://api.example.com\", \"https://*.example.org\"]\n\
+        filesystem = [{ guest = \"/workspace\", access = \"read-write\" }]\n\
+        [capabilities.secrets.API_KEY]\nhosts = [\"https://api.example.com\"]\n\
+        header = \"X-Api-Key: {}\"";
+    let first = text_asking("1.0.0", asks, &[], "");
+    registry::publish(registry.dir.path(), &first.pack().unwrap(), &registry.acme).unwrap();
+    let config = config();
+    let key = registry.acme.public().unwrap();
+    std::fs::write(
+        config.path().join("skillbox.toml"),
+        format!(
+            "[registries.test]\nurl = \"{}\"\nkeys = [{{ key_id = \"{}\", publisher = \"acme\", \
+             public_key = \"{}\" }}]\n",
+            registry.url, key.key_id, key.public_key
+        ),
+    )
+    .unwrap();
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    let installed = install(&registry, &registry.trusted(), &host)
+        .await
+        .unwrap();
+    assert_eq!(installed.fetched.release.version.to_string(), "1.0.0");
+
+    // The operator narrows: one host of two, a mount, a secret, one tool.
+    std::fs::write(config.path().join("api-key"), "k").unwrap();
+    let agent_file = config.path().join("agents/ops.toml");
+    std::fs::write(
+        &agent_file,
+        "id = \"ops\"\n[tools]\nallow = [\"text.word_count\"]\n\
+         [mounts]\nws = { path = \".\", access = \"read-only\" }\n\
+         [skills.text]\ninstalled = \"1.0.0\"\n\
+         [skills.text.grants]\nmemory = true\nnetwork = [\"https://api.example.com\"]\n\
+         filesystem = [{ mount = \"ws\", guest = \"/workspace\", access = \"read-only\" }]\n\
+         secrets = { API_KEY = { file = \"api-key\" } }\n",
+    )
+    .unwrap();
+
+    let wider = asks.replace(
+        "\"https://*.example.org\"]",
+        "\"https://*.example.org\", \"https://new.example.net\"]",
+    );
+    let second = text_asking("1.1.0", &wider, &["export_all"], "timeout = \"60s\"");
+    registry::publish(registry.dir.path(), &second.pack().unwrap(), &registry.acme).unwrap();
+    let ops = AgentId::new("ops").unwrap();
+    let egress = Egress::new(BTreeMap::new());
+    let star = semver::VersionReq::STAR;
+    let planned = install::plan_upgrade(&host, &egress, &ops, "text", &star, false)
+        .await
+        .unwrap();
+    let install::Upgrade::Plan(plan) = planned else {
+        panic!("1.1.0 is newer");
+    };
+    let (_, details) = plan
+        .asks()
+        .expect("an upgrade that may do more is asked about");
+    let details = details.join("\n");
+    for expected in [
+        "new.example.net",
+        "tool export_all",
+        "limit timeout 1m (was 10s)",
+    ] {
+        assert!(details.contains(expected), "{expected} in:\n{details}");
+    }
+    install::commit(&plan, &host.dir, &host.data_dir).unwrap();
+
+    let written = std::fs::read_to_string(&agent_file).unwrap();
+    let agent: toml::Value = toml::from_str(&written).unwrap();
+    let grants = &agent["skills"]["text"]["grants"];
+    let network: Vec<&str> = grants["network"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        network,
+        ["https://api.example.com", "https://new.example.net"],
+        "narrowed, plus only what is new:\n{written}"
+    );
+    assert!(
+        grants.get("filesystem").is_some(),
+        "the mount stays:\n{written}"
+    );
+    assert!(
+        grants.get("secrets").is_some(),
+        "the secret stays:\n{written}"
+    );
+    assert_eq!(
+        agent["tools"]["allow"].as_array().unwrap().len(),
+        1,
+        "{written}"
+    );
+    assert_eq!(agent["skills"]["text"]["installed"].as_str(), Some("1.1.0"));
+    assert_eq!(
+        agent["skills"]["text"]["limits"]["timeout"].as_str(),
+        Some("1m"),
+        "{written}"
     );
 }
