@@ -4,8 +4,10 @@
 //! empty WASI context) and spawning a native process per call.
 //!
 //! `cargo bench --bench tool_call` prints p50/p99 latency and calls/s on 1
-//! and 2 threads. Without `--bench` (as under `cargo test`) it runs a few
-//! calls of each to check that the benchmark works.
+//! and 2 threads, then the latency of a bystander agent's calls while
+//! another agent fills the instance pool. Without `--bench` (as under
+//! `cargo test`) it runs a few calls of each to check that the benchmark
+//! works.
 //!
 //! Needs the skills built: `scripts/build-skills`.
 
@@ -279,6 +281,9 @@ fn main() {
     for run in &runs {
         println!("{}", run.row());
     }
+    if filter.is_empty() || filter.iter().any(|f| "bystander".contains(f.as_str())) {
+        bystander(full);
+    }
     for threads in [1, 2] {
         let p50 = |name: &str| {
             runs.iter()
@@ -300,5 +305,80 @@ fn main() {
                 (granted / plain - 1.0) * 100.0
             );
         }
+    }
+}
+
+/// The latency of one agent's `echo` calls, one after another, alone and
+/// while another agent keeps twice the pool of `sleeper` calls (each holding
+/// its slot until its 1 s deadline) in flight: with the per-agent share
+/// (the default, half the pool), and without one (a share of the whole
+/// pool), as before shares existed.
+fn bystander(full: bool) {
+    let calls = if full { 2_000 } else { 5 };
+    let sleeper = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sandbox-tests/skills/sleeper");
+    let mut rows = Vec::new();
+    let cases: &[(&str, u32, bool)] = &[
+        ("bystander alone", 4, false),
+        ("bystander, a hog at its share", 4, true),
+        ("bystander, a hog, no share", 8, true),
+    ];
+    for &(name, share, hog) in cases {
+        // Without a share the bystander waits out a hog's call per call:
+        // a few of those say enough.
+        let calls = if share == 8 { calls.min(20) } else { calls };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let latency = rt.block_on(async {
+            let data_dir = tempfile::tempdir().unwrap();
+            let mut host = HostConfig::with_data_dir(data_dir.path());
+            host.sandbox.max_concurrent_calls = 8;
+            host.sandbox.max_calls_per_agent = share;
+            let runtime = Arc::new(Runtime::open(&host).unwrap());
+            let agent = |id: &str, dir: &Path| {
+                let skill = runtime.load_skill(dir).unwrap();
+                Arc::new(runtime.local_agent(&AgentId::new(id).unwrap(), skill))
+            };
+            let (bystander, hogger) = (agent("bystander", &echo_dir()), agent("hog", &sleeper));
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let mut hogs = tokio::task::JoinSet::new();
+            for _ in 0..if hog { 16 } else { 0 } {
+                let (runtime, hogger, stop) = (runtime.clone(), hogger.clone(), stop.clone());
+                hogs.spawn(async move {
+                    let session = Session::new("hog");
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = runtime
+                            .call(&hogger, &session, "sleeper", "sleep", "{}")
+                            .await;
+                    }
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let call = skillbox_call(runtime.clone(), bystander);
+            let mut latency = Histogram::<u64>::new(3).unwrap();
+            for _ in 0..calls {
+                let t = Instant::now();
+                call().await;
+                latency.record(t.elapsed().as_nanos() as u64).unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            hogs.abort_all();
+            latency
+        });
+        rows.push((name, share, latency));
+    }
+    println!();
+    println!("| bystander's echo, 8-slot pool    | hog's share | p50 (µs)   | p99 (µs)   |");
+    println!("|----------------------------------|-------------|------------|------------|");
+    for (name, share, latency) in rows {
+        let us = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "| {name:<32} | {:>11} | {:>10.1} | {:>10.1} |",
+            format!("{share} of 8"),
+            us(0.5),
+            us(0.99)
+        );
     }
 }

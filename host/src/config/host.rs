@@ -89,6 +89,9 @@ pub struct SandboxConfig {
     /// Calls that may run at once; the instance pool is sized for them and
     /// further calls wait for a free slot.
     pub max_concurrent_calls: u32,
+    /// Calls one agent may run at once: its share of the pool. An agent
+    /// past it waits behind its own calls, never in front of others'.
+    pub max_calls_per_agent: u32,
     /// Wasm stack of every call (an engine-wide setting in wasmtime).
     pub max_wasm_stack: ByteSize,
     /// Largest linear memory any call may be granted.
@@ -101,6 +104,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             max_concurrent_calls: 128,
+            max_calls_per_agent: 64,
             max_wasm_stack: ByteSize::kib(512),
             max_memory: Limits::MAXIMUM.memory,
             cache_dir: None,
@@ -187,6 +191,7 @@ struct RawConsent {
 #[serde(deny_unknown_fields)]
 struct RawSandbox {
     max_concurrent_calls: Option<u32>,
+    max_calls_per_agent: Option<u32>,
     max_wasm_stack: Option<ByteSize>,
 }
 
@@ -221,6 +226,23 @@ impl HostConfig {
         if let Some(n) = raw.sandbox.max_concurrent_calls {
             sandbox.max_concurrent_calls = n;
         }
+        // Half the pool by default, so that one agent leaves the other half
+        // to the rest.
+        sandbox.max_calls_per_agent = match raw.sandbox.max_calls_per_agent {
+            Some(n) if n > sandbox.max_concurrent_calls => {
+                return Err(ConfigError {
+                    file: path.clone(),
+                    line: None,
+                    field: "sandbox.max_calls_per_agent".into(),
+                    message: format!(
+                        "{n} is more than the pool (sandbox.max_concurrent_calls = {})",
+                        sandbox.max_concurrent_calls
+                    ),
+                });
+            }
+            Some(n) => n.max(1),
+            None => (sandbox.max_concurrent_calls / 2).max(1),
+        };
         if let Some(stack) = raw.sandbox.max_wasm_stack {
             sandbox.max_wasm_stack = stack;
         }
@@ -294,6 +316,31 @@ mod tests {
             host.hosts["api.test"],
             vec!["127.0.0.1".parse::<IpAddr>().unwrap()]
         );
+    }
+
+    #[test]
+    fn an_agents_share_is_half_the_pool_and_never_more_than_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| std::fs::write(dir.path().join(HOST_FILE), text).unwrap();
+        write("[sandbox]\nmax_concurrent_calls = 10\n");
+        assert_eq!(
+            HostConfig::load(dir.path())
+                .unwrap()
+                .sandbox
+                .max_calls_per_agent,
+            5
+        );
+        write("[sandbox]\nmax_concurrent_calls = 1\n");
+        assert_eq!(
+            HostConfig::load(dir.path())
+                .unwrap()
+                .sandbox
+                .max_calls_per_agent,
+            1
+        );
+        write("[sandbox]\nmax_concurrent_calls = 10\nmax_calls_per_agent = 11\n");
+        let error = HostConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("sandbox.max_calls_per_agent"), "{error}");
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub struct Agent {
     /// Its access to the inference service, if it has models.
     pub inference: Option<AgentClient>,
     pub prompts: Prompts,
+    /// Its share of the instance pool, the same for every load of the
+    /// agent in a runtime.
+    pub share: Arc<tokio::sync::Semaphore>,
 }
 
 impl Agent {

@@ -43,6 +43,8 @@ pub struct Runtime {
     /// host's, then those of each configuration reloaded since, since an
     /// install through a running server may trust a new key.
     registries: RwLock<Arc<BTreeMap<String, RegistryConfig>>>,
+    /// Each agent's share of the instance pool, by agent.
+    shares: Mutex<HashMap<AgentId, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// Why an agent could not be loaded.
@@ -110,6 +112,7 @@ impl Runtime {
             host: host.clone(),
             skills: Mutex::new(HashMap::new()),
             registries: RwLock::new(Arc::new(host.registries.clone())),
+            shares: Mutex::new(HashMap::new()),
         })
     }
 
@@ -223,6 +226,7 @@ impl Runtime {
             skills,
             inference,
             prompts: config.prompts.clone(),
+            share: self.share_of(&config.id),
         })
     }
 
@@ -234,7 +238,20 @@ impl Runtime {
             skills: BTreeMap::from([(skill.name().to_owned(), skill)]),
             inference: None,
             prompts: Default::default(),
+            share: self.share_of(id),
         }
+    }
+
+    /// Agent `id`'s share of the instance pool: `max_calls_per_agent`
+    /// calls at once.
+    fn share_of(&self, id: &AgentId) -> Arc<tokio::sync::Semaphore> {
+        let calls = usize::try_from(self.host.sandbox.max_calls_per_agent).unwrap_or(usize::MAX);
+        self.shares
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.clone())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(calls)))
+            .clone()
     }
 
     /// Call `tool` of `skill` for `agent`, in `session`. A tool the agent
@@ -321,6 +338,7 @@ impl Runtime {
                     limits: policy.limits,
                     caps,
                     deadline,
+                    share: agent.share.clone(),
                 },
             )
             .await;

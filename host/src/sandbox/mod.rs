@@ -124,6 +124,8 @@ pub struct Call<'a> {
     pub caps: CallCaps,
     /// Set when the call started; prompts push it back.
     pub deadline: Deadline,
+    /// The calling agent's share of the pool, taken before a slot.
+    pub share: Arc<tokio::sync::Semaphore>,
 }
 
 /// What a call produced: its output or error, and everything it logged.
@@ -297,6 +299,13 @@ impl Sandbox {
         call: Call<'_>,
     ) -> Result<String, CallErrorKind> {
         let deadline = call.deadline.clone();
+        // The agent's share first: an agent past it waits behind its own
+        // calls, and the pool stays open to the others.
+        let _share = call
+            .share
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let _slot = self
             .slots
             .acquire()
@@ -324,11 +333,18 @@ impl Sandbox {
             }
         });
 
-        let instance = prepared
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| classify(e, &store, &limits))?;
+        let instance = loop {
+            match prepared.pre.instantiate_async(&mut store).await {
+                Ok(instance) => break instance,
+                // The slot this call holds is free in the pool's count, but
+                // the allocator may not have it back yet (another thread can
+                // be flushing its decommit queue): wait, within the deadline.
+                Err(e) if e.is::<wasmtime::PoolConcurrencyLimitError>() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err(e) => return Err(classify(e, &store, &limits)),
+            }
+        };
         let func = instance
             .get_typed_func::<(&str, &str), CallFunc>(&mut store, &prepared.call)
             .map_err(|e| CallErrorKind::NotASkill(format!("{e:#}")))?;

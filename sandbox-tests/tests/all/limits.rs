@@ -223,3 +223,49 @@ async fn a_skill_asking_for_more_than_the_defaults_gets_only_what_the_operator_g
     assert_kind(&error, |k| *k == CallErrorKind::Memory(ByteSize::mib(128)));
     still_serves(&runtime).await;
 }
+
+/// One agent cannot starve the others: it gets its share of the instance
+/// pool (here 4 of 8 slots), and its calls past that wait behind its own,
+/// while another agent's calls still find a free slot at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_that_fills_its_share_of_the_pool_leaves_the_rest_to_others() {
+    let data = tempfile::tempdir().unwrap();
+    let mut host = skillbox::HostConfig::with_data_dir(data.path());
+    host.sandbox.max_concurrent_calls = 8;
+    host.sandbox.max_calls_per_agent = 4;
+    let runtime = Arc::new(sandbox_tests::open_runtime(host));
+    let local = |id: &str, skill: &str| {
+        let skill = runtime
+            .load_skill(&sandbox_tests::skill_dir(skill))
+            .unwrap();
+        Arc::new(runtime.local_agent(&skillbox::AgentId::new(id).unwrap(), skill))
+    };
+    let (hog, bystander) = (local("hog", "sleeper"), local("bystander", "echo"));
+
+    // Sixteen calls that each hold a slot until their 1 s deadline.
+    let first_hog_done = Arc::new(AtomicUsize::new(0));
+    let mut hogs = JoinSet::new();
+    for _ in 0..16 {
+        let (runtime, hog, done) = (runtime.clone(), hog.clone(), first_hog_done.clone());
+        hogs.spawn(async move {
+            let error = fail(&runtime, &hog, "sleep", "{}").await;
+            done.fetch_add(1, Ordering::SeqCst);
+            error
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..10 {
+        let report = sandbox_tests::call(&runtime, &bystander, "echo", r#"{"message":"hi"}"#).await;
+        assert!(report.result.is_ok(), "{:?}", report.result);
+    }
+    assert_eq!(
+        first_hog_done.load(Ordering::SeqCst),
+        0,
+        "the bystander's calls ran while every hog call was still holding on"
+    );
+    while let Some(error) = hogs.join_next().await {
+        assert_kind(&error.unwrap(), |k| {
+            *k == CallErrorKind::Deadline(Duration::from_secs(1))
+        });
+    }
+}
