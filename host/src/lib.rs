@@ -65,7 +65,7 @@ pub use inference::{AgentClient, Failure, InferenceError};
 pub use redact::SecretScanner;
 
 // Durable state, per agent.
-pub use db::{audit, grants, history, usage};
+pub use db::{Db, DbError, audit, grants, history, usage};
 
 // The HTTP API: a server of a configuration's agents, and its bearer tokens.
 pub use api::{Holder, ServeError, Server, TokenStore};

@@ -9,7 +9,7 @@
 //!   if they do not within 3 s: proof that requests run at once;
 //! - `/echo` answers with the request's headers, in its body and as
 //!   `x-echo-*` headers;
-//! - `/webhook?answer=allow` answers a consent prompt (allow once);
+//! - `/webhook?answer=allow` answers a consent prompt (allow always);
 //!   `/webhook` alone accepts it without an answer;
 //! - anything else answers 200 `ok`.
 
@@ -124,7 +124,7 @@ async fn handle(
         "/webhook" => match query.get("answer").map(String::as_str) {
             Some("allow") => (
                 [(header::CONTENT_TYPE, "application/json")],
-                r#"{"allow":true,"scope":"once"}"#,
+                r#"{"allow":true,"scope":"always"}"#,
             )
                 .into_response(),
             _ => StatusCode::ACCEPTED.into_response(),

@@ -110,8 +110,10 @@ pub(super) async fn new_token(
         served.agent_config(agent.as_str())?;
     }
     let _alone = served.token_changes.lock().await;
+    let agents: Vec<AgentId> = served.config().agents.keys().cloned().collect();
     let (record, token) = token_store(&served)
-        .issue(holder)
+        .issue_on_record(served.runtime.db(), holder, &agents, &caller.by())
+        .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(json!({ "record": record, "token": token })))
 }
@@ -198,7 +200,14 @@ pub(super) async fn install_skill(
     let plan = install::plan_install(&source, &agent, &name, &requirement)
         .await
         .map_err(market_error)?;
-    commit(&served, &plan, agreement, request.agreed_to.as_ref()).await
+    commit(
+        &served,
+        &caller,
+        &plan,
+        agreement,
+        request.agreed_to.as_ref(),
+    )
+    .await
 }
 
 /// `POST /v1/admin/skills/upgrade`: like install, for an installed skill,
@@ -225,7 +234,16 @@ pub(super) async fn upgrade_skill(
     );
     match planned.await.map_err(market_error)? {
         Upgrade::Newest(version) => Ok(Json(json!({ "newest": version }))),
-        Upgrade::Plan(plan) => commit(&served, &plan, agreement, request.agreed_to.as_ref()).await,
+        Upgrade::Plan(plan) => {
+            commit(
+                &served,
+                &caller,
+                &plan,
+                agreement,
+                request.agreed_to.as_ref(),
+            )
+            .await
+        }
     }
 }
 
@@ -246,6 +264,7 @@ fn agreement(request: &Install, socket: bool) -> Result<Option<Agreement>, ApiEr
 /// plan agreed to, when one is sent back, must be this one.
 async fn commit(
     served: &Served,
+    caller: &Caller,
     plan: &install::Plan,
     agreement: Option<Agreement>,
     agreed_to: Option<&PlanSummary>,
@@ -266,11 +285,14 @@ async fn commit(
         (None, Some(_)) => return Err(needs_agreement("a person must agree to this plan first")),
     };
     let runtime = &served.runtime;
-    install::agree(runtime.consent(), runtime.db(), plan, agreement)
+    let by = caller.by();
+    install::agree(runtime.consent(), runtime.db(), plan, agreement, &by)
         .await
         .map_err(market_error)?;
     let host = runtime.host();
-    install::commit(plan, &host.dir, &host.data_dir).map_err(market_error)?;
+    install::commit(plan, &host.dir, &host.data_dir, runtime.db(), &by)
+        .await
+        .map_err(market_error)?;
     let warnings = reload(served)?;
     Ok(Json(json!({ "plan": summary, "warnings": warnings })))
 }

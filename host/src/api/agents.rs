@@ -160,7 +160,12 @@ pub(super) async fn revoke_grant(
 ) -> Result<StatusCode, ApiError> {
     caller.oversee(&id)?;
     let config = served.agent_config(&id)?;
-    if served.runtime.consent().revoke(&config.id, &grant).await? {
+    if served
+        .runtime
+        .consent()
+        .revoke(&config.id, &grant, &caller.by())
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(
@@ -186,8 +191,20 @@ pub(super) async fn audit(
     caller.oversee(&id)?;
     served.agent_config(&id)?;
     let since = query.since.and_then(|d| SystemTime::now().checked_sub(d));
-    let entries = audit::read(served.runtime.db(), &id, since)?;
+    let entries = audit::read(served.runtime.db(), &id, since).await?;
     Ok(Json(json!({ "entries": entries })))
+}
+
+/// `GET /v1/agents/{id}/audit/verify`: walk the agent's hash chain; the
+/// first entry that does not hold, if one does not.
+pub(super) async fn verify_audit(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<audit::Chain>, ApiError> {
+    caller.oversee(&id)?;
+    served.agent_config(&id)?;
+    Ok(Json(audit::verify(served.runtime.db(), &id).await?))
 }
 
 /// `POST /v1/agents/{id}/tools/{skill.tool}`: call a tool with the JSON

@@ -77,6 +77,7 @@ fn routes(served: &Arc<Served>) -> Router<Arc<Served>> {
             delete(agents::revoke_grant),
         )
         .route("/v1/agents/{id}/audit", get(agents::audit))
+        .route("/v1/agents/{id}/audit/verify", get(agents::verify_audit))
         .route("/v1/approvals", get(approvals::list))
         .route("/v1/approvals/{id}", post(approvals::answer))
         .route("/v1/models", get(openai::models))
@@ -194,6 +195,8 @@ pub enum ServeError {
         addr: std::net::SocketAddr,
         error: std::io::Error,
     },
+    #[error(transparent)]
+    Webhook(#[from] crate::config::ConfigError),
 }
 
 impl Server {
@@ -211,10 +214,11 @@ impl Server {
                 error,
             })?;
         let queue = Arc::new(crate::prompt::PromptQueue::default());
-        let channel: Arc<dyn crate::consent::PromptChannel> = match runtime.webhook(queue.clone()) {
-            Some(webhook) => Arc::new(webhook),
-            None => queue.clone(),
-        };
+        let channel: Arc<dyn crate::consent::PromptChannel> =
+            match runtime.webhook(queue.clone())? {
+                Some(webhook) => Arc::new(webhook),
+                None => queue.clone(),
+            };
         runtime.consent().attach(channel);
         let listener = TcpListener::bind(addr)
             .await

@@ -19,6 +19,8 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::db::audit::{self, AuditEntry, Event};
+use crate::db::{Db, DbError};
 use crate::vocab::{AgentId, ParseError};
 
 pub(super) const TOKENS_FILE: &str = "tokens.json";
@@ -162,6 +164,38 @@ impl TokenStore {
         Ok((record, token))
     }
 
+    /// Issue a token for `holder`, on `by`'s word, and record it in the
+    /// audit of every agent it reaches: its own, or for an admin token
+    /// every agent in `agents` (the host's). A token that cannot be
+    /// recorded is revoked at once.
+    pub async fn issue_on_record(
+        &self,
+        db: &Db,
+        holder: Holder,
+        agents: &[AgentId],
+        by: &str,
+    ) -> Result<(TokenRecord, String), TokenError> {
+        let (record, token) = self.issue(holder)?;
+        let reaches = match &record.holder {
+            Holder::Admin => agents,
+            Holder::Approver(agents) => agents.as_slice(),
+            Holder::Agent(agent) => std::slice::from_ref(agent),
+        };
+        for agent in reaches {
+            let entry = AuditEntry {
+                reason: format!("token {} for {}", record.id, record.holder),
+                by: Some(by.to_owned()),
+                ..AuditEntry::new(Event::Token, agent.as_str(), "created")
+            };
+            audit::append(db, entry);
+        }
+        if let Err(e) = db.flush().await {
+            self.revoke(&record.id)?;
+            return Err(e.into());
+        }
+        Ok((record, token))
+    }
+
     /// Revoke the token `id`; false if there is none.
     pub fn revoke(&self, id: &str) -> Result<bool, TokenError> {
         let mut file = self.read()?;
@@ -222,6 +256,8 @@ pub enum TokenError {
     Malformed { path: PathBuf, message: String },
     #[error("no randomness for a token: {0}")]
     Randomness(String),
+    #[error("the token was not issued, it cannot be recorded: {0}")]
+    Unrecorded(#[from] DbError),
 }
 
 /// The tokens the server accepts, re-read whenever the file changes.

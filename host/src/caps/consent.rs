@@ -46,10 +46,9 @@ impl wit::Host for ConsentCap {
         action: String,
         details: String,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let capability = Capability::Action {
-            action: truncate(&action, MAX_ACTION),
-        };
-        let reason = format!("the skill asks: {}", truncate(&details, MAX_DETAILS));
+        let details = truncate(&details, MAX_DETAILS);
+        let capability = Capability::action(&truncate(&action, MAX_ACTION), &details);
+        let reason = format!("the skill asks: {details}");
         Ok(match self.consent.decide(capability, &reason).await {
             Verdict::Allowed => Ok(()),
             Verdict::Denied(why) => Err(Error::Denied(why)),

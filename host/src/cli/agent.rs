@@ -114,7 +114,7 @@ fn open(id: &str, places: &Places) -> anyhow::Result<(Runtime, Agent)> {
     let config = places.load_config()?;
     let agent_config = config.agent(id).map_err(anyhow::Error::msg)?;
     let runtime = super::open_runtime(&config.host)?;
-    super::attach_prompts(&runtime);
+    super::attach_prompts(&runtime)?;
     let agent = runtime.load_agent(agent_config)?;
     Ok((runtime, agent))
 }

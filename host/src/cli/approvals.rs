@@ -61,25 +61,30 @@ fn no_server() -> anyhow::Error {
     )
 }
 
-/// `allow`, `deny`, `session`, `always`, `deny-always`, `1h`, `3x`.
+/// `allow`, `deny`, `session`, `always`, `deny-always`, `1h`, `3x`; with
+/// `+any` (`always+any`), about an action whatever its details.
 fn parse_answer(text: &str) -> anyhow::Result<Answer> {
-    let allow = |scope| Answer { allow: true, scope };
+    if let Some(answer) = text.strip_suffix("+any") {
+        return Ok(Answer {
+            any_details: true,
+            ..parse_answer(answer)?
+        });
+    }
+    let allow = |scope| Answer::new(true, scope);
     Ok(match text {
         "allow" | "once" | "yes" | "y" => Answer::ALLOW_ONCE,
         "deny" | "no" | "n" => Answer::DENY,
         "session" => allow(Scope::Session),
         "always" => allow(Scope::Always),
-        "deny-always" => Answer {
-            allow: false,
-            scope: Scope::Always,
-        },
+        "deny-always" => Answer::new(false, Scope::Always),
         _ => match text.strip_suffix('x').map(str::parse::<u32>) {
             Some(Ok(times)) if times > 0 => allow(Scope::Times { times }),
             _ => match humantime::parse_duration(text) {
                 Ok(duration) if duration > Duration::ZERO => allow(Scope::For { duration }),
                 _ => anyhow::bail!(
                     "'{text}' is not an answer: allow, deny, session, always, deny-always, \
-                     a duration (1h) or a number of uses (3x)"
+                     a duration (1h) or a number of uses (3x), each with +any for an action \
+                     whatever its details"
                 ),
             },
         },

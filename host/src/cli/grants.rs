@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use super::Places;
 use crate::api::{RemoteError, segment};
-use crate::db::audit::{self, AuditEntry};
+use crate::db::audit::{self, AuditEntry, Chain};
 use crate::db::grants::{self, Grant};
 use crate::vocab::{AgentId, printable};
 
@@ -31,16 +31,31 @@ pub(super) enum GrantsCommand {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(super) struct AuditArgs {
-    agent: String,
+    #[command(subcommand)]
+    command: Option<AuditCommand>,
+    #[arg(required = true)]
+    agent: Option<String>,
     /// Only entries newer than this: a duration (`1h`, `2d`) or a time (`2026-11-21T10:00:00Z`).
     #[arg(long)]
     since: Option<String>,
-    /// One JSON object per line.
+    /// One JSON object per line (JSON Lines): the export.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     places: Places,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk an agent's hash chain and report the first entry that does not
+    /// hold; exits 1 if one does not.
+    Verify {
+        agent: String,
+        #[command(flatten)]
+        places: Places,
+    },
 }
 
 pub(super) async fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
@@ -82,7 +97,10 @@ pub(super) async fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
                 }
                 None => {
                     let runtime = super::open_runtime(&places.host()?)?;
-                    runtime.consent().revoke(&agent, &grant).await?
+                    runtime
+                        .consent()
+                        .revoke(&agent, &grant, "the command line")
+                        .await?
                 }
             };
             if revoked {
@@ -111,7 +129,10 @@ fn shown(grant: &Grant) -> String {
 }
 
 pub(super) async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let agent = AgentId::new(&args.agent)?;
+    if let Some(AuditCommand::Verify { agent, places }) = args.command {
+        return verify(&agent, &places).await;
+    }
+    let agent = AgentId::new(args.agent.as_deref().unwrap_or_default())?;
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let entries: Vec<AuditEntry> = match super::server_of(&args.places)? {
         Some(server) => {
@@ -124,7 +145,7 @@ pub(super) async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let runtime = super::open_runtime(&args.places.host()?)?;
-            audit::read(runtime.db(), agent.as_str(), since)?
+            audit::read(runtime.db(), agent.as_str(), since).await?
         }
     };
     for entry in entries {
@@ -149,6 +170,32 @@ pub(super) async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `skillbox audit verify <agent>`.
+async fn verify(agent: &str, places: &Places) -> anyhow::Result<ExitCode> {
+    let agent = AgentId::new(agent)?;
+    let chain: Chain = match super::server_of(places)? {
+        Some(server) => serde_json::from_value(
+            server
+                .get(&format!("/v1/agents/{agent}/audit/verify"))
+                .await?,
+        )?,
+        None => {
+            let runtime = super::open_runtime(&places.host()?)?;
+            audit::verify(runtime.db(), agent.as_str()).await?
+        }
+    };
+    match chain {
+        Chain::Intact { entries, head } => {
+            println!("audit of '{agent}': {entries} entries, every link holds; head {head}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Chain::Broken { at, why } => {
+            println!("audit of '{agent}': broken at entry {at}: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// A duration ago, or a time.

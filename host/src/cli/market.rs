@@ -199,11 +199,12 @@ async fn agree_and_commit(runtime: &Runtime, plan: &Plan, yes: bool) -> anyhow::
         false => Agreement::Ask,
     };
     if agreement == Agreement::Ask && plan.asks().is_some() {
-        super::attach_prompts(runtime);
+        super::attach_prompts(runtime)?;
     }
-    install::agree(runtime.consent(), runtime.db(), plan, agreement).await?;
+    let by = "the command line";
+    install::agree(runtime.consent(), runtime.db(), plan, agreement, by).await?;
     let host = runtime.host();
-    install::commit(plan, &host.dir, &host.data_dir)?;
+    install::commit(plan, &host.dir, &host.data_dir, runtime.db(), by).await?;
     Ok(())
 }
 

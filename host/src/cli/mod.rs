@@ -124,13 +124,14 @@ impl Places {
 
 /// Ask on the terminal when there is one to ask on, else through the
 /// configured webhook, if any.
-pub(crate) fn attach_prompts(runtime: &Runtime) {
+pub(crate) fn attach_prompts(runtime: &Runtime) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
         runtime.consent().attach(Arc::new(Terminal::default()));
-    } else if let Some(webhook) = runtime.webhook(Arc::new(PromptQueue::default())) {
+    } else if let Some(webhook) = runtime.webhook(Arc::new(PromptQueue::default()))? {
         runtime.consent().attach(Arc::new(webhook));
     }
+    Ok(())
 }
 
 /// The server running on the data directory `places` name, if one runs:

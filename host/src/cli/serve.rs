@@ -11,6 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::Places;
 use crate::api::{self, AdminClient, Holder, TokenRecord, TokenStore, segment};
+use crate::db::Db;
 use crate::vocab::AgentId;
 
 #[derive(Args)]
@@ -123,7 +124,13 @@ pub(super) async fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
                         .context("the server issued no token")?;
                     (record, token.to_owned())
                 }
-                None => TokenStore::new(&config.host.data_dir).issue(holder)?,
+                None => {
+                    let db = Db::in_data_dir(&config.host.data_dir)?;
+                    let agents: Vec<AgentId> = config.agents.keys().cloned().collect();
+                    TokenStore::new(&config.host.data_dir)
+                        .issue_on_record(&db, holder, &agents, "the command line")
+                        .await?
+                }
             };
             eprintln!(
                 "token {} for {} (shown once; only its hash is kept in {})",

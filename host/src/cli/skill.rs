@@ -167,7 +167,7 @@ async fn run_tool(
             (runtime, local)
         }
     };
-    super::attach_prompts(&runtime);
+    super::attach_prompts(&runtime)?;
     let session = Session::new(&format!("cli-{}", std::process::id()));
     let report = runtime.call(&agent, &session, &name, tool, input).await;
     if !quiet {

@@ -18,7 +18,9 @@
 //! "api.internal.test" = ["10.0.0.7"]
 //!
 //! [consent]
-//! webhook = "http://127.0.0.1:9000/prompts"   # where prompts are posted
+//! webhook = "http://127.0.0.1:9000/prompts"   # where prompts are posted,
+//! webhook_secret = { env = "SKILLBOX_WEBHOOK_SECRET" }  # signed with this
+//! trust_webhook_answers = false      # its response does not answer
 //!
 //! [inference.backends.local]         # see `config::inference`
 //! kind = "openai"
@@ -36,6 +38,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+use super::agent::SecretSource;
 use super::inference::{BackendConfig, RawHostInference};
 use super::toml_file::{ConfigError, TomlFile};
 use crate::vocab::{LimitOverrides, Limits, NetPattern};
@@ -55,12 +58,24 @@ pub struct HostConfig {
     /// Static name resolution, consulted before DNS.
     pub hosts: BTreeMap<String, Vec<IpAddr>>,
     /// Where prompts are posted for chat bridges, if anywhere.
-    pub consent_webhook: Option<url::Url>,
+    pub consent_webhook: Option<WebhookConfig>,
     /// Inference backends by name.
     pub backends: BTreeMap<String, BackendConfig>,
     pub server: ServerConfig,
     /// Skill registries and the publisher keys trusted for each, by name.
     pub registries: BTreeMap<String, RegistryConfig>,
+}
+
+/// `[consent] webhook`: where prompts are posted, signed with a secret the
+/// receiver shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub url: url::Url,
+    /// Signs each post (`Skillbox-Signature: t=...,v1=...`).
+    pub secret: SecretSource,
+    /// Whether an answer in the webhook's response decides. By default it
+    /// does not: answers come through the API, from an approver's token.
+    pub trust_answers: bool,
 }
 
 /// `[registries.<name>]`: where a registry is and whose signatures count.
@@ -185,6 +200,9 @@ struct RawHost {
 #[serde(deny_unknown_fields)]
 struct RawConsent {
     webhook: Option<url::Url>,
+    webhook_secret: Option<SecretSource>,
+    #[serde(default)]
+    trust_webhook_answers: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -248,14 +266,7 @@ impl HostConfig {
         }
         let data_dir = dir.join(raw.data_dir.unwrap_or_else(|| "data".into()));
         sandbox.cache_dir = Some(data_dir.join("cache").join("components"));
-        if let Some(url) = &raw.consent.webhook {
-            NetPattern::parse(&url.origin().ascii_serialization()).map_err(|e| ConfigError {
-                file: path.clone(),
-                line: None,
-                field: "consent.webhook".into(),
-                message: e.to_string(),
-            })?;
-        }
+        let consent_webhook = webhook(raw.consent, &path)?;
         let hosts = raw
             .network
             .hosts
@@ -269,7 +280,7 @@ impl HostConfig {
             defaults,
             maxima,
             hosts,
-            consent_webhook: raw.consent.webhook,
+            consent_webhook,
             backends,
             server: raw.server,
             registries: raw.registries,
@@ -294,6 +305,41 @@ impl HostConfig {
             registries: BTreeMap::new(),
         }
     }
+}
+
+/// The webhook of `[consent]`, checked: a URL the egress layer can grant,
+/// and a secret to sign with.
+fn webhook(raw: RawConsent, path: &Path) -> Result<Option<WebhookConfig>, ConfigError> {
+    let error = |field: &str, message: String| ConfigError {
+        file: path.to_owned(),
+        line: None,
+        field: field.into(),
+        message,
+    };
+    let Some(url) = raw.webhook else {
+        return match raw.webhook_secret {
+            Some(_) => Err(error(
+                "consent.webhook_secret",
+                "there is no consent.webhook to sign for".into(),
+            )),
+            None => Ok(None),
+        };
+    };
+    NetPattern::parse(&url.origin().ascii_serialization())
+        .map_err(|e| error("consent.webhook", e.to_string()))?;
+    let secret = raw.webhook_secret.ok_or_else(|| {
+        error(
+            "consent.webhook_secret",
+            "a webhook needs a secret to sign what it is sent, shared with its receiver: \
+             webhook_secret = { env = \"SKILLBOX_WEBHOOK_SECRET\" } or { file = \"webhook.secret\" }"
+                .into(),
+        )
+    })?;
+    Ok(Some(WebhookConfig {
+        url,
+        secret,
+        trust_answers: raw.trust_webhook_answers,
+    }))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::time::{Instant, SystemTime};
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::db::Db;
-use crate::db::audit::{self, AuditEntry};
+use crate::db::audit::{self, AuditEntry, Event};
 use crate::db::grants::{self, Grant};
 use crate::metrics::{AnswerLabels, Metrics};
 use crate::redact::SecretScanner;
@@ -95,15 +95,42 @@ impl ConsentBroker {
             .collect()
     }
 
-    /// Revoke a grant, remembered or of a session.
-    pub async fn revoke(&self, agent: &AgentId, id: &str) -> Result<bool, crate::db::DbError> {
-        let mut found = false;
+    /// Revoke a grant, remembered or of a session, on `by`'s word; whether
+    /// there was one. The revocation is on record when this returns.
+    pub async fn revoke(
+        &self,
+        agent: &AgentId,
+        id: &str,
+        by: &str,
+    ) -> Result<bool, crate::db::DbError> {
+        let mut session = None;
         self.lock_sessions().retain(|(_, a, g)| {
             let this = a == agent && g.id == id;
-            found |= this;
+            if this {
+                session = Some(g.clone());
+            }
             !this
         });
-        Ok(grants::revoke(&self.db, agent.as_str(), id).await? || found)
+        let listed = grants::list(&self.db, agent.as_str())?
+            .into_iter()
+            .find(|g| g.id == id);
+        let removed = grants::revoke(&self.db, agent.as_str(), id).await?;
+        let grant = listed.or(session);
+        if !removed && grant.is_none() {
+            return Ok(false);
+        }
+        let mut entry = AuditEntry {
+            grant: Some(id.to_owned()),
+            by: Some(by.to_owned()),
+            ..AuditEntry::new(Event::Revoke, agent.as_str(), "revoked")
+        };
+        if let Some(grant) = grant {
+            entry.skill = grant.skill;
+            entry.capability = grant.capability.to_string();
+            entry.reason = format!("made by {}", grant.by);
+        }
+        audit::append_durably(&self.db, entry).await?;
+        Ok(true)
     }
 
     fn lock_sessions(&self) -> std::sync::MutexGuard<'_, Vec<(Session, AgentId, Grant)>> {
@@ -116,7 +143,7 @@ impl ConsentBroker {
     /// deny wins over an allow.
     async fn remembered(&self, call: &CallConsent, capability: &Capability) -> Option<Grant> {
         let now = SystemTime::now();
-        let matches = |g: &Grant| g.skill == *call.skill && g.capability == *capability;
+        let matches = |g: &Grant| g.skill == *call.skill && g.capability.covers(capability);
         let mut candidates: Vec<Grant> = self
             .lock_sessions()
             .iter()
@@ -154,7 +181,8 @@ impl ConsentBroker {
     }
 
     /// Remember `answer` about `prompt`'s capability, as its scope says;
-    /// the grant made, if any.
+    /// the grant made, if any. A grant is on record, on disk, before it
+    /// takes effect.
     async fn remember(
         &self,
         call: &CallConsent,
@@ -172,7 +200,10 @@ impl ConsentBroker {
         let mut grant = Grant {
             id: id.clone(),
             skill: call.skill.to_string(),
-            capability: prompt.capability.clone(),
+            capability: match answer.any_details {
+                true => prompt.capability.clone().any_details(),
+                false => prompt.capability.clone(),
+            },
             allow: answer.allow,
             created_at: SystemTime::now(),
             expires_at: None,
@@ -181,16 +212,30 @@ impl ConsentBroker {
         };
         match answer.scope {
             Scope::Once => return None,
-            Scope::Session => {
-                self.lock_sessions()
-                    .push((call.session.clone(), call.agent.clone(), grant));
-                return Some(id);
-            }
+            Scope::Session | Scope::Always => {}
             Scope::For { duration } => grant = grant.expiring_in(duration),
             // This use is the first of them.
             Scope::Times { times } if times <= 1 => return None,
             Scope::Times { times } => grant.uses_left = Some(times - 1),
-            Scope::Always => {}
+        }
+        let entry = AuditEntry {
+            grant: Some(id.clone()),
+            by: Some(by.to_owned()),
+            ..call.entry(
+                Event::Grant,
+                &grant.capability.to_string(),
+                decision(answer.allow),
+                answer.to_string(),
+            )
+        };
+        if let Err(e) = audit::append_durably(&self.db, entry).await {
+            tracing::error!(agent = %call.agent, "no grant made, it cannot be recorded: {e}");
+            return None;
+        }
+        if answer.scope == Scope::Session {
+            self.lock_sessions()
+                .push((call.session.clone(), call.agent.clone(), grant));
+            return Some(id);
         }
         match grants::add(&self.db, call.agent.as_str(), &grant).await {
             Ok(()) => Some(id),
@@ -201,30 +246,15 @@ impl ConsentBroker {
         }
     }
 
-    fn audit(
-        &self,
-        call: &CallConsent,
-        capability: &str,
-        allowed: bool,
-        reason: String,
-        channel: Option<&str>,
-        grant: Option<String>,
-    ) {
-        let entry = AuditEntry {
-            time: SystemTime::now(),
-            agent: call.agent.to_string(),
-            skill: call.skill.to_string(),
-            tool: call.tool.to_string(),
-            capability: capability.to_owned(),
-            decision: if allowed { "allowed" } else { "denied" }.to_owned(),
-            reason,
-            channel: channel.map(str::to_owned),
-            grant,
-        };
-        if let Err(e) = audit::append(&self.db, &entry) {
-            tracing::warn!(agent = %call.agent, "cannot write the audit log: {e}");
-        }
+    /// Put `entry` on record.
+    fn audit(&self, entry: AuditEntry) {
+        audit::append(&self.db, entry);
     }
+}
+
+/// The word for a decision.
+fn decision(allow: bool) -> &'static str {
+    if allow { "allowed" } else { "denied" }
 }
 
 /// Counts a prompt as pending while it lives.
@@ -319,39 +349,28 @@ impl CallConsent {
             } else {
                 Verdict::Denied(format!("{class} was denied by grant {}", grant.id))
             };
-            broker.audit(
-                self,
-                &class,
-                grant.allow,
-                format!("remembered answer ({})", grant.by),
-                None,
-                Some(grant.id),
-            );
+            broker.audit(AuditEntry {
+                grant: Some(grant.id),
+                by: Some(grant.by),
+                ..self.entry(
+                    Event::GrantUsed,
+                    &class,
+                    decision(grant.allow),
+                    "remembered answer".into(),
+                )
+            });
             return verdict;
         }
         if self.settings.mode == Mode::Deny {
-            broker.audit(
-                self,
-                &class,
-                false,
-                format!("{reason} (consent mode deny)"),
-                None,
-                None,
-            );
+            self.refuse(&class, format!("{reason} (consent mode deny)"));
             return Verdict::Denied(reason.to_owned());
         }
         let Some(channel) = broker.channel() else {
             return match fallback {
                 Fallback::Deny => self.refuse(&class, format!("{reason}; no one to ask")),
                 Fallback::AllowOnce => {
-                    broker.audit(
-                        self,
-                        &class,
-                        true,
-                        "no one to ask; fallback allow-once".into(),
-                        None,
-                        None,
-                    );
+                    let why = "no one to ask; fallback allow-once".into();
+                    broker.audit(self.entry(Event::Decision, &class, "allowed", why));
                     Verdict::Allowed
                 }
             };
@@ -359,8 +378,9 @@ impl CallConsent {
         self.ask(channel, capability, reason).await
     }
 
-    /// Ask a person through `channel`, and record the answer: as a grant,
-    /// when its scope outlasts this use, and in the audit log.
+    /// Ask a person through `channel`, and record the prompt and the
+    /// answer, and the grant the answer makes when its scope outlasts this
+    /// use.
     async fn ask(
         &self,
         channel: Arc<dyn PromptChannel>,
@@ -373,6 +393,15 @@ impl CallConsent {
             Ok(prompt) => prompt,
             Err(e) => return self.refuse(&class, format!("cannot ask: {e}")),
         };
+        broker.audit(AuditEntry {
+            channel: Some(channel.name().into()),
+            ..self.entry(
+                Event::Prompt,
+                &class,
+                "asked",
+                format!("prompt {}: {reason}", prompt.id),
+            )
+        });
         let waiting = Instant::now();
         let answered = {
             let _pending = Pending::new(&broker.metrics.prompts_pending);
@@ -393,12 +422,16 @@ impl CallConsent {
                 answer: answer_label.into(),
             })
             .inc();
-        let by = Some(channel.name());
+        let answer_entry = |allow, reason: String, by: Option<String>| AuditEntry {
+            channel: Some(channel.name().into()),
+            by,
+            ..self.entry(Event::Answer, &class, decision(allow), reason)
+        };
         match answered {
-            Ok(Answered { answer, by: who }) => {
-                let grant = broker.remember(self, &prompt, answer, &who).await;
-                let why = format!("answered: {answer} (by {who})");
-                broker.audit(self, &class, answer.allow, why, by, grant);
+            Ok(Answered { answer, by }) => {
+                let why = format!("prompt {}: {answer}", prompt.id);
+                broker.audit(answer_entry(answer.allow, why, Some(by.clone())));
+                broker.remember(self, &prompt, answer, &by).await;
                 // The answer is on record: whoever gave it may say so.
                 channel.recorded(&prompt);
                 match answer.allow {
@@ -407,7 +440,8 @@ impl CallConsent {
                 }
             }
             Err(ChannelError::Timeout) => {
-                broker.audit(self, &class, false, "no answer in time".into(), by, None);
+                let why = format!("prompt {}: no answer in time", prompt.id);
+                broker.audit(answer_entry(false, why, None));
                 Verdict::Denied(format!(
                     "{class}: no answer within {}",
                     humantime::format_duration(self.settings.timeout)
@@ -419,9 +453,20 @@ impl CallConsent {
 
     /// Record a refusal made without asking, and return it.
     pub fn refuse(&self, capability: &str, reason: String) -> Verdict {
-        self.broker
-            .audit(self, capability, false, reason.clone(), None, None);
+        let entry = self.entry(Event::Decision, capability, "denied", reason.clone());
+        self.broker.audit(entry);
         Verdict::Denied(reason)
+    }
+
+    /// An entry about this call.
+    fn entry(&self, event: Event, capability: &str, decision: &str, reason: String) -> AuditEntry {
+        AuditEntry {
+            skill: self.skill.to_string(),
+            tool: self.tool.to_string(),
+            capability: capability.to_owned(),
+            reason,
+            ..AuditEntry::new(event, self.agent.as_str(), decision)
+        }
     }
 
     fn prompt(&self, capability: Capability, reason: &str) -> Result<Prompt, crate::db::DbError> {

@@ -66,17 +66,24 @@ pub struct Answer {
     pub allow: bool,
     #[serde(flatten)]
     pub scope: Scope,
+    /// For an action a skill asks about: the answer holds whatever details
+    /// it shows next time, not only these.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub any_details: bool,
 }
 
 impl Answer {
-    pub const ALLOW_ONCE: Answer = Answer {
-        allow: true,
-        scope: Scope::Once,
-    };
-    pub const DENY: Answer = Answer {
-        allow: false,
-        scope: Scope::Once,
-    };
+    pub const ALLOW_ONCE: Answer = Answer::new(true, Scope::Once);
+    pub const DENY: Answer = Answer::new(false, Scope::Once);
+
+    /// Allow or deny for `scope`, about exactly what was asked.
+    pub const fn new(allow: bool, scope: Scope) -> Answer {
+        Answer {
+            allow,
+            scope,
+            any_details: false,
+        }
+    }
 }
 
 impl fmt::Display for Answer {
@@ -88,6 +95,10 @@ impl fmt::Display for Answer {
             Scope::For { duration } => write!(f, " for {}", humantime::format_duration(duration)),
             Scope::Times { times } => write!(f, " {times} times"),
             Scope::Always => f.write_str(" always"),
+        }?;
+        match self.any_details {
+            true => f.write_str(", any details"),
+            false => Ok(()),
         }
     }
 }

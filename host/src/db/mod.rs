@@ -22,6 +22,7 @@ pub(crate) use kv::{KvError, Namespace, Quota};
 pub struct Db {
     sled: sled::Db,
     disk: std::sync::Arc<Disk>,
+    audit: std::sync::Arc<audit::AuditLog>,
 }
 
 /// One flush at a time, and none during sled's exclusive operations
@@ -50,9 +51,16 @@ pub enum DbError {
     InUse(String),
     #[error("database error: {0}")]
     Sled(#[from] sled::Error),
+    #[error("{0}")]
+    Audit(String),
 }
 
 impl Db {
+    /// Open (or create) the database of the data directory `data_dir`.
+    pub fn in_data_dir(data_dir: &Path) -> Result<Db, DbError> {
+        Db::open(&data_dir.join("db"))
+    }
+
     /// Open (or create) the database at `path`.
     pub fn open(path: &Path) -> Result<Db, DbError> {
         let sled = sled::Config::new()
@@ -68,9 +76,12 @@ impl Db {
                     error,
                 },
             })?;
+        let disk = std::sync::Arc::new(Disk::default());
+        let audit = audit::AuditLog::start(sled.clone(), disk.clone());
         Ok(Db {
             sled,
-            disk: Default::default(),
+            disk,
+            audit: std::sync::Arc::new(audit),
         })
     }
 
@@ -86,9 +97,16 @@ impl Db {
         Ok(self.sled.generate_id()?)
     }
 
-    /// Write everything to disk.
+    /// Whether the audit log is being written; if not, why. Nothing may be
+    /// allowed that would go unrecorded.
+    pub fn audit_healthy(&self) -> Result<(), DbError> {
+        self.audit.healthy().map_err(DbError::Audit)
+    }
+
+    /// Write everything to disk, the audit entries queued so far included.
     pub async fn flush(&self) -> Result<(), DbError> {
         use std::sync::atomic::Ordering::SeqCst;
+        self.audit.settle().await.map_err(DbError::Audit)?;
         let ticket = self.disk.tickets.fetch_add(1, SeqCst) + 1;
         let mut flushed = self.disk.flushed.lock().await;
         if *flushed >= ticket {

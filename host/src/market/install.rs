@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +26,7 @@ use crate::caps::{self, Words};
 use crate::config::{HostConfig, Manifest};
 use crate::consent::{CallConsent, ConsentBroker, Session, Verdict};
 use crate::db::Db;
-use crate::db::audit::{self, AuditEntry};
+use crate::db::audit::{self, AuditEntry, Event};
 use crate::egress::Egress;
 use crate::redact::SecretScanner;
 use crate::vocab::{
@@ -482,6 +482,7 @@ pub async fn agree(
     db: &Db,
     plan: &Plan,
     agreement: Agreement,
+    by: &str,
 ) -> Result<(), MarketError> {
     let Some((what, details)) = plan.asks() else {
         return Ok(());
@@ -495,17 +496,14 @@ pub async fn agree(
     };
     if agreement != Agreement::Ask {
         let entry = AuditEntry {
-            time: SystemTime::now(),
-            agent: agent.to_string(),
             skill: skill.clone(),
-            tool: String::new(),
-            capability: format!("action \"{what}\""),
-            decision: "allowed".into(),
+            capability: Capability::action(&what, &details.join("; ")).to_string(),
             reason: reason.into(),
             channel: Some(channel.into()),
-            grant: None,
+            by: Some(by.to_owned()),
+            ..AuditEntry::new(Event::Answer, agent.as_str(), "allowed")
         };
-        return Ok(audit::append(db, &entry)?);
+        return Ok(audit::append_durably(db, entry).await?);
     }
     let settings = ConsentSettings {
         mode: Mode::Ask,
@@ -523,7 +521,7 @@ pub async fn agree(
         Arc::new(SecretScanner::new([])),
         Deadline::after(Duration::from_secs(600)),
     );
-    let capability = Capability::Action { action: what };
+    let capability = Capability::action(&what, &details.join("; "));
     match consent
         .decide_by_a_person(capability, &details.join("; "))
         .await
@@ -536,9 +534,30 @@ pub async fn agree(
 /// Do what `plan` says, for the host of `config_dir` and `data_dir`: pin a
 /// new key, put the package in the store, and write the skill into the
 /// agent's file and the lockfile.
-pub fn commit(plan: &Plan, config_dir: &Path, data_dir: &Path) -> Result<(), MarketError> {
+/// The install is on record, on disk, before it takes effect.
+pub async fn commit(
+    plan: &Plan,
+    config_dir: &Path,
+    data_dir: &Path,
+    db: &Db,
+    by: &str,
+) -> Result<(), MarketError> {
     let fetched = &plan.fetched;
     let (name, release) = (&fetched.name, &fetched.release);
+    let (decision, from) = match &plan.previous {
+        None => ("installed", String::new()),
+        Some(old) => ("upgraded", format!(" from {}", old.version)),
+    };
+    let entry = AuditEntry {
+        skill: name.clone(),
+        reason: format!(
+            "version {}{from}, sha256 {}, from {}",
+            release.version, release.sha256, plan.registry
+        ),
+        by: Some(by.to_owned()),
+        ..AuditEntry::new(Event::Install, plan.agent.as_str(), decision)
+    };
+    audit::append_durably(db, entry).await?;
     let mut agent_file = Edit::agent(config_dir, plan.agent.as_str())?;
     if agent_file.has_skill_dir(name) {
         return Err(MarketError::FromDirectory {

@@ -14,7 +14,7 @@ use super::package::{MANIFEST_FILE, Package, README_FILE};
 use super::{MarketError, signing, trusted_keys};
 use crate::config::RegistryConfig;
 use crate::db::Db;
-use crate::db::audit::{self, AuditEntry};
+use crate::db::audit::{self, AuditEntry, Event};
 
 /// Put `package` (whose file hashes to `sha256`) in the store; its
 /// directory. Written beside and renamed into place: no partial skill is
@@ -88,19 +88,12 @@ pub fn verify(
     };
     let reason = tampered.to_string();
     let entry = AuditEntry {
-        time: SystemTime::now(),
-        agent: locked.agent.to_string(),
         skill: locked.name.clone(),
-        tool: String::new(),
         capability: "load installed skill".into(),
-        decision: "quarantined".into(),
         reason: reason.clone(),
-        channel: None,
-        grant: None,
+        ..AuditEntry::new(Event::Quarantine, locked.agent.as_str(), "quarantined")
     };
-    if let Err(e) = audit::append(db, &entry) {
-        tracing::warn!("cannot write the audit log: {e}");
-    }
+    audit::append(db, entry);
     tracing::error!(agent = %locked.agent, skill = %locked.name, "{reason}");
     Err(tampered)
 }

@@ -99,7 +99,7 @@ fn read_answer(deadline: SystemTime) -> Result<Answer, ChannelError> {
 
 /// The answer a key stands for.
 pub(super) fn answer_for(key: char) -> Option<Answer> {
-    let allow = |scope| Some(Answer { allow: true, scope });
+    let allow = |scope| Some(Answer::new(true, scope));
     match key {
         'y' => allow(Scope::Once),
         's' => allow(Scope::Session),
@@ -111,10 +111,7 @@ pub(super) fn answer_for(key: char) -> Option<Answer> {
         }),
         'a' => allow(Scope::Always),
         'n' => Some(Answer::DENY),
-        'N' => Some(Answer {
-            allow: false,
-            scope: Scope::Always,
-        }),
+        'N' => Some(Answer::new(false, Scope::Always)),
         _ => None,
     }
 }

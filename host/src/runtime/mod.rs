@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::caps::{CallCaps, CallContext};
-use crate::config::{AgentConfig, ConfigError, HostConfig, Manifest, NetGrant, RegistryConfig};
+use crate::config::{
+    AgentConfig, ConfigError, HostConfig, Manifest, NetGrant, RegistryConfig, read_secret,
+};
 use crate::consent::{CallConsent, ConsentBroker, Session, Verdict};
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, audit};
 use crate::egress::{Egress, EgressRules};
 use crate::inference::Inference;
 use crate::market::{self, SkillLocation};
@@ -99,7 +101,7 @@ impl Runtime {
             dir: data_dir.clone(),
             error,
         })?;
-        let db = Db::open(&data_dir.join("db"))?;
+        let db = Db::in_data_dir(data_dir)?;
         let egress = Egress::new(host.hosts.clone());
         let metrics = Arc::new(Metrics::new(host.server.metrics_agent_labels));
         Ok(Runtime {
@@ -158,10 +160,18 @@ impl Runtime {
 
     /// The prompt webhook the host configuration names, if any; prompts it
     /// does not answer at once wait in `queue`. The operator named its URL,
-    /// so it may be a private address.
-    pub fn webhook(&self, queue: Arc<PromptQueue>) -> Option<Webhook> {
-        let url = self.host.consent_webhook.clone()?;
-        let pattern = NetPattern::parse(&url.origin().ascii_serialization())
+    /// so it may be a private address. An error if its secret is unreadable.
+    pub fn webhook(&self, queue: Arc<PromptQueue>) -> Result<Option<Webhook>, ConfigError> {
+        let Some(webhook) = &self.host.consent_webhook else {
+            return Ok(None);
+        };
+        let secret = read_secret(&webhook.secret, &self.host.dir).map_err(|e| ConfigError {
+            file: self.host.dir.join(crate::config::HOST_FILE),
+            line: None,
+            field: "consent.webhook_secret".into(),
+            message: e.to_string(),
+        })?;
+        let pattern = NetPattern::parse(&webhook.url.origin().ascii_serialization())
             .expect("checked when the configuration was read");
         let access = self.egress.network_access(EgressRules {
             agent: AgentId::new("host").expect("a valid id"),
@@ -174,7 +184,13 @@ impl Runtime {
             secrets: Vec::new(),
             scanner: Arc::new(SecretScanner::new([])),
         });
-        Some(Webhook::new(url.to_string(), Arc::new(access), queue))
+        Ok(Some(Webhook::new(
+            webhook.url.to_string(),
+            &secret,
+            webhook.trust_answers,
+            Arc::new(access),
+            queue,
+        )))
     }
 
     /// The skill in `dir`, loaded (and compiled) once per runtime: callers
@@ -404,11 +420,20 @@ impl Runtime {
             return Err(CallErrorKind::Denied(why));
         }
         agent.skills[skill].check_input(tool, input, &policy.limits)?;
-        if let Some(why) = needs_consent
-            && consent.mode() != Mode::Deny
-            && let Verdict::Denied(why) = ask(why).await
-        {
-            return Err(CallErrorKind::Denied(why));
+        match needs_consent {
+            Some(why) if consent.mode() != Mode::Deny => {
+                if let Verdict::Denied(why) = ask(why).await {
+                    return Err(CallErrorKind::Denied(why));
+                }
+            }
+            Some(_) => {}
+            // Nothing is allowed unrecorded.
+            None => {
+                self.db
+                    .audit_healthy()
+                    .map_err(|e| CallErrorKind::Denied(e.to_string()))?;
+                audit::allowed(&self.db, agent.id(), &policy.skill, tool);
+            }
         }
         Ok((policy, consent, deadline))
     }

@@ -36,10 +36,53 @@ pub enum Capability {
     Filesystem { access: Access, guest: String },
     /// A secret injected into requests to an origin.
     Secret { name: String, origin: String },
-    /// Something a skill asked about itself through `consent.request`.
-    Action { action: String },
+    /// Something a skill asked about itself through `consent.request`:
+    /// the action, and the SHA-256 (hex) of the details it showed. A grant
+    /// without a digest covers the action whatever its details.
+    Action {
+        action: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        details: Option<String>,
+    },
     /// Inference beyond a limit of the agent's budget (`tokens_per_day`, ...).
     Budget { limit: String },
+}
+
+impl Capability {
+    /// `action` with exactly these `details`.
+    pub fn action(action: &str, details: &str) -> Capability {
+        use sha2::Digest;
+        Capability::Action {
+            action: action.to_owned(),
+            details: Some(hex::encode(sha2::Sha256::digest(details))),
+        }
+    }
+
+    /// The same capability, for any details of an action.
+    pub fn any_details(self) -> Capability {
+        match self {
+            Capability::Action { action, .. } => Capability::Action {
+                action,
+                details: None,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether a grant about `self` decides about `asked`: the same class,
+    /// or the same action with any details.
+    pub fn covers(&self, asked: &Capability) -> bool {
+        match (self, asked) {
+            (
+                Capability::Action {
+                    action,
+                    details: None,
+                },
+                Capability::Action { action: asked, .. },
+            ) => action == asked,
+            _ => self == asked,
+        }
+    }
 }
 
 impl fmt::Display for Capability {
@@ -49,7 +92,18 @@ impl fmt::Display for Capability {
             Capability::Network { method, origin } => write!(f, "network {method} {origin}"),
             Capability::Filesystem { access, guest } => write!(f, "fs {access} {guest}"),
             Capability::Secret { name, origin } => write!(f, "secret {name} to {origin}"),
-            Capability::Action { action } => write!(f, "action \"{action}\""),
+            Capability::Action {
+                action,
+                details: None,
+            } => write!(f, "action \"{action}\" (any details)"),
+            Capability::Action {
+                action,
+                details: Some(digest),
+            } => write!(
+                f,
+                "action \"{action}\" (details {})",
+                &digest[..digest.len().min(12)]
+            ),
             Capability::Budget { limit } => write!(f, "inference beyond {limit}"),
         }
     }

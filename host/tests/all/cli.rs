@@ -419,24 +419,32 @@ fn a_terminal_prompt_is_answered_with_one_key() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
-    let decisions: Vec<(&str, &str)> = entries
+    let events: Vec<(&str, &str)> = entries
         .iter()
         .map(|e| {
             (
+                e["event"].as_str().unwrap(),
                 e["decision"].as_str().unwrap(),
-                e["reason"].as_str().unwrap(),
             )
         })
         .collect();
     assert_eq!(
-        decisions[0],
-        ("allowed", "answered: allow always (by the terminal)")
+        events,
+        [
+            ("prompt", "asked"),
+            ("answer", "allowed"),
+            ("grant", "allowed"),
+            ("grant-used", "allowed"),
+            ("revoke", "revoked"),
+            ("decision", "denied"),
+        ]
     );
-    assert_eq!(entries[0]["channel"], "terminal");
-    assert_eq!(decisions[1].0, "allowed");
-    assert!(decisions[1].1.starts_with("remembered answer"));
-    assert_eq!(decisions[2].0, "denied");
-    assert!(decisions[2].1.contains("no one to ask"));
+    let reason = |n: usize| entries[n]["reason"].as_str().unwrap();
+    assert!(reason(1).ends_with("allow always"), "{}", reason(1));
+    assert_eq!(entries[1]["by"], "the terminal");
+    assert_eq!(entries[1]["channel"], "terminal");
+    assert_eq!(entries[4]["by"], "the command line");
+    assert!(reason(5).contains("no one to ask"), "{}", reason(5));
     let recent = skillbox(
         &data,
         &[
@@ -448,5 +456,18 @@ fn a_terminal_prompt_is_answered_with_one_key() {
             config.path().to_str().unwrap(),
         ],
     );
-    assert_eq!(String::from_utf8(recent.stdout).unwrap().lines().count(), 3);
+    assert_eq!(String::from_utf8(recent.stdout).unwrap().lines().count(), 6);
+    let verified = skillbox(
+        &data,
+        &[
+            "audit",
+            "verify",
+            "asking",
+            "--config",
+            config.path().to_str().unwrap(),
+        ],
+    );
+    let said = String::from_utf8(verified.stdout).unwrap();
+    assert!(verified.status.success(), "{said}");
+    assert!(said.contains("6 entries, every link holds"), "{said}");
 }

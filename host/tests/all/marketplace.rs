@@ -524,12 +524,21 @@ async fn through_a_running_server_only_the_plan_a_person_agreed_to_is_made() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(locked_version(config).as_deref(), Some("1.2.0"));
     let audit = ok(skillbox(config, &["audit", "ops", "--json"]));
-    let last: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    let entries: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let [.., agreed, upgraded] = entries.as_slice() else {
+        panic!("{audit}")
+    };
     assert_eq!(
-        last["reason"], "agreed by the holder of an admin token",
+        agreed["reason"], "agreed by the holder of an admin token",
         "{audit}"
     );
-    assert_eq!(last["channel"], "api");
+    assert_eq!(agreed["channel"], "api");
+    assert_eq!(upgraded["event"], "install", "{audit}");
+    assert_eq!(upgraded["decision"], "upgraded", "{audit}");
+    assert_eq!(agreed["by"], upgraded["by"], "{audit}");
 
     let removed = ok(skillbox(
         config,

@@ -94,22 +94,19 @@ async fn the_token_that_talks_to_an_agent_approves_nothing_through_any_route() {
         assert!(agent.get(hidden).is_none(), "{hidden}: {agent}");
     }
     assert_eq!(served.get("/v1/agents/ops/audit", &ops).await.0, 403);
-    // The audit names who answered.
+    // The audit names who answered, and the grant is on record as theirs.
     let (_, audit) = served.get("/v1/agents/ops/audit", &approver).await;
-    let answered = audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["reason"].as_str().unwrap_or("").starts_with("answered"))
-        .cloned()
-        .unwrap_or_default();
-    assert!(
-        answered["reason"]
-            .as_str()
-            .unwrap_or("")
-            .contains("(approver)"),
-        "{audit}"
-    );
+    let entries = audit["entries"].as_array().unwrap();
+    for event in ["prompt", "answer", "grant"] {
+        let entry = entries.iter().find(|e| e["event"] == event);
+        let Some(entry) = entry else {
+            panic!("no {event} entry: {audit}")
+        };
+        if event != "prompt" {
+            let by = entry["by"].as_str().unwrap_or("");
+            assert!(by.contains("(approver)"), "{event}: {entry}");
+        }
+    }
 }
 
 /// What each role may do, route by route: the table in docs/security.md.
@@ -164,6 +161,12 @@ async fn every_route_answers_each_role_as_the_table_says() {
             &["admin", "approver"],
         ),
         ("GET", "/v1/agents/ops/audit", None, &["admin", "approver"]),
+        (
+            "GET",
+            "/v1/agents/ops/audit/verify",
+            None,
+            &["admin", "approver"],
+        ),
         (
             "GET",
             "/v1/approvals",

@@ -19,7 +19,7 @@ const ALLOW_ONCE: Answer = Answer::ALLOW_ONCE;
 const DENY: Answer = Answer::DENY;
 
 fn allow(scope: Scope) -> Answer {
-    Answer { allow: true, scope }
+    Answer::new(true, scope)
 }
 
 /// An agent `id` with text (only word_count allowed) and the asker skill,
@@ -104,7 +104,7 @@ async fn deny_mode_refuses_without_asking() {
         *k == CallErrorKind::Denied("not allowed for agent 'strict'".into())
     });
     assert!(asked.try_recv().is_err(), "nobody was asked");
-    let log = audit::read(runtime.db(), "strict", None).unwrap();
+    let log = audit::read(runtime.db(), "strict", None).await.unwrap();
     let entry = log.last().unwrap();
     assert_eq!(
         (entry.decision.as_str(), entry.capability.as_str()),
@@ -286,7 +286,7 @@ async fn allow_always_survives_a_restart_and_revoking_takes_effect_on_the_next_c
     assert!(
         runtime
             .consent()
-            .revoke(agent.id(), &kept[0].id)
+            .revoke(agent.id(), &kept[0].id, "a test")
             .await
             .unwrap()
     );
@@ -300,10 +300,7 @@ async fn deny_always_refuses_later_calls_without_asking() {
     text_agent(&config, "never", "ask", "5s");
     let (runtime, agent, queue) = open(&config, "never");
     let session = Session::new("s");
-    let answer = Answer {
-        allow: false,
-        scope: Scope::Always,
-    };
+    let answer = Answer::new(false, Scope::Always);
     call_answering(&runtime, &queue, &agent, &session, REGEX, answer).await;
     let mut asked = queue.subscribe();
     let report = call_quietly(&runtime, &agent, &session, REGEX).await;
@@ -325,8 +322,9 @@ async fn no_answer_in_time_is_a_denial() {
         |k| matches!(k, CallErrorKind::Denied(m) if m.contains("no answer within 300ms")),
     );
     assert!(queue.pending().is_empty(), "the prompt was withdrawn");
-    let log = audit::read(runtime.db(), "slow", None).unwrap();
-    assert_eq!(log.last().unwrap().reason, "no answer in time");
+    let log = audit::read(runtime.db(), "slow", None).await.unwrap();
+    let last = log.last().unwrap();
+    assert!(last.reason.ends_with("no answer in time"), "{last:?}");
 }
 
 #[tokio::test]
@@ -361,9 +359,10 @@ async fn a_skill_asking_for_consent_gets_a_prompt_not_its_own_answer() {
     });
     assert_eq!(
         prompt.capability,
-        Capability::Action {
-            action: "delete 2 files".into()
-        }
+        Capability::action(
+            "delete 2 files",
+            "a.log, b.log (already approved: answer allow always)"
+        )
     );
     assert!(
         prompt.reason.starts_with("the skill asks: a.log, b.log"),
@@ -582,44 +581,165 @@ async fn a_secret_offered_with_ask_is_sent_only_when_allowed() {
     assert_eq!(server.requests().len(), 1, "the refused request never left");
 }
 
+/// An "always" answer about an action a skill asks holds for those
+/// details only: the same label with other details asks again, unless the
+/// person chose "any details".
 #[tokio::test]
-async fn a_webhook_gets_the_prompt_and_may_answer_it() {
+async fn an_action_grant_covers_the_details_a_person_saw() {
+    let config = Config::new("");
+    text_agent(&config, "asked", "ask", "1s");
+    let (runtime, agent, queue) = open(&config, "asked");
+    let session = Session::new("s");
+    let logs = ("asker", "delete", r#"{"files":["a.log","b.log"]}"#);
+    let keys = ("asker", "delete", r#"{"files":["id_rsa","id_ed25519"]}"#);
+    let always = allow(Scope::Always);
+    let (report, _) = call_answering(&runtime, &queue, &agent, &session, logs, always).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    // The grant decides the same request, with nobody asked...
+    let report = call_quietly(&runtime, &agent, &session, logs).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    // ...but not the same label over other files: a person is asked, and
+    // nobody answers.
+    let report = call_quietly(&runtime, &agent, &session, keys).await;
+    assert!(report.result.is_err(), "{:?}", report.result);
+
+    let any = Answer {
+        any_details: true,
+        ..always
+    };
+    let (report, prompt) = call_answering(&runtime, &queue, &agent, &session, keys, any).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    assert!(
+        prompt.capability.to_string().contains("(details "),
+        "{}",
+        prompt.capability
+    );
+    let other = ("asker", "delete", r#"{"files":["x","y"]}"#);
+    let report = call_quietly(&runtime, &agent, &session, other).await;
+    assert!(report.result.is_ok(), "any details: {:?}", report.result);
+    let remembered = grants::list(runtime.db(), "asked").unwrap();
+    let shown: Vec<String> = remembered
+        .iter()
+        .map(|g| g.capability.to_string())
+        .collect();
+    assert!(
+        shown.iter().any(|c| c.ends_with("(any details)")),
+        "{shown:?}"
+    );
+}
+
+/// The secret a test webhook shares with the host.
+const WEBHOOK_SECRET: &str = "whsec-0123456789abcdef";
+
+/// A host posting prompts to `url`, signed with [`WEBHOOK_SECRET`] (in a
+/// private file), whose answers it trusts if `trust`.
+fn webhook_config(url: &str, trust: bool) -> Config {
+    let config = Config::new(&format!(
+        "[consent]\nwebhook = \"{url}\"\nwebhook_secret = {{ file = \"webhook.secret\" }}\n\
+         trust_webhook_answers = {trust}\n"
+    ));
+    let secret = config.path().join("webhook.secret");
+    std::fs::write(&secret, WEBHOOK_SECRET).unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    config
+}
+
+/// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, checked as a
+/// receiver would, with an HMAC implementation of its own.
+fn check_signature(header: &str, body: &[u8]) {
+    use hmac::Mac;
+    let (t, v1) = header
+        .split_once(',')
+        .and_then(|(t, v1)| Some((t.strip_prefix("t=")?, v1.strip_prefix("v1=")?)))
+        .unwrap_or_else(|| panic!("not t=...,v1=...: {header}"));
+    let sent: u64 = t.parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(now.abs_diff(sent) < 300, "signed at {sent}, now {now}");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&hex::decode(v1).unwrap())
+        .expect("the signature is the HMAC of the time and the body");
+}
+
+#[tokio::test]
+async fn a_webhook_gets_the_prompt_signed_and_the_answer_comes_from_an_approver() {
     let bridge = TestServer::start().await;
-    for (query, answered_by_webhook) in [("?answer=allow", true), ("", false)] {
-        let config = Config::new(&format!(
-            "[consent]\nwebhook = \"{}\"\n",
-            bridge.url(&format!("/webhook{query}"))
-        ));
-        text_agent(&config, "bridged", "ask", "10s");
+    let config = webhook_config(&bridge.url("/webhook"), false);
+    text_agent(&config, "bridged", "ask", "10s");
+    let loaded = config.load();
+    let runtime = open_runtime(loaded.host.clone());
+    let queue = Arc::new(PromptQueue::default());
+    let webhook = runtime.webhook(queue.clone()).unwrap().expect("configured");
+    runtime.consent().attach(Arc::new(webhook));
+    let agent = runtime.load_agent(&loaded.agents["bridged"]).unwrap();
+    let session = Session::new("s");
+    // Posted, not answered: the answer comes through the queue, as from
+    // the HTTP API, once the bridge has the prompt.
+    let mut asked = queue.subscribe();
+    let calling = runtime.call(&agent, &session, REGEX.0, REGEX.1, REGEX.2);
+    let answering = async {
+        let prompt = next_prompt(&mut asked).await;
+        while bridge.requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        queue
+            .answer(&prompt.id, ALLOW_ONCE, "a test".into())
+            .await
+            .expect("prompt pending");
+    };
+    let (report, ()) = tokio::join!(calling, answering);
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    let posted = bridge.requests().pop().expect("the prompt was posted");
+    let signature = posted.headers["skillbox-signature"].to_str().unwrap();
+    check_signature(signature, &posted.body);
+    let prompt: Prompt = serde_json::from_slice(&posted.body).expect("a prompt as JSON");
+    assert_eq!(
+        prompt.capability,
+        Capability::Tool {
+            tool: "text.regex_extract".into()
+        }
+    );
+    assert_eq!(prompt.agent.as_str(), "bridged");
+    let audit = audit::read(runtime.db(), "bridged", None).await.unwrap();
+    let answer = audit
+        .iter()
+        .rfind(|e| e.event == audit::Event::Answer)
+        .unwrap();
+    assert_eq!(answer.channel.as_deref(), Some("webhook"));
+}
+
+/// Whoever answers at the webhook's URL (or pretends to) cannot approve:
+/// an answer in the response decides only where the operator trusts it.
+#[tokio::test]
+async fn a_webhook_response_does_not_approve_unless_the_operator_trusts_it() {
+    let bridge = TestServer::start().await;
+    for trust in [false, true] {
+        let config = webhook_config(&bridge.url("/webhook?answer=allow"), trust);
+        text_agent(&config, "bridged", "ask", "1s");
         let loaded = config.load();
         let runtime = open_runtime(loaded.host.clone());
         let queue = Arc::new(PromptQueue::default());
-        runtime.consent().attach(Arc::new(
-            runtime.webhook(queue.clone()).expect("configured"),
-        ));
+        let webhook = runtime.webhook(queue).unwrap().expect("configured");
+        runtime.consent().attach(Arc::new(webhook));
         let agent = runtime.load_agent(&loaded.agents["bridged"]).unwrap();
         let session = Session::new("s");
-        let report = if answered_by_webhook {
-            call_quietly(&runtime, &agent, &session, REGEX).await
-        } else {
-            // Posted, not answered: the answer comes through the queue, as
-            // from the HTTP API.
-            call_answering(&runtime, &queue, &agent, &session, REGEX, ALLOW_ONCE)
-                .await
-                .0
-        };
-        assert!(report.result.is_ok(), "{:?}", report.result);
-        let posted = bridge.requests().pop().expect("the prompt was posted");
-        let prompt: Prompt = serde_json::from_slice(&posted.body).expect("a prompt as JSON");
-        assert_eq!(
-            prompt.capability,
-            Capability::Tool {
-                tool: "text.regex_extract".into()
+        // The response says "allow always"; nobody answers in the queue.
+        for _ in 0..2 {
+            let report = call_quietly(&runtime, &agent, &session, REGEX).await;
+            match trust {
+                false => assert_kind(
+                    report.result.as_ref().unwrap_err(),
+                    |k| matches!(k, CallErrorKind::Denied(why) if why.contains("no answer")),
+                ),
+                true => assert!(report.result.is_ok(), "{:?}", report.result),
             }
-        );
-        assert_eq!(prompt.agent.as_str(), "bridged");
-        let audit = audit::read(runtime.db(), "bridged", None).unwrap();
-        assert_eq!(audit.last().unwrap().channel.as_deref(), Some("webhook"));
+        }
+        let remembered = grants::list(runtime.db(), "bridged").unwrap();
+        assert_eq!(remembered.len(), usize::from(trust), "{remembered:?}");
     }
 }
 
@@ -661,6 +781,7 @@ async fn a_denied_tool_is_never_asked_about_nor_allowed_by_a_remembered_answer()
         });
         assert!(asked.try_recv().is_err(), "mode {mode}: nobody was asked");
         let entry = audit::read(runtime.db(), "careful", None)
+            .await
             .unwrap()
             .pop()
             .unwrap();

@@ -270,7 +270,7 @@ async fn an_exhausted_budget_refuses_with_a_clear_error() {
         "{message}"
     );
     assert_eq!(model.exchanges().len(), 2);
-    let refusal = audit::read(runtime.db(), "ops", None).unwrap();
+    let refusal = audit::read(runtime.db(), "ops", None).await.unwrap();
     assert_eq!(
         refusal.last().unwrap().capability,
         "inference beyond tokens_per_day"

@@ -4,6 +4,7 @@
 //! `sandbox-tests/src`.
 
 mod agent_loop;
+mod audit;
 mod authority;
 mod consent;
 mod contract;

@@ -105,7 +105,8 @@ async fn install(
     let ops = AgentId::new("ops").unwrap();
     let star = semver::VersionReq::STAR;
     let plan = install::plan_install(&source, &ops, "text", &star).await?;
-    install::commit(&plan, &host.dir, &host.data_dir)?;
+    let db = skillbox::Db::in_data_dir(&host.data_dir).unwrap();
+    install::commit(&plan, &host.dir, &host.data_dir, &db, "a test").await?;
     Ok(plan)
 }
 
@@ -428,7 +429,9 @@ async fn a_skill_tampered_after_install_is_quarantined_at_load() {
         "{error}"
     );
     assert!(!store.exists());
-    let audit = skillbox::audit::read(runtime.db(), "ops", None).unwrap();
+    let audit = skillbox::audit::read(runtime.db(), "ops", None)
+        .await
+        .unwrap();
     assert!(
         audit.iter().any(|e| e.decision == "quarantined"),
         "{audit:?}"
@@ -530,7 +533,11 @@ async fn an_upgrade_that_widens_asks_again_and_keeps_the_operators_narrowing() {
     ] {
         assert!(details.contains(expected), "{expected} in:\n{details}");
     }
-    install::commit(&plan, &host.dir, &host.data_dir).unwrap();
+    let db = skillbox::Db::in_data_dir(&host.data_dir).unwrap();
+    install::commit(&plan, &host.dir, &host.data_dir, &db, "a test")
+        .await
+        .unwrap();
+    drop(db);
 
     let written = std::fs::read_to_string(&agent_file).unwrap();
     let agent: toml::Value = toml::from_str(&written).unwrap();
