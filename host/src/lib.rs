@@ -65,6 +65,7 @@ pub use inference::{AgentClient, Failure, InferenceError};
 pub use redact::SecretScanner;
 
 // Durable state, per agent.
+pub use db::agent as agent_data;
 pub use db::{Db, DbError, audit, grants, history, usage};
 
 // The HTTP API: a server of a configuration's agents, and its bearer tokens.

@@ -26,6 +26,7 @@ use super::auth::{AdminSocket, Caller};
 use super::error::ApiError;
 use super::served::Served;
 use super::tokens::{Holder, TokenStore};
+use crate::db::agent::{self as agent_data, AgentDataError};
 use crate::market::MarketError;
 use crate::market::install::{self, Agreement, PlanSummary, Source, Upgrade};
 use crate::vocab::AgentId;
@@ -342,4 +343,64 @@ fn reload(served: &Served) -> Result<Vec<String>, ApiError> {
             "the change is written, but the configuration does not load: {e}"
         ))
     })
+}
+
+/// `GET /v1/admin/agents/{id}/export`: everything the host holds of the
+/// agent (memory, history, grants, usage, audit), as JSON Lines.
+pub(super) async fn export_agent(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    caller.admin()?;
+    let agent = AgentId::new(&id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut lines = Vec::new();
+    agent_data::export(served.runtime.db(), agent.as_str(), &mut lines)
+        .await
+        .map_err(agent_data_error)?;
+    let content_type = [(axum::http::header::CONTENT_TYPE, "application/jsonl")];
+    Ok((content_type, lines).into_response())
+}
+
+/// `POST /v1/admin/agents/{id}/import`: an export (the body) back into a
+/// host that holds nothing of the agent.
+pub(super) async fn import_agent(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let agent = AgentId::new(&id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let records = agent_data::import(served.runtime.db(), agent.as_str(), &body[..])
+        .await
+        .map_err(agent_data_error)?;
+    Ok(Json(json!({ "agent": agent, "records": records })))
+}
+
+/// `DELETE /v1/admin/agents/{id}/data`: remove everything the host holds
+/// of the agent. Its configuration stays: what it does next starts anew.
+pub(super) async fn delete_agent_data(
+    State(served): State<Arc<Served>>,
+    caller: axum::Extension<Caller>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let agent = AgentId::new(&id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let records = agent_data::delete(served.runtime.db(), agent.as_str()).await?;
+    Ok(Json(json!({ "agent": agent, "records": records })))
+}
+
+fn agent_data_error(e: AgentDataError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        AgentDataError::Db(_) | AgentDataError::Write(_) => ApiError::internal(message),
+        AgentDataError::NotEmpty { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "agent_has_data", message)
+        }
+        AgentDataError::Malformed { .. } | AgentDataError::OtherAgent { .. } => {
+            ApiError::bad_request(message)
+        }
+    }
 }

@@ -75,7 +75,26 @@ impl AdminClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, RemoteError> {
-        let response = self.send(method, path, body).await?;
+        let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        let bytes = self
+            .exchange(method, path, body, "application/json")
+            .await?;
+        match bytes.is_empty() {
+            true => Ok(Value::Null),
+            false => serde_json::from_slice(&bytes)
+                .map_err(|e| RemoteError::Http(format!("an answer that is not JSON: {e}"))),
+        }
+    }
+
+    /// Send `body` (of `content_type`) and read the answer whole.
+    pub(crate) async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<Bytes, RemoteError> {
+        let response = self.send(method, path, body, content_type).await?;
         let status = response.status();
         let bytes = http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
             .collect()
@@ -85,11 +104,7 @@ impl AdminClient {
         if !status.is_success() {
             return Err(refused(status, &bytes));
         }
-        match bytes.is_empty() {
-            true => Ok(Value::Null),
-            false => serde_json::from_slice(&bytes)
-                .map_err(|e| RemoteError::Http(format!("an answer that is not JSON: {e}"))),
-        }
+        Ok(bytes)
     }
 
     /// POST an install or upgrade `request` to `path`, agreed to on the
@@ -144,7 +159,10 @@ impl AdminClient {
         mut on_event: impl FnMut(&str, &str),
     ) -> Result<(), RemoteError> {
         use eventsource_stream::Eventsource;
-        let response = self.send(Method::POST, path, Some(body)).await?;
+        let body = Bytes::from(body.to_string());
+        let response = self
+            .send(Method::POST, path, body, "application/json")
+            .await?;
         if !response.status().is_success() {
             let status = response.status();
             let bytes = response
@@ -170,7 +188,8 @@ impl AdminClient {
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Bytes,
+        content_type: &str,
     ) -> Result<hyper::Response<hyper::body::Incoming>, RemoteError> {
         let io = |error| RemoteError::Io {
             path: self.path.clone(),
@@ -184,13 +203,12 @@ impl AdminClient {
             .await
             .map_err(http)?;
         tokio::spawn(connection);
-        let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
         let request = Request::builder()
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, "skillbox")
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(bytes))
+            .header(hyper::header::CONTENT_TYPE, content_type)
+            .body(Full::new(body))
             .map_err(|e| RemoteError::Http(e.to_string()))?;
         sender.send_request(request).await.map_err(http)
     }

@@ -92,6 +92,12 @@ fn routes(served: &Arc<Served>) -> Router<Arc<Served>> {
         .route("/v1/admin/skills/install", post(admin::install_skill))
         .route("/v1/admin/skills/upgrade", post(admin::upgrade_skill))
         .route("/v1/admin/skills/remove", post(admin::remove_skill))
+        .route("/v1/admin/agents/{id}/export", get(admin::export_agent))
+        .route("/v1/admin/agents/{id}/import", post(admin::import_agent))
+        .route(
+            "/v1/admin/agents/{id}/data",
+            delete(admin::delete_agent_data),
+        )
         .route("/metrics", get(metrics))
         // Layers run last-added first: who calls (added by the door), then
         // their body.

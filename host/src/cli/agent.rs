@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Places;
+use super::{Places, data};
 use crate::agent::TurnEvent;
 use crate::api::{AdminClient, segment};
 use crate::consent::{Prompt, Session};
@@ -54,6 +54,32 @@ pub(super) enum AgentCommand {
         #[command(flatten)]
         places: Places,
     },
+    /// Write everything the host holds of an agent (memory, history, grants, usage, audit) as JSON Lines.
+    Export {
+        id: String,
+        /// The file to write [default: standard output]
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        places: Places,
+    },
+    /// Read an export back into a host that holds nothing of the agent.
+    Import {
+        id: String,
+        /// The export (`-` for standard input).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        places: Places,
+    },
+    /// Remove everything the host holds of an agent; its configuration stays.
+    Delete {
+        id: String,
+        /// Delete: without it, only say what would go.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        places: Places,
+    },
     /// Print a conversation, or list an agent's conversations.
     History {
         id: String,
@@ -91,6 +117,11 @@ pub(super) async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
             conversation,
             places,
         } => show_history(&id, conversation.as_deref(), &places).await,
+        AgentCommand::Export { id, out, places } => {
+            data::export(&id, out.as_deref(), &places).await
+        }
+        AgentCommand::Import { id, file, places } => data::import(&id, &file, &places).await,
+        AgentCommand::Delete { id, yes, places } => data::delete(&id, yes, &places).await,
     }
 }
 

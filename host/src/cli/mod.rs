@@ -2,6 +2,7 @@
 
 mod agent;
 mod approvals;
+mod data;
 mod grants;
 mod market;
 mod serve;

@@ -132,6 +132,8 @@ enum Message {
     Entry(Record),
     /// Answered once everything sent before is written.
     Settle(tokio::sync::oneshot::Sender<Result<(), String>>),
+    /// The agent's chain was deleted or imported: read its head again.
+    Forget(String),
 }
 
 /// An entry to write. A call allowed by configuration, the most frequent,
@@ -227,6 +229,11 @@ impl AuditLog {
             .unwrap_or_else(|_| Err("the audit writer has stopped".into()))
     }
 
+    /// Read `agent`'s head from disk again, after what is queued.
+    pub(super) fn forget(&self, agent: &str) {
+        self.send(Message::Forget(agent.to_owned()));
+    }
+
     /// Stop the writer once it has written what is queued.
     pub(super) fn stop(&self) {
         self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -268,13 +275,18 @@ impl Writer {
             }
             let mut records = Vec::new();
             let mut settles = Vec::new();
+            let mut written = Ok(());
             for message in messages {
                 match message {
                     Message::Entry(record) => records.push(record),
                     Message::Settle(reply) => settles.push(reply),
+                    Message::Forget(agent) => {
+                        written = written.and(self.write(std::mem::take(&mut records)));
+                        self.heads.remove(&agent);
+                    }
                 }
             }
-            let written = self.write(records).map_err(|e| {
+            let written = written.and(self.write(records)).map_err(|e| {
                 self.broken.store(true, Ordering::Relaxed);
                 tracing::error!("cannot write the audit log: {e}");
                 format!("cannot write the audit log: {e}")

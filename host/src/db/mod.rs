@@ -5,8 +5,11 @@
 //! `kv/<agent>/<skill>` holds a skill's key/value namespace in an agent,
 //! `grants/<agent>` the grants a person made by answering prompts,
 //! `audit/<agent>` the agent's audit log, `history/<agent>` its
-//! conversations and `usage/<agent>` what it spent on inference.
+//! conversations and `usage/<agent>` what it spent on inference;
+//! `kv/local:<agent>/<skill>` is memory from `skill run`. [`agent`]
+//! exports, imports and deletes them whole.
 
+pub mod agent;
 pub mod audit;
 pub mod grants;
 pub mod history;

@@ -100,6 +100,71 @@ fn notes_remember_in_one_process_and_recall_in_the_next() {
 }
 
 #[test]
+fn an_agents_data_is_exported_deleted_and_imported_back() {
+    let data = tempfile::tempdir().unwrap();
+    let notes = |tool: &str, input: &str| {
+        let args = [
+            "skill",
+            "run",
+            "skills/notes",
+            "--tool",
+            tool,
+            "--input",
+            input,
+        ];
+        stdout_json(&skillbox(data.path(), &args))
+    };
+    notes("remember", r#"{"key":"door","text":"code 4711"}"#);
+    let export = data.path().join("default.jsonl");
+    let exported = skillbox(
+        data.path(),
+        &[
+            "agent",
+            "export",
+            "default",
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    let said = String::from_utf8_lossy(&exported.stderr);
+    // The note, its namespace's usage, and the call on the audit.
+    let records: usize = said
+        .strip_prefix("exported ")
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(records >= 3, "{said}");
+    let lines = std::fs::read_to_string(&export).unwrap().lines().count();
+    assert_eq!(lines, records + 1, "a header, then a line per record");
+    let n_records = format!("{records} records");
+
+    let unsure = skillbox(data.path(), &["agent", "delete", "default"]);
+    assert!(!unsure.status.success());
+    let said = String::from_utf8_lossy(&unsure.stderr);
+    assert!(
+        said.contains(&n_records) && said.contains("--yes"),
+        "{said}"
+    );
+
+    let deleted = skillbox(data.path(), &["agent", "delete", "default", "--yes"]);
+    let said = String::from_utf8_lossy(&deleted.stdout);
+    assert!(said.contains(&format!("deleted {n_records}")), "{said}");
+    let gone = skillbox(data.path(), &["agent", "delete", "default"]);
+    let said = String::from_utf8_lossy(&gone.stderr);
+    assert!(said.contains("deletes 0 records"), "{said}");
+
+    let import = ["agent", "import", "default", export.to_str().unwrap()];
+    let imported = skillbox(data.path(), &import);
+    let said = String::from_utf8_lossy(&imported.stdout);
+    assert!(said.contains(&format!("imported {n_records}")), "{said}");
+    assert_eq!(notes("recall", r#"{"key":"door"}"#)["text"], "code 4711");
+    // Not over what is there.
+    let again = skillbox(data.path(), &import);
+    assert!(!again.status.success());
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("already holds"), "{said}");
+}
+
+#[test]
 fn a_trap_or_bad_input_exits_non_zero_with_a_clear_error() {
     let data = tempfile::tempdir().unwrap();
     let spin = skillbox(

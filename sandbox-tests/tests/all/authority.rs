@@ -176,6 +176,14 @@ async fn every_route_answers_each_role_as_the_table_says() {
         ("GET", "/v1/admin/tokens", None, &["admin"]),
         ("POST", "/v1/admin/reload", Some(json!({})), &["admin"]),
         ("GET", "/metrics", None, &["admin"]),
+        ("GET", "/v1/admin/agents/ops/export", None, &["admin"]),
+        (
+            "POST",
+            "/v1/admin/agents/ops/import",
+            Some(json!({})),
+            &["admin"],
+        ),
+        ("DELETE", "/v1/admin/agents/nobody/data", None, &["admin"]),
     ];
     let mut wrong = Vec::new();
     for (method, path, body, answered) in &table {

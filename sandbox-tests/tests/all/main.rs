@@ -3,6 +3,7 @@
 //! with a clear error while the host keeps serving. Shared set-up is in
 //! `sandbox-tests/src`.
 
+mod agent_data;
 mod agent_loop;
 mod audit;
 mod authority;
