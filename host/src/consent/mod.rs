@@ -180,25 +180,18 @@ impl ConsentBroker {
                 .unwrap_or(false)
     }
 
-    /// Remember `answer` about `prompt`'s capability, as its scope says;
-    /// the grant made, if any. A grant is on record, on disk, before it
-    /// takes effect.
-    async fn remember(
-        &self,
-        call: &CallConsent,
-        prompt: &Prompt,
-        answer: Answer,
-        by: &str,
-    ) -> Option<String> {
+    /// Remember `answer` about `prompt`'s capability, as its scope says. A
+    /// grant is on record, on disk, before it takes effect.
+    async fn remember(&self, call: &CallConsent, prompt: &Prompt, answer: Answer, by: &str) {
         let id = match self.db.generate_id() {
             Ok(n) => format!("g{n}"),
             Err(e) => {
                 tracing::warn!("cannot number a grant: {e}");
-                return None;
+                return;
             }
         };
         let mut grant = Grant {
-            id: id.clone(),
+            id,
             skill: call.skill.to_string(),
             capability: match answer.any_details {
                 true => prompt.capability.clone().any_details(),
@@ -211,15 +204,15 @@ impl ConsentBroker {
             by: by.to_owned(),
         };
         match answer.scope {
-            Scope::Once => return None,
+            Scope::Once => return,
             Scope::Session | Scope::Always => {}
             Scope::For { duration } => grant = grant.expiring_in(duration),
             // This use is the first of them.
-            Scope::Times { times } if times <= 1 => return None,
+            Scope::Times { times } if times <= 1 => return,
             Scope::Times { times } => grant.uses_left = Some(times - 1),
         }
         let entry = AuditEntry {
-            grant: Some(id.clone()),
+            grant: Some(grant.id.clone()),
             by: Some(by.to_owned()),
             ..call.entry(
                 Event::Grant,
@@ -230,19 +223,13 @@ impl ConsentBroker {
         };
         if let Err(e) = audit::append_durably(&self.db, entry).await {
             tracing::error!(agent = %call.agent, "no grant made, it cannot be recorded: {e}");
-            return None;
+            return;
         }
         if answer.scope == Scope::Session {
             self.lock_sessions()
                 .push((call.session.clone(), call.agent.clone(), grant));
-            return Some(id);
-        }
-        match grants::add(&self.db, call.agent.as_str(), &grant).await {
-            Ok(()) => Some(id),
-            Err(e) => {
-                tracing::warn!(agent = %call.agent, "cannot store a grant: {e}");
-                None
-            }
+        } else if let Err(e) = grants::add(&self.db, call.agent.as_str(), &grant).await {
+            tracing::warn!(agent = %call.agent, "cannot store a grant: {e}");
         }
     }
 

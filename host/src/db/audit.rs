@@ -10,16 +10,20 @@
 //! sorts after every entry, written in the same batch. [`verify`] walks
 //! the chain and names the first entry that does not hold.
 //!
-//! One writer thread appends, so that a tool call only queues its entry
-//! (the hot path pays a channel send) and entries are written in batches.
+//! One writer thread appends, in batches: it wakes every 50 ms, or at once
+//! for whoever waits on it. A call allowed by configuration, the most
+//! frequent decision, is counted where it happens ([`Tally`]: an atomic
+//! add on the tool's counter); each pass writes one entry per tool called,
+//! with the count and the time from the first call. Everything else is
+//! queued as an entry.
 //! A write that fails marks the log unwritable, and [`AuditLog::healthy`]
 //! then refuses what would go unrecorded. [`append_durably`] returns once
 //! the entry is on disk: for grants, which must be on record before they
 //! take effect.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
@@ -84,6 +88,25 @@ pub struct AuditEntry {
     /// Who decided or acted: a token's holder and id, `cli`, a channel.
     #[serde(default)]
     pub by: Option<String>,
+    /// How many calls this entry records: calls allowed by configuration
+    /// that follow each other, to the same tool, within one write, are one
+    /// entry, from `time` to `until`.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u64,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde"
+    )]
+    pub until: Option<SystemTime>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 impl AuditEntry {
@@ -103,6 +126,8 @@ impl AuditEntry {
             channel: None,
             grant: None,
             by: None,
+            count: 1,
+            until: None,
         }
     }
 }
@@ -129,84 +154,156 @@ fn tree(sled: &sled::Db, agent: &str) -> Result<sled::Tree, sled::Error> {
 
 /// What the writer is sent.
 enum Message {
-    Entry(Record),
+    Entry(Box<AuditEntry>),
     /// Answered once everything sent before is written.
     Settle(tokio::sync::oneshot::Sender<Result<(), String>>),
     /// The agent's chain was deleted or imported: read its head again.
     Forget(String),
 }
 
-/// An entry to write. A call allowed by configuration, the most frequent,
-/// is made into an entry by the writer, off the call's path.
-enum Record {
-    Full(Box<AuditEntry>),
-    Allowed {
-        time: SystemTime,
-        agent: AgentId,
-        skill: Arc<str>,
-        tool: Box<str>,
-    },
+/// Calls allowed by configuration, the most frequent decision, counted
+/// where they happen: one counter per tool of a loaded agent. The writer
+/// takes the counts on each pass and writes one entry per tool called,
+/// with the count and the time from the first call to the pass.
+pub struct Tally {
+    agent: AgentId,
+    /// skill → tool → calls since the last pass.
+    tools: HashMap<Arc<str>, HashMap<Box<str>, Counter>>,
+    board: Arc<Board>,
 }
 
-impl Record {
-    fn agent(&self) -> &str {
-        match self {
-            Record::Full(entry) => &entry.agent,
-            Record::Allowed { agent, .. } => agent.as_str(),
+/// The tallies of the loaded agents, and what those gone left uncounted.
+#[derive(Default)]
+struct Board {
+    live: Mutex<Vec<std::sync::Weak<Tally>>>,
+    left: Mutex<Vec<AuditEntry>>,
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        let entries = self.take(SystemTime::now());
+        if !entries.is_empty() {
+            let mut left = self.board.left.lock().unwrap_or_else(|e| e.into_inner());
+            left.extend(entries);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counter {
+    calls: AtomicU64,
+    /// When the first of them was made, in nanoseconds since the epoch.
+    since: AtomicU64,
+}
+
+impl Tally {
+    /// Count one call to `skill.tool`, allowed by configuration.
+    pub fn count(&self, skill: &str, tool: &str) {
+        let Some(counter) = self.tools.get(skill).and_then(|tools| tools.get(tool)) else {
+            return;
+        };
+        if counter.calls.fetch_add(1, Ordering::Relaxed) == 0 {
+            counter
+                .since
+                .store(nanos(SystemTime::now()), Ordering::Relaxed);
         }
     }
 
-    fn into_entry(self) -> AuditEntry {
-        match self {
-            Record::Full(entry) => *entry,
-            Record::Allowed {
-                time,
-                agent,
-                skill,
-                tool,
-            } => AuditEntry {
-                time,
-                skill: skill.to_string(),
-                capability: format!("tool {skill}.{tool}"),
-                tool: tool.into(),
-                reason: "allowed by the agent's configuration".into(),
-                ..AuditEntry::new(Event::Decision, agent.as_str(), "allowed")
-            },
+    /// Entries for the calls counted since the last pass.
+    fn take(&self, now: SystemTime) -> Vec<AuditEntry> {
+        let mut entries = Vec::new();
+        for (skill, tools) in &self.tools {
+            for (tool, counter) in tools {
+                if counter.calls.load(Ordering::Relaxed) == 0 {
+                    continue;
+                }
+                let since = counter.since.load(Ordering::Relaxed);
+                let count = counter.calls.swap(0, Ordering::Relaxed);
+                let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(since);
+                entries.push(AuditEntry {
+                    time,
+                    skill: skill.to_string(),
+                    tool: tool.to_string(),
+                    capability: format!("tool {skill}.{tool}"),
+                    reason: "allowed by the agent's configuration".into(),
+                    count,
+                    until: (count > 1).then_some(now),
+                    ..AuditEntry::new(Event::Decision, self.agent.as_str(), "allowed")
+                });
+            }
         }
+        entries.sort_by_key(|entry| entry.time);
+        entries
     }
+}
+
+fn nanos(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// The audit log of a database: a queue to one writer thread.
 pub(crate) struct AuditLog {
-    sender: Mutex<Option<mpsc::Sender<Message>>>,
+    sender: RwLock<Option<mpsc::Sender<Message>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The writer, to wake when someone waits on it.
+    thread: std::thread::Thread,
     /// Set when a write failed: nothing more is allowed unrecorded.
     broken: Arc<AtomicBool>,
+    tallies: Tallies,
 }
+
+type Tallies = Arc<Board>;
 
 impl AuditLog {
     pub(super) fn start(sled: sled::Db, disk: Arc<Disk>) -> AuditLog {
         let (sender, receiver) = mpsc::channel();
         let broken = Arc::new(AtomicBool::new(false));
+        let tallies = Tallies::default();
         let writer = Writer {
             sled,
             disk,
             heads: HashMap::new(),
             broken: broken.clone(),
+            tallies: tallies.clone(),
         };
         let writer = std::thread::Builder::new()
             .name("skillbox-audit".into())
             .spawn(move || writer.run(receiver))
             .expect("the audit writer thread starts");
         AuditLog {
-            sender: Mutex::new(Some(sender)),
+            sender: RwLock::new(Some(sender)),
+            thread: writer.thread().clone(),
             writer: Mutex::new(Some(writer)),
             broken,
+            tallies,
         }
     }
 
+    /// A tally for the calls `agent` makes to `tools` (skill, tool).
+    pub(super) fn tally<'a>(
+        &self,
+        agent: &AgentId,
+        tools: impl IntoIterator<Item = (&'a Arc<str>, &'a str)>,
+    ) -> Arc<Tally> {
+        let mut by_skill: HashMap<Arc<str>, HashMap<Box<str>, Counter>> = HashMap::new();
+        for (skill, tool) in tools {
+            let counters = by_skill.entry(skill.clone()).or_default();
+            counters.insert(tool.into(), Counter::default());
+        }
+        let tally = Arc::new(Tally {
+            agent: agent.clone(),
+            tools: by_skill,
+            board: self.tallies.clone(),
+        });
+        let mut live = self.tallies.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|t| t.strong_count() > 0);
+        live.push(Arc::downgrade(&tally));
+        tally
+    }
+
     fn send(&self, message: Message) -> bool {
-        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = self.sender.read().unwrap_or_else(|e| e.into_inner());
         sender.as_ref().is_some_and(|s| s.send(message).is_ok())
     }
 
@@ -224,6 +321,7 @@ impl AuditLog {
         if !self.send(Message::Settle(sender)) {
             return Err("the audit writer has stopped".into());
         }
+        self.thread.unpark();
         receiver
             .await
             .unwrap_or_else(|_| Err("the audit writer has stopped".into()))
@@ -236,7 +334,11 @@ impl AuditLog {
 
     /// Stop the writer once it has written what is queued.
     pub(super) fn stop(&self) {
-        self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.sender
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.thread.unpark();
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(writer) = writer
             && writer.join().is_err()
@@ -259,62 +361,91 @@ struct Writer {
     /// still empty.
     heads: HashMap<String, Option<Head>>,
     broken: Arc<AtomicBool>,
+    tallies: Tallies,
 }
 
-/// Most entries written in one batch.
-const BATCH: usize = 1024;
+/// How long the writer sleeps when nobody waits on it.
+const NAP: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Writer {
     fn run(mut self, receiver: mpsc::Receiver<Message>) {
-        while let Ok(first) = receiver.recv() {
-            let mut messages = vec![first];
-            while messages.len() < BATCH
-                && let Ok(message) = receiver.try_recv()
-            {
-                messages.push(message);
-            }
-            let mut records = Vec::new();
-            let mut settles = Vec::new();
-            let mut written = Ok(());
-            for message in messages {
-                match message {
-                    Message::Entry(record) => records.push(record),
-                    Message::Settle(reply) => settles.push(reply),
-                    Message::Forget(agent) => {
-                        written = written.and(self.write(std::mem::take(&mut records)));
-                        self.heads.remove(&agent);
-                    }
+        loop {
+            let mut messages = Vec::new();
+            let open = loop {
+                match receiver.try_recv() {
+                    Ok(message) => messages.push(message),
+                    Err(mpsc::TryRecvError::Empty) => break true,
+                    Err(mpsc::TryRecvError::Disconnected) => break false,
                 }
+            };
+            self.handle(messages);
+            if !open {
+                return;
             }
-            let written = written.and(self.write(records)).map_err(|e| {
-                self.broken.store(true, Ordering::Relaxed);
-                tracing::error!("cannot write the audit log: {e}");
-                format!("cannot write the audit log: {e}")
-            });
-            for reply in settles {
-                let _ = reply.send(written.clone());
-            }
+            std::thread::park_timeout(NAP);
         }
     }
 
-    /// Append `records` to their chains: one batch per agent.
-    fn write(&mut self, records: Vec<Record>) -> Result<(), sled::Error> {
-        let mut by_agent: Vec<(String, Vec<Record>)> = Vec::new();
-        for record in records {
-            match by_agent.iter_mut().find(|(a, _)| a == record.agent()) {
-                Some((_, list)) => list.push(record),
-                None => by_agent.push((record.agent().to_owned(), vec![record])),
+    /// Write the tallies' counts, then what `messages` hold, in order, then
+    /// answer who waits.
+    fn handle(&mut self, messages: Vec<Message>) {
+        let mut records = self.counted();
+        let mut settles = Vec::new();
+        let mut written = Ok(());
+        for message in messages {
+            match message {
+                Message::Entry(entry) => records.push(*entry),
+                Message::Settle(reply) => settles.push(reply),
+                Message::Forget(agent) => {
+                    written = written.and(self.write(std::mem::take(&mut records)));
+                    self.heads.remove(&agent);
+                }
             }
         }
-        for (agent, records) in by_agent {
+        let written = written.and(self.write(records)).map_err(|e| {
+            self.broken.store(true, Ordering::Relaxed);
+            tracing::error!("cannot write the audit log: {e}");
+            format!("cannot write the audit log: {e}")
+        });
+        for reply in settles {
+            let _ = reply.send(written.clone());
+        }
+    }
+
+    /// Entries for the calls the tallies counted since the last pass.
+    fn counted(&self) -> Vec<AuditEntry> {
+        let now = SystemTime::now();
+        let left =
+            std::mem::take(&mut *self.tallies.left.lock().unwrap_or_else(|e| e.into_inner()));
+        let live: Vec<Arc<Tally>> = {
+            let live = self.tallies.live.lock().unwrap_or_else(|e| e.into_inner());
+            live.iter().filter_map(std::sync::Weak::upgrade).collect()
+        };
+        // A tally dropped here leaves its counts on the board, for next time.
+        left.into_iter()
+            .chain(live.iter().flat_map(|tally| tally.take(now)))
+            .collect()
+    }
+
+    /// Append `entries` to their chains: one batch per agent.
+    fn write(&mut self, entries: Vec<AuditEntry>) -> Result<(), sled::Error> {
+        let mut by_agent: HashMap<String, Vec<AuditEntry>> = HashMap::new();
+        for entry in entries {
+            match by_agent.get_mut(&entry.agent) {
+                Some(list) => list.push(entry),
+                None => {
+                    by_agent.insert(entry.agent.clone(), vec![entry]);
+                }
+            }
+        }
+        for (agent, entries) in by_agent {
             let tree = tree(&self.sled, &agent)?;
             let mut head = match self.heads.get(&agent) {
                 Some(head) => head.clone(),
                 None => self.load_head(&agent, &tree)?,
             };
             let mut batch = sled::Batch::default();
-            for record in records {
-                let mut entry = record.into_entry();
+            for mut entry in entries {
                 (entry.seq, entry.prev) = match &head {
                     None => (0, genesis(&agent)),
                     Some(Head { seq, hash }) => (seq + 1, hash.clone()),
@@ -385,20 +516,7 @@ fn link(batch: &mut sled::Batch, entry: &AuditEntry) -> Head {
 
 /// Append `entry` to its agent's log: queued, written soon, in order.
 pub fn append(db: &Db, entry: AuditEntry) {
-    if !db.audit.send(Message::Entry(Record::Full(Box::new(entry)))) {
-        tracing::error!("the audit writer has stopped; an entry is lost");
-    }
-}
-
-/// Record that `agent` called `skill.tool` as its configuration allows.
-pub(crate) fn allowed(db: &Db, agent: &AgentId, skill: &Arc<str>, tool: &str) {
-    let record = Record::Allowed {
-        time: SystemTime::now(),
-        agent: agent.clone(),
-        skill: skill.clone(),
-        tool: tool.into(),
-    };
-    if !db.audit.send(Message::Entry(record)) {
+    if !db.audit.send(Message::Entry(Box::new(entry))) {
         tracing::error!("the audit writer has stopped; an entry is lost");
     }
 }

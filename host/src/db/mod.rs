@@ -100,6 +100,16 @@ impl Db {
         Ok(self.sled.generate_id()?)
     }
 
+    /// A tally of the calls `agent` makes to `tools` (skill, tool) as its
+    /// configuration allows: on the audit log within a few milliseconds.
+    pub(crate) fn tally<'a>(
+        &self,
+        agent: &crate::vocab::AgentId,
+        tools: impl IntoIterator<Item = (&'a std::sync::Arc<str>, &'a str)>,
+    ) -> std::sync::Arc<audit::Tally> {
+        self.audit.tally(agent, tools)
+    }
+
     /// Whether the audit log is being written; if not, why. Nothing may be
     /// allowed that would go unrecorded.
     pub fn audit_healthy(&self) -> Result<(), DbError> {

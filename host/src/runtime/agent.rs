@@ -20,6 +20,8 @@ pub struct Agent {
     /// Its share of the instance pool, the same for every load of the
     /// agent in a runtime.
     pub share: Arc<tokio::sync::Semaphore>,
+    /// Its calls allowed by configuration, counted for the audit.
+    pub(crate) tally: Arc<crate::db::audit::Tally>,
 }
 
 impl Agent {

@@ -238,6 +238,7 @@ impl Runtime {
             .clone()
             .map(|settings| self.inference.client(&config.id, settings));
         Ok(Agent {
+            tally: self.tally(&config.id, &skills),
             policy,
             skills,
             inference,
@@ -249,13 +250,32 @@ impl Runtime {
     /// A one-skill agent for running `skill` directly (see
     /// [`AgentPolicy::local`]).
     pub fn local_agent(&self, id: &AgentId, skill: Arc<Skill>) -> Agent {
+        let skills = BTreeMap::from([(skill.name().to_owned(), skill.clone())]);
         Agent {
             policy: AgentPolicy::local(id, &skill.manifest, &self.host, &self.egress),
-            skills: BTreeMap::from([(skill.name().to_owned(), skill)]),
+            tally: self.tally(id, &skills),
+            skills,
             inference: None,
             prompts: Default::default(),
             share: self.share_of(id),
         }
+    }
+
+    /// A tally of `id`'s calls to the tools of `skills`, for the audit.
+    fn tally(&self, id: &AgentId, skills: &BTreeMap<String, Arc<Skill>>) -> Arc<audit::Tally> {
+        let names: Vec<(Arc<str>, &str)> = skills
+            .iter()
+            .flat_map(|(name, skill)| {
+                let name: Arc<str> = name.as_str().into();
+                skill
+                    .manifest
+                    .tools
+                    .iter()
+                    .map(move |tool| (name.clone(), tool.name.as_str()))
+            })
+            .collect();
+        self.db
+            .tally(id, names.iter().map(|(skill, tool)| (skill, *tool)))
     }
 
     /// Agent `id`'s share of the instance pool: `max_calls_per_agent`
@@ -432,7 +452,7 @@ impl Runtime {
                 self.db
                     .audit_healthy()
                     .map_err(|e| CallErrorKind::Denied(e.to_string()))?;
-                audit::allowed(&self.db, agent.id(), &policy.skill, tool);
+                agent.tally.count(skill, tool);
             }
         }
         Ok((policy, consent, deadline))

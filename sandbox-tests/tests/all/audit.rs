@@ -160,3 +160,28 @@ async fn an_entry_removed_or_the_last_changed_is_found() {
     };
     assert_eq!(at, 6, "{why}");
 }
+
+/// Calls allowed by configuration are counted, each of them: a run of them
+/// to one tool may share an entry, which says how many.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_call_allowed_by_configuration_is_counted() {
+    let config = config();
+    let loaded = config.load();
+    let runtime = open_runtime(loaded.host.clone());
+    let agent = runtime.load_agent(&loaded.agents[AGENT]).unwrap();
+    let session = Session::new("s");
+    for _ in 0..25 {
+        let call = runtime.call(&agent, &session, "text", "word_count", r#"{"text":"a"}"#);
+        assert!(call.await.result.is_ok());
+    }
+    // Counted by a loaded agent, and by one gone before the log was read.
+    drop(agent);
+    let entries = audit::read(runtime.db(), AGENT, None).await.unwrap();
+    let counted: u64 = entries
+        .iter()
+        .filter(|e| e.decision == "allowed" && e.tool == "word_count")
+        .map(|e| e.count)
+        .sum();
+    assert_eq!(counted, 25, "{entries:#?}");
+    assert!(entries.iter().all(|e| e.count == 1 || e.until.is_some()));
+}
