@@ -223,3 +223,21 @@ pub fn assert_kind(error: &CallError, expected: impl Fn(&CallErrorKind) -> bool)
         error.kind
     );
 }
+
+/// Wait (10 s at most) for the next prompt `asked` (a subscription to
+/// `queue`) sees, and answer it as a person would.
+pub async fn answer_next(
+    asked: &mut tokio::sync::broadcast::Receiver<skillbox::Prompt>,
+    queue: &skillbox::PromptQueue,
+    answer: skillbox::Answer,
+) -> skillbox::Prompt {
+    let prompt = tokio::time::timeout(std::time::Duration::from_secs(10), asked.recv())
+        .await
+        .expect("a prompt within 10 s")
+        .expect("the queue is open");
+    queue
+        .answer(&prompt.id, answer, "a test".into())
+        .await
+        .expect("the prompt is pending");
+    prompt
+}

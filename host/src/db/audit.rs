@@ -16,6 +16,7 @@
 //! add on the tool's counter); each pass writes one entry per tool called,
 //! with the count and the time from the first call. Everything else is
 //! queued as an entry.
+//!
 //! A write that fails marks the log unwritable, and [`AuditLog::healthy`]
 //! then refuses what would go unrecorded. [`append_durably`] returns once
 //! the entry is on disk: for grants, which must be on record before they

@@ -5,9 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sandbox_tests::{Config, open_runtime};
+use sandbox_tests::{Config, answer_next, open_runtime};
 use skillbox::agent_data::{self, AgentDataError};
 use skillbox::usage::{self, Account, Spent};
 use skillbox::{Answer, Message, PromptQueue, Role, Runtime, Scope, Session, audit, history};
@@ -53,18 +52,8 @@ async fn live(runtime: &Runtime, config: &Config, queue: &PromptQueue, id: &str)
     let mut asked = queue.subscribe();
     let regex = r#"{"text":"a1","pattern":"[0-9]"}"#;
     let calling = runtime.call(&agent, &session, "text", "regex_extract", regex);
-    let answering = async {
-        let prompt = tokio::time::timeout(Duration::from_secs(10), asked.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        let always = Answer::new(true, Scope::Always);
-        queue
-            .answer(&prompt.id, always, "a test".into())
-            .await
-            .unwrap();
-    };
-    let (report, ()) = tokio::join!(calling, answering);
+    let answering = answer_next(&mut asked, queue, Answer::new(true, Scope::Always));
+    let (report, _) = tokio::join!(calling, answering);
     assert!(report.result.is_ok(), "{:?}", report.result);
 
     let db = runtime.db();

@@ -2,9 +2,8 @@
 //! entry changed or removed on disk is found by `verify`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use sandbox_tests::{Config, open_runtime};
+use sandbox_tests::{Config, answer_next, open_runtime};
 use skillbox::audit::{self, AuditEntry, Chain, Event};
 use skillbox::{Answer, PromptQueue, Scope, Session};
 
@@ -39,18 +38,9 @@ async fn decisions(config: &Config) {
     assert!(call("word_count", count).await.result.is_ok());
     assert!(call("json_query", "{}").await.result.is_err());
     let mut asked = queue.subscribe();
-    let answering = async {
-        let prompt = tokio::time::timeout(Duration::from_secs(10), asked.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        let always = Answer::new(true, Scope::Always);
-        queue
-            .answer(&prompt.id, always, "token t1 (approver)".into())
-            .await
-            .unwrap();
-    };
-    let (asked_about, ()) = tokio::join!(call("regex_extract", regex), answering);
+    let always = Answer::new(true, Scope::Always);
+    let answering = answer_next(&mut asked, &queue, always);
+    let (asked_about, _) = tokio::join!(call("regex_extract", regex), answering);
     assert!(asked_about.result.is_ok(), "{:?}", asked_about.result);
     assert!(call("regex_extract", regex).await.result.is_ok());
     let grant = skillbox::grants::list(runtime.db(), AGENT).unwrap()[0]
@@ -104,8 +94,8 @@ async fn every_decision_is_on_record_in_a_chain_that_holds() {
         (Event::Revoke, "revoked", ""),
     ];
     assert_eq!(seen, expected, "{entries:#?}");
-    assert_eq!(entries[3].by.as_deref(), Some("token t1 (approver)"));
-    assert_eq!(entries[4].by.as_deref(), Some("token t1 (approver)"));
+    assert_eq!(entries[3].by.as_deref(), Some("a test"));
+    assert_eq!(entries[4].by.as_deref(), Some("a test"));
     assert_eq!(entries[6].by.as_deref(), Some("token t2 (admin)"));
     assert!(entries.iter().zip(0..).all(|(e, n)| e.seq == n));
     assert!(
