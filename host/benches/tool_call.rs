@@ -11,6 +11,9 @@
 //!
 //! Needs the skills built: `scripts/build-skills`.
 
+// A benchmark prints its own report; the printing rule is for the command.
+#![allow(clippy::disallowed_macros)]
+
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;

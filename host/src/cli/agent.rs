@@ -1,12 +1,12 @@
 //! `skillbox agent ...`: what an agent may do, and conversations with it.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::output::{eout, eoutln, out, outln};
 use super::{Places, data};
 use crate::agent::TurnEvent;
 use crate::api::{AdminClient, segment};
@@ -16,7 +16,7 @@ use crate::db::usage::Spent;
 use crate::egress::Egress;
 use crate::prompt::hold_screen;
 use crate::runtime::{self, Agent, Runtime};
-use crate::vocab::{Message, printable, truncate};
+use crate::vocab::{Message, truncate};
 
 #[derive(Subcommand)]
 pub(super) enum AgentCommand {
@@ -131,10 +131,10 @@ fn describe(id: &str, places: &Places, explain: bool) -> anyhow::Result<ExitCode
     let egress = Egress::new(config.host.hosts.clone());
     let (policy, manifests) = runtime::decide(&config.host, &egress, agent)?;
     if explain {
-        print!("{}", policy.explain(&manifests));
+        out!("{}", policy.explain(&manifests));
     } else {
         for (skill, tool) in policy.allowed_tools(&manifests) {
-            println!("{skill}.{} — {}", tool.name, tool.description);
+            outln!("{skill}.{} — {}", tool.name, tool.description);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -171,12 +171,9 @@ async fn ask(
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
-            "{}",
-            printable(report["answer"].as_str().unwrap_or_default())
-        );
+        outln!("{}", report["answer"].as_str().unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -216,13 +213,13 @@ async fn chat(id: &str, args: &ConversationArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .find(|(name, _)| name == conversation)
         .map_or(0, |(_, count)| count);
-    eprintln!(
+    eoutln!(
         "agent '{id}' · {through} · conversation '{conversation}' ({earlier} earlier messages)\n\
          Type a message and press Enter; Ctrl-D ends."
     );
     let session = session();
     loop {
-        eprint!("> ");
+        eout!("> ");
         let Some(line) = read_line().await? else {
             break;
         };
@@ -244,8 +241,8 @@ async fn chat(id: &str, args: &ConversationArgs) -> anyhow::Result<ExitCode> {
             }
         };
         match said {
-            Ok(()) => println!(),
-            Err(e) => eprintln!("\nerror: {}", printable(&format!("{e:#}"))),
+            Ok(()) => outln!(),
+            Err(e) => eoutln!("\nerror: {e:#}"),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -267,20 +264,18 @@ fn models(agent: &Agent) -> String {
 /// Show one event of a turn as it happens.
 fn show(event: TurnEvent) {
     let _screen = hold_screen();
-    let mut out = std::io::stdout().lock();
-    let _ = match event {
-        TurnEvent::Token { text } => write!(out, "{}", printable(&text)),
+    match event {
+        TurnEvent::Token { text } => out!("{text}"),
         TurnEvent::ToolCall {
             tool, arguments, ..
-        } => writeln!(out, "\n  → {tool} {}", one_line(&arguments)),
+        } => outln!("\n  → {tool} {}", one_line(&arguments)),
         TurnEvent::ToolResult {
             tool, ok, output, ..
         } => {
             let mark = if ok { "←" } else { "✗" };
-            writeln!(out, "  {mark} {tool} {}", one_line(&output))
+            outln!("  {mark} {tool} {}", one_line(&output))
         }
-    };
-    let _ = out.flush();
+    }
 }
 
 /// One turn through the running server; its report. The prompts it raises
@@ -303,9 +298,8 @@ async fn turn_remote(
         }
         "approval" => {
             if let Ok(prompt) = serde_json::from_str::<Prompt>(data) {
-                eprintln!(
-                    "\n? {}\n  waiting: answer with `skillbox approvals answer {} allow` (or deny)",
-                    printable(&prompt.to_string()),
+                eoutln!(
+                    "\n? {prompt}\n  waiting: answer with `skillbox approvals answer {} allow` (or deny)",
                     prompt.id
                 );
             }
@@ -357,7 +351,7 @@ async fn show_history(
     let server = super::server_of(places)?;
     let Some(conversation) = conversation else {
         for (name, count) in conversations(server.as_ref(), id, places).await? {
-            println!("{name}\t{count} messages");
+            outln!("{name}\t{count} messages");
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -376,10 +370,10 @@ async fn show_history(
         let role = serde_json::to_value(message.role)?;
         let role = role.as_str().unwrap_or_default();
         if !message.content.is_empty() {
-            println!("{role}: {}", printable(&message.content));
+            outln!("{role}: {}", message.content);
         }
         for call in &message.tool_calls {
-            println!("{role}: calls {} {}", call.name, one_line(&call.arguments));
+            outln!("{role}: calls {} {}", call.name, one_line(&call.arguments));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -443,11 +437,13 @@ async fn show_usage(id: &str, places: &Places) -> anyhow::Result<ExitCode> {
                 .collect()
         }
     };
-    println!("day\tmodel\trequests\tprompt tokens\tcompletion tokens");
+    outln!("day\tmodel\trequests\tprompt tokens\tcompletion tokens");
     for Row { day, model, spent } in usage {
-        println!(
+        outln!(
             "{day}\t{model}\t{}\t{}\t{}",
-            spent.requests, spent.prompt_tokens, spent.completion_tokens
+            spent.requests,
+            spent.prompt_tokens,
+            spent.completion_tokens
         );
     }
     Ok(ExitCode::SUCCESS)

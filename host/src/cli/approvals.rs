@@ -7,9 +7,9 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::Places;
+use super::output::outln;
 use crate::api::segment;
 use crate::consent::{Answer, Prompt, Scope};
-use crate::vocab::printable;
 
 #[derive(Subcommand)]
 pub(super) enum ApprovalsCommand {
@@ -35,10 +35,10 @@ pub(super) async fn run(command: ApprovalsCommand) -> anyhow::Result<ExitCode> {
             let answer = server.get("/v1/approvals").await?;
             let prompts: Vec<Prompt> = serde_json::from_value(answer["approvals"].clone())?;
             if prompts.is_empty() {
-                println!("no prompt is waiting");
+                outln!("no prompt is waiting");
             }
             for prompt in prompts {
-                println!("{}\n{}\n", prompt.id, printable(&prompt.to_string()));
+                outln!("{}\n{prompt}\n", prompt.id);
             }
         }
         ApprovalsCommand::Answer { id, answer, places } => {
@@ -48,7 +48,7 @@ pub(super) async fn run(command: ApprovalsCommand) -> anyhow::Result<ExitCode> {
             server
                 .post(&format!("/v1/approvals/{}", segment(&id)), &body)
                 .await?;
-            println!("answered {id}: {answer}");
+            outln!("answered {id}: {answer}");
         }
     }
     Ok(ExitCode::SUCCESS)

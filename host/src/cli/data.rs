@@ -1,7 +1,7 @@
 //! `skillbox agent export|import|delete`: everything the host holds of an
 //! agent, whole, through the server when one runs.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -10,6 +10,7 @@ use bytes::Bytes;
 use hyper::Method;
 
 use super::Places;
+use super::output::{eoutln, out, outln};
 use crate::api::AdminClient;
 use crate::db::Db;
 use crate::db::agent as agent_data;
@@ -45,9 +46,9 @@ pub(super) async fn export(
         .saturating_sub(1);
     match out {
         Some(path) => std::fs::write(path, &lines).with_context(|| path.display().to_string())?,
-        None => std::io::stdout().lock().write_all(&lines)?,
+        None => out!("{}", String::from_utf8_lossy(&lines)),
     }
-    eprintln!("exported {records} records of agent '{agent}'");
+    eoutln!("exported {records} records of agent '{agent}'");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -77,7 +78,7 @@ pub(super) async fn import(id: &str, from: &Path, places: &Places) -> anyhow::Re
             agent_data::import(&db, agent.as_str(), BufReader::new(&lines[..])).await?
         }
     };
-    println!("imported {records} records of agent '{agent}'");
+    outln!("imported {records} records of agent '{agent}'");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -95,7 +96,7 @@ pub(super) async fn delete(id: &str, yes: bool, places: &Places) -> anyhow::Resu
                 format!("{records} records")
             }
         };
-        eprintln!(
+        eoutln!(
             "this deletes {held} the host holds of agent '{agent}': memory, history, grants, \
              usage and audit; export it first if it may be wanted (skillbox agent export \
              {agent}), then pass --yes"
@@ -111,6 +112,6 @@ pub(super) async fn delete(id: &str, yes: bool, places: &Places) -> anyhow::Resu
         }
         None => agent_data::delete(&Db::in_data_dir(&data_dir)?, agent.as_str()).await?,
     };
-    println!("deleted {records} records of agent '{agent}'");
+    outln!("deleted {records} records of agent '{agent}'");
     Ok(ExitCode::SUCCESS)
 }

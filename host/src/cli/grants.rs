@@ -8,10 +8,11 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::Places;
+use super::output::{eoutln, outln};
 use crate::api::{RemoteError, segment};
 use crate::db::audit::{self, AuditEntry, Chain};
 use crate::db::grants::{self, Grant};
-use crate::vocab::{AgentId, printable};
+use crate::vocab::AgentId;
 
 #[derive(Subcommand)]
 pub(super) enum GrantsCommand {
@@ -73,10 +74,10 @@ pub(super) async fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
                 }
             };
             if list.is_empty() {
-                println!("agent '{agent}' has no grants");
+                outln!("agent '{agent}' has no grants");
             }
             for grant in list {
-                println!("{}", shown(&grant));
+                outln!("{}", shown(&grant));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -104,10 +105,10 @@ pub(super) async fn run(command: GrantsCommand) -> anyhow::Result<ExitCode> {
                 }
             };
             if revoked {
-                println!("revoked {grant}");
+                outln!("revoked {grant}");
                 Ok(ExitCode::SUCCESS)
             } else {
-                eprintln!("error: agent '{agent}' has no grant '{grant}'");
+                eoutln!("error: agent '{agent}' has no grant '{grant}'");
                 Ok(ExitCode::FAILURE)
             }
         }
@@ -150,7 +151,7 @@ pub(super) async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     };
     for entry in entries {
         if args.json {
-            println!("{}", serde_json::to_string(&entry)?);
+            outln!("{}", serde_json::to_string(&entry)?);
             continue;
         }
         let by = match (&entry.channel, &entry.grant) {
@@ -159,14 +160,14 @@ pub(super) async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
             (None, Some(g)) => format!(" [{g}]"),
             (None, None) => String::new(),
         };
-        println!(
+        outln!(
             "{}  {:<7} {}.{}  {}: {}{by}",
             humantime::format_rfc3339_seconds(entry.time),
             entry.decision,
             entry.skill,
             entry.tool,
             entry.capability,
-            printable(&entry.reason)
+            entry.reason
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -188,11 +189,11 @@ async fn verify(agent: &str, places: &Places) -> anyhow::Result<ExitCode> {
     };
     match chain {
         Chain::Intact { entries, head } => {
-            println!("audit of '{agent}': {entries} entries, every link holds; head {head}");
+            outln!("audit of '{agent}': {entries} entries, every link holds; head {head}");
             Ok(ExitCode::SUCCESS)
         }
         Chain::Broken { at, why } => {
-            println!("audit of '{agent}': broken at entry {at}: {why}");
+            outln!("audit of '{agent}': broken at entry {at}: {why}");
             Ok(ExitCode::FAILURE)
         }
     }

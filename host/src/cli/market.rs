@@ -10,6 +10,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::Places;
+use super::output::{eout, outln};
 use crate::api::{AdminClient, SkillChange};
 use crate::egress::Egress;
 use crate::market::install::{self, Agreement, Plan, PlanSummary, Source, Upgrade};
@@ -126,11 +127,14 @@ pub(super) enum RegistryCommand {
 
 /// An install's plan, for the person who decides.
 fn show_install(plan: &PlanSummary) {
-    println!(
+    outln!(
         "{} {} from {}: {}",
-        plan.name, plan.version, plan.registry, plan.description
+        plan.name,
+        plan.version,
+        plan.registry,
+        plan.description
     );
-    println!(
+    outln!(
         "publisher {} (key {}){}",
         plan.publisher,
         plan.key_id,
@@ -140,27 +144,27 @@ fn show_install(plan: &PlanSummary) {
             ""
         }
     );
-    println!("tools:");
+    outln!("tools:");
     for (name, description) in &plan.tools {
-        println!("  {name:<16} {description}");
+        outln!("  {name:<16} {description}");
     }
-    println!("capabilities:");
+    outln!("capabilities:");
     for line in &plan.capabilities {
-        println!("  {line}");
+        outln!("  {line}");
     }
     match plan.limits.is_empty() {
-        true => println!("limits: within the host's defaults"),
+        true => outln!("limits: within the host's defaults"),
         false => {
-            println!("limits beyond the host's defaults (agreeing grants them):");
+            outln!("limits beyond the host's defaults (agreeing grants them):");
             for line in &plan.limits {
-                println!("  {line}");
+                outln!("  {line}");
             }
         }
     }
     if !plan.left.is_empty() {
-        println!("not granted by installing (the operator grants these in the agent's file):");
+        outln!("not granted by installing (the operator grants these in the agent's file):");
         for line in &plan.left {
-            println!("  {line}");
+            outln!("  {line}");
         }
     }
 }
@@ -168,27 +172,30 @@ fn show_install(plan: &PlanSummary) {
 /// An upgrade's plan: what changes.
 fn show_upgrade(plan: &PlanSummary) {
     let from = plan.from.as_ref().expect("an upgrade");
-    println!(
+    outln!(
         "{} {from} -> {} (publisher {}, key {})",
-        plan.name, plan.version, plan.publisher, plan.key_id
+        plan.name,
+        plan.version,
+        plan.publisher,
+        plan.key_id
     );
     for line in &plan.added {
-        println!("  + {line}");
+        outln!("  + {line}");
     }
     for line in &plan.removed {
-        println!("  - {line}");
+        outln!("  - {line}");
     }
     for tool in &plan.tools_added {
-        println!("  + tool {tool}");
+        outln!("  + tool {tool}");
     }
     for tool in &plan.tools_removed {
-        println!("  - tool {tool}");
+        outln!("  - tool {tool}");
     }
     for line in &plan.limits_added {
-        println!("  + limit {line}");
+        outln!("  + limit {line}");
     }
     if plan.asks.is_none() {
-        println!("  nothing new it may do: no consent needed");
+        outln!("  nothing new it may do: no consent needed");
     }
 }
 
@@ -213,7 +220,7 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
         MarketSkillCommand::Keygen { publisher, out } => {
             let pair = KeyPair::generate(&publisher)?;
             pair.write(&out)?;
-            println!(
+            outln!(
                 "key {} for publisher '{publisher}' written to {}",
                 pair.key_id,
                 out.display()
@@ -226,7 +233,7 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
             let out =
                 out.unwrap_or_else(|| Release::file_name(&manifest.name, &manifest.version).into());
             std::fs::write(&out, &bytes).with_context(|| out.display().to_string())?;
-            println!(
+            outln!(
                 "{} ({} bytes, sha256 {})",
                 out.display(),
                 bytes.len(),
@@ -270,15 +277,19 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
                     .version
                     .to_string(),
             };
-            println!("removed {name} {version} from agent '{agent}'");
+            outln!("removed {name} {version} from agent '{agent}'");
         }
         MarketSkillCommand::List { agent, places } => {
             let config = places.load_config()?;
             let lock = Lockfile::read(&config.host.dir)?;
             for locked in lock.skills.iter().filter(|l| l.agent.as_str() == agent) {
-                println!(
+                outln!(
                     "{} {}  from {}  key {}  sha256 {}",
-                    locked.name, locked.version, locked.registry, locked.key_id, locked.sha256
+                    locked.name,
+                    locked.version,
+                    locked.registry,
+                    locked.key_id,
+                    locked.sha256
                 );
             }
         }
@@ -288,9 +299,11 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
             let egress = Egress::new(config.host.hosts.clone());
             for locked in install::missing(&config.host)? {
                 install::sync(&config.host, &egress, &locked).await?;
-                println!(
+                outln!(
                     "fetched {} {} for agent '{}'",
-                    locked.name, locked.version, locked.agent
+                    locked.name,
+                    locked.version,
+                    locked.agent
                 );
             }
         }
@@ -320,7 +333,7 @@ async fn install(
             .change_skill(path, request, yes, show_install, confirmed)
             .await?
         {
-            println!("installed {name} {} for agent '{agent}'", plan.version);
+            outln!("installed {name} {} for agent '{agent}'", plan.version);
         }
         return Ok(());
     }
@@ -330,7 +343,7 @@ async fn install(
     show_install(&plan.summary());
     agree_and_commit(&runtime, &plan, yes).await?;
     let version = &plan.fetched.release.version;
-    println!("installed {name} {version} for agent '{agent}'");
+    outln!("installed {name} {version} for agent '{agent}'");
     Ok(())
 }
 
@@ -353,9 +366,9 @@ async fn upgrade(
             .await?
         {
             SkillChange::Done(plan) => {
-                println!("upgraded {name} to {} for agent '{agent}'", plan.version)
+                outln!("upgraded {name} to {} for agent '{agent}'", plan.version)
             }
-            SkillChange::Newest => println!("{name} is at the newest version that matches"),
+            SkillChange::Newest => outln!("{name} is at the newest version that matches"),
         }
         return Ok(());
     }
@@ -370,12 +383,12 @@ async fn upgrade(
         trust_new_key,
     );
     match planned.await? {
-        Upgrade::Newest(version) => println!("{name} {version} is the newest that matches"),
+        Upgrade::Newest(version) => outln!("{name} {version} is the newest that matches"),
         Upgrade::Plan(plan) => {
             show_upgrade(&plan.summary());
             agree_and_commit(&runtime, &plan, yes).await?;
             let version = &plan.fetched.release.version;
-            println!("upgraded {name} to {version} for agent '{agent}'");
+            outln!("upgraded {name} to {version} for agent '{agent}'");
         }
     }
     Ok(())
@@ -384,12 +397,11 @@ async fn upgrade(
 /// Whether the person at this terminal agrees to `what`; no when there is
 /// no terminal to ask at, or it cannot be read.
 fn confirmed(what: &str) -> bool {
-    use std::io::{BufRead, IsTerminal, Write};
+    use std::io::{BufRead, IsTerminal};
     if !std::io::stdin().is_terminal() {
         return false;
     }
-    eprint!("{what}? [y/N] ");
-    let _ = std::io::stderr().flush();
+    eout!("{what}? [y/N] ");
     let mut line = String::new();
     match std::io::stdin().lock().read_line(&mut line) {
         Ok(_) => matches!(line.trim(), "y" | "Y" | "yes"),
@@ -405,17 +417,23 @@ async fn search(text: &str, registry: &url::Url, places: &Places) -> anyhow::Res
     let listings = client.names().await?;
     let found = registry::search(&listings, text);
     if found.is_empty() {
-        println!("no skill matches '{text}'");
+        outln!("no skill matches '{text}'");
     }
     for (listing, lookalikes) in found {
-        println!(
+        outln!(
             "{} {}  {}  (publisher {}, key {})",
-            listing.name, listing.version, listing.description, listing.publisher, listing.key_id
+            listing.name,
+            listing.version,
+            listing.description,
+            listing.publisher,
+            listing.key_id
         );
         for other in lookalikes {
-            println!(
+            outln!(
                 "  looks like '{}' by {} (key {}): check the publisher",
-                other.name, other.publisher, other.key_id
+                other.name,
+                other.publisher,
+                other.key_id
             );
         }
     }
@@ -432,7 +450,7 @@ pub(super) async fn run_registry(command: RegistryCommand) -> anyhow::Result<Exi
             let bytes = std::fs::read(&package).with_context(|| package.display().to_string())?;
             let key = KeyPair::read(&key)?;
             let release = registry::publish(&registry, &bytes, &key)?;
-            println!(
+            outln!(
                 "published {} signed by key {} ({}) in {}",
                 release.version,
                 release.key_id,
@@ -445,14 +463,14 @@ pub(super) async fn run_registry(command: RegistryCommand) -> anyhow::Result<Exi
                 .split_once('@')
                 .context("name the release as NAME@VERSION")?;
             registry::yank(&registry, name, &version.parse()?)?;
-            println!("yanked {name} {version}");
+            outln!("yanked {name} {version}");
         }
         RegistryCommand::Serve { dir, addr } => {
             crate::market::serve::check_dir(&dir)?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
-            println!(
+            outln!(
                 "registry {} served on http://{}",
                 dir.display(),
                 listener.local_addr()?

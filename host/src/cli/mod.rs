@@ -5,6 +5,7 @@ mod approvals;
 mod data;
 mod grants;
 mod market;
+mod output;
 mod serve;
 mod skill;
 
@@ -19,6 +20,7 @@ use crate::api::AdminClient;
 use crate::config::{ConfigDir, HostConfig};
 use crate::prompt::{PromptQueue, Terminal};
 use crate::runtime::Runtime;
+use output::eoutln;
 
 #[derive(Parser)]
 #[command(
@@ -195,7 +197,7 @@ pub fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eoutln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -214,7 +216,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", crate::vocab::printable(&format!("{e:#}")));
+            eoutln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

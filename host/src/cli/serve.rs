@@ -10,6 +10,7 @@ use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::Places;
+use super::output::{eoutln, outln};
 use crate::api::{self, AdminClient, Holder, TokenRecord, TokenStore, segment};
 use crate::db::Db;
 use crate::vocab::AgentId;
@@ -30,7 +31,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let agents = config.agents.len();
     let server = api::Server::start(&config_dir, config, addr).await?;
     // The first line of output: scripts and tests read the address here.
-    println!(
+    outln!(
         "skillbox serves {agents} agents on http://{}",
         server.addr()
     );
@@ -132,13 +133,13 @@ pub(super) async fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
                         .await?
                 }
             };
-            eprintln!(
+            eoutln!(
                 "token {} for {} (shown once; only its hash is kept in {})",
                 record.id,
                 record.holder,
                 TokenStore::new(&config.host.data_dir).path().display()
             );
-            println!("{token}");
+            outln!("{token}");
         }
         TokenCommand::List { places } => {
             let data_dir = places.load_config()?.host.data_dir;
@@ -150,7 +151,7 @@ pub(super) async fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
                 None => TokenStore::new(&data_dir).list()?,
             };
             for record in records {
-                println!(
+                outln!(
                     "{}  {}  issued {}",
                     record.id,
                     record.holder,
@@ -173,7 +174,7 @@ pub(super) async fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            println!("revoked {id}");
+            outln!("revoked {id}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -8,6 +8,7 @@ use clap::Subcommand;
 use wasmtime::component::types::ComponentItem;
 
 use super::Places;
+use super::output::{eoutln, out, outln};
 use crate::api::{AdminClient, segment};
 use crate::authoring::{self, Language};
 use crate::config::{HostConfig, Manifest};
@@ -15,7 +16,6 @@ use crate::consent::Session;
 use crate::sandbox::Sandbox;
 use crate::skill::Skill;
 use crate::vocab::AgentId;
-use crate::vocab::printable;
 
 #[derive(Subcommand)]
 pub(super) enum SkillCommand {
@@ -77,13 +77,13 @@ pub(super) async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
         SkillCommand::Market(command) => super::market::run_skill(command).await,
         SkillCommand::New { name, lang, dir } => {
             let dir = authoring::new_skill(&name, lang, dir)?;
-            println!("{lang} skill in {}: see its README.md", dir.display());
+            outln!("{lang} skill in {}: see its README.md", dir.display());
             Ok(ExitCode::SUCCESS)
         }
         SkillCommand::Build { dir } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let built = authoring::build(&dir)?;
-            println!(
+            outln!(
                 "built {} ({}, {}) in {:.1}s",
                 built.component.display(),
                 built.language,
@@ -97,7 +97,7 @@ pub(super) async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
             let sandbox = Sandbox::new(&places.host()?.sandbox)?;
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let check = authoring::check(&sandbox, &dir)?;
-            print!("{check}");
+            out!("{check}");
             Ok(if check.passed() {
                 ExitCode::SUCCESS
             } else {
@@ -117,7 +117,7 @@ pub(super) async fn run(command: SkillCommand) -> anyhow::Result<ExitCode> {
             let host = places.host()?;
             let sandbox = Sandbox::new(&host.sandbox)?;
             let skill = Skill::load(&sandbox, &dir)?;
-            print!("{}", describe(&host, &sandbox, &skill)?);
+            out!("{}", describe(&host, &sandbox, &skill)?);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -152,7 +152,7 @@ async fn run_tool(
                     segment(&format!("{name}.{tool}"))
                 );
                 let answer = server.post(&path, &input).await?;
-                println!("{}", serde_json::to_string(&answer["output"])?);
+                outln!("{}", serde_json::to_string(&answer["output"])?);
                 return Ok(ExitCode::SUCCESS);
             }
             let runtime = super::open_runtime(&config.host)?;
@@ -172,16 +172,16 @@ async fn run_tool(
     let report = runtime.call(&agent, &session, &name, tool, input).await;
     if !quiet {
         for record in &report.logs {
-            eprintln!("[{name}] {}", printable(&record.to_string()));
+            eoutln!("[{name}] {record}");
         }
     }
     match report.result {
         Ok(output) => {
-            println!("{output}");
+            outln!("{output}");
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {}", printable(&e.to_string()));
+            eoutln!("error: {e}");
             Ok(ExitCode::FAILURE)
         }
     }

@@ -17,4 +17,5 @@ mod marketplace;
 mod memory;
 mod network;
 mod secrets;
+mod terminal;
 mod tools;
