@@ -65,13 +65,12 @@ impl Skill {
         }
         let value: serde_json::Value = serde_json::from_str(input)
             .map_err(|e| CallErrorKind::InvalidInput(format!("not JSON: {e}")))?;
-        let violations = spec.input_schema.violations(&value);
+        let violations = spec
+            .input_schema
+            .violations(&value, 5)
+            .map_err(CallErrorKind::InvalidInput)?;
         if !violations.is_empty() {
-            let shown: Vec<String> = violations
-                .iter()
-                .take(5)
-                .map(|v| truncate(v, 300))
-                .collect();
+            let shown: Vec<String> = violations.iter().map(|v| truncate(v, 300)).collect();
             return Err(CallErrorKind::InvalidInput(format!(
                 "does not match the tool's input_schema: {}",
                 shown.join("; ")

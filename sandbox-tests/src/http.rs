@@ -9,6 +9,10 @@
 //!   if they do not within 3 s: proof that requests run at once;
 //! - `/echo` answers with the request's headers, in its body and as
 //!   `x-echo-*` headers;
+//! - `/echo-gzip` is `/echo`'s body gzipped when the request accepts gzip,
+//!   and `/echo-gzip?always` gzipped whatever it accepts;
+//! - `/echo-encoded` answers with each request header's value as hex,
+//!   base64 and in upper case;
 //! - `/webhook?answer=allow` answers a consent prompt (allow always);
 //!   `/webhook` alone accepts it without an answer;
 //! - anything else answers 200 `ok`.
@@ -113,13 +117,34 @@ async fn handle(
         }
         "/html" => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], HTML).into_response(),
         "/echo" => {
-            let mut text = String::new();
             let mut response = Response::builder();
             for (name, value) in &parts.headers {
-                text.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("?")));
                 response = response.header(format!("x-echo-{name}"), value);
             }
-            response.body(Body::from(text)).unwrap()
+            response.body(Body::from(echoed(&parts.headers))).unwrap()
+        }
+        "/echo-gzip" => {
+            let text = echoed(&parts.headers);
+            let accepts = parts.headers.get(header::ACCEPT_ENCODING);
+            let gzip = accepts.is_some_and(|v| v.to_str().unwrap_or("").contains("gzip"));
+            if !gzip && !query.contains_key("always") {
+                return text.into_response();
+            }
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+            std::io::Write::write_all(&mut encoder, text.as_bytes()).unwrap();
+            let body = encoder.finish().unwrap();
+            ([(header::CONTENT_ENCODING, "gzip")], body).into_response()
+        }
+        "/echo-encoded" => {
+            use base64::Engine;
+            let mut text = String::new();
+            for (name, value) in &parts.headers {
+                let value = value.as_bytes();
+                let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+                let upper = String::from_utf8_lossy(value).to_uppercase();
+                text.push_str(&format!("{name}: {} {b64} {upper}\n", hex::encode(value)));
+            }
+            text.into_response()
         }
         "/webhook" => match query.get("answer").map(String::as_str) {
             Some("allow") => (
@@ -154,4 +179,12 @@ async fn handle(
         }
         _ => "ok".into_response(),
     }
+}
+
+/// Each header as `name: value`, one a line.
+fn echoed(headers: &HeaderMap) -> String {
+    let lines = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {}\n", value.to_str().unwrap_or("?")));
+    lines.collect()
 }

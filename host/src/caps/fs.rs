@@ -9,12 +9,20 @@
 //! handles to them. A directory offered with `ask` is opened for a call
 //! only once a person allows it.
 //!
-//! The interface is linked by wasmtime-wasi (over its `WasiView`); what a
-//! call may see is the preopens this module installs in its `WasiCtx`.
+//! Creating a symbolic link is refused unless every directory of the call
+//! is granted with `symlinks = true`: a link pointing out of the mount is
+//! harmless inside the sandbox, but it stays on the host, where other
+//! programs would follow it.
+//!
+//! The interface is linked by wasmtime-wasi (over its `WasiView`), but for
+//! `symlink-at`, linked here over [`FsView`]; what a call may see is the
+//! preopens this module installs in its `WasiCtx`.
 
 use std::path::PathBuf;
 
-use wasmtime_wasi::filesystem::WasiFilesystemCtx;
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::filesystem::{WasiFilesystemCtx, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::filesystem::types::{self as wasi_fs, Descriptor, ErrorCode};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
 use super::{CallContext, CapError, GrantContext, HostCapability, OnInstall, Words};
@@ -42,6 +50,7 @@ pub(crate) struct MountGrant {
     pub host: PathBuf,
     pub guest: String,
     pub access: Access,
+    pub symlinks: bool,
 }
 
 /// A granted directory that cannot be opened.
@@ -92,6 +101,7 @@ impl HostCapability for Fs {
                 host: mount.value.path.clone(),
                 guest: g.guest.clone(),
                 access: g.access,
+                symlinks: g.symlinks,
             };
             match g.ask {
                 true => offered.push(granted),
@@ -148,8 +158,12 @@ impl HostCapability for Fs {
         let mounts = grant.mounts.iter().map(|m| (m, "")).chain(offered);
         mounts
             .map(|(mount, ask)| {
+                let links = match mount.symlinks {
+                    true => ", may create symlinks",
+                    false => "",
+                };
                 format!(
-                    "filesystem {} {} (host {}){ask}",
+                    "filesystem {} {} (host {}){links}{ask}",
                     mount.access,
                     mount.guest,
                     mount.host.display()
@@ -205,6 +219,8 @@ impl HostCapability for Fs {
 #[derive(Clone, Default)]
 pub struct FsCap {
     preopens: WasiFilesystemCtx,
+    /// Whether every directory was granted with `symlinks = true`.
+    symlinks: bool,
 }
 
 impl std::fmt::Debug for FsCap {
@@ -232,6 +248,7 @@ impl FsCap {
         }
         Ok(FsCap {
             preopens: builder.build().filesystem().clone(),
+            symlinks: !mounts.is_empty() && mounts.iter().all(|m| m.symlinks),
         })
     }
 
@@ -240,3 +257,37 @@ impl FsCap {
         *wasi.filesystem() = self.preopens.clone();
     }
 }
+
+/// A store whose calls may see directories.
+pub(crate) trait FsView: WasiFilesystemView + Send {
+    fn fs(&self) -> &FsCap;
+}
+
+/// Link `symlink-at` in place of wasmtime-wasi's, which creates any link:
+/// refused unless the call's directories allow links, else wasmtime-wasi's.
+/// The rest of `wasi:filesystem` stays wasmtime-wasi's, linked before this.
+pub(crate) fn add_to_linker<T: FsView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut types = linker.instance(WASI_FILESYSTEM_TYPES)?;
+    let linked = types.func_wrap_async(
+        "[method]descriptor.symlink-at",
+        |mut store, (fd, target, link): (Resource<Descriptor>, String, String)| {
+            Box::new(async move {
+                if !store.data().fs().symlinks {
+                    return Ok((Err(ErrorCode::NotPermitted),));
+                }
+                let mut view = store.data_mut().filesystem();
+                let made = wasi_fs::HostDescriptor::symlink_at(&mut view, fd, target, link).await;
+                Ok((match made {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(wasi_fs::Host::convert_error_code(&mut view, e)?),
+                },))
+            })
+        },
+    );
+    linker.allow_shadowing(false);
+    linked
+}
+
+/// The interface `symlink-at` belongs to, at the version wasmtime-wasi links.
+const WASI_FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";

@@ -143,7 +143,10 @@ impl HostCapability for Http {
         Ok(HttpCap {
             agent: call.agent.clone(),
             skill: call.skill.clone(),
-            session: grant.map(|g| g.access.session(call.limits, Some(consent.clone()))),
+            session: grant.map(|g| {
+                g.access
+                    .session(call.limits, Some(consent.clone()), call.budget.clone())
+            }),
             consent,
             refusal_logged: false,
         })

@@ -16,6 +16,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 use super::bindings::skillbox::skill::log as wit;
 use super::{CallContext, CapError, GrantContext, HostCapability};
 use crate::config::ConfigError;
+use crate::redact::SecretScanner;
 
 /// Bytes charged per record on top of its text, so that a flood of empty
 /// messages is bounded too.
@@ -85,6 +86,8 @@ impl std::error::Error for LogLimitExceeded {}
 #[derive(Default)]
 struct Buffer {
     records: Vec<LogRecord>,
+    /// The agent's secrets, masked in every record.
+    secrets: Arc<SecretScanner>,
     used: usize,
     limit: usize,
     stdout_line: Vec<u8>,
@@ -105,7 +108,7 @@ impl Buffer {
         self.records.push(LogRecord {
             level,
             source,
-            message,
+            message: self.secrets.mask(&message),
         });
     }
 
@@ -163,7 +166,7 @@ impl HostCapability for Log {
 
     async fn prepare(_grant: Option<&()>, call: &CallContext<'_>) -> Result<LogCap, CapError> {
         let limit = usize::try_from(call.limits.log.as_u64()).unwrap_or(usize::MAX);
-        Ok(LogCap::new(limit))
+        Ok(LogCap::new(limit).masking(call.secrets.clone()))
     }
 }
 
@@ -182,6 +185,12 @@ impl LogCap {
                 ..Buffer::default()
             })),
         }
+    }
+
+    /// This log, with `secrets` masked in every record.
+    pub fn masking(self, secrets: Arc<SecretScanner>) -> Self {
+        self.lock().secrets = secrets;
+        self
     }
 
     /// A pipe for the guest's stdout or stderr into this log.

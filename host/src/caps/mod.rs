@@ -45,7 +45,7 @@ use crate::db::Db;
 use crate::egress::Egress;
 use crate::inference::AgentClient;
 use crate::redact::SecretScanner;
-use crate::vocab::{AgentId, Limits};
+use crate::vocab::{AgentId, Limits, MemoryBudget};
 
 pub(crate) use bindings::skillbox::skill::types;
 
@@ -156,6 +156,10 @@ pub(crate) struct CallContext<'a> {
     pub skill: &'a Arc<str>,
     pub limits: &'a Limits,
     pub consent: &'a CallConsent,
+    /// The call's memory budget, which what the host holds is drawn from.
+    pub budget: &'a Arc<MemoryBudget>,
+    /// The agent's secrets, to mask in what the call leaves behind.
+    pub secrets: &'a Arc<SecretScanner>,
     pub db: &'a Db,
     /// The agent's access to inference, if it has models.
     pub models: Option<&'a AgentClient>,
@@ -314,6 +318,8 @@ pub struct CallCaps {
     pub consent: consent::ConsentCap,
     pub http: http::HttpCap,
     pub fs: fs::FsCap,
+    /// The call's memory, shared by the guest and what the host holds.
+    pub budget: Arc<MemoryBudget>,
 }
 
 impl CallCaps {
@@ -329,6 +335,7 @@ impl CallCaps {
             consent: consent::Consent::prepare(grants.consent.as_ref(), call).await?,
             http: http::Http::prepare(grants.network.as_ref(), call).await?,
             fs: fs::Fs::prepare(grants.fs.as_ref(), call).await?,
+            budget: call.budget.clone(),
         })
     }
 }
@@ -343,6 +350,7 @@ pub(crate) trait CallView:
     + memory::MemoryView
     + inference::InferenceView
     + consent::ConsentView
+    + fs::FsView
     + Send
     + 'static
 {
@@ -352,6 +360,7 @@ pub(crate) trait CallView:
 /// per-call `WasiCtx`), outgoing HTTP, and the skillbox interfaces.
 pub(crate) fn add_to_linker<T: CallView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    fs::add_to_linker(linker)?;
     http::add_to_linker(linker)?;
     types::add_to_linker::<T, HasSelf<T>>(linker, |state| state)?;
     log::add_to_linker(linker)?;

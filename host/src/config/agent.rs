@@ -139,6 +139,10 @@ pub struct FsGrant {
     pub access: Access,
     /// Offered, not given: each use needs a person's consent.
     pub ask: bool,
+    /// Whether the skill may create symbolic links in the directory. Off by
+    /// default: a link pointing out of the mount cannot be followed inside
+    /// the sandbox, but it stays on the host for other programs.
+    pub symlinks: bool,
 }
 
 /// A secret an agent grants a skill.
@@ -257,6 +261,8 @@ struct RawFsGrant {
     access: Access,
     #[serde(default)]
     ask: bool,
+    #[serde(default)]
+    symlinks: bool,
 }
 
 impl AgentConfig {
@@ -434,6 +440,7 @@ fn validate_grants(file: &TomlFile, skill: &str, raw: RawGrants) -> Result<Grant
             guest,
             access,
             ask,
+            symlinks,
         } = grant.into_inner();
         check_guest_path(&guest).map_err(|m| {
             file.error(
@@ -448,6 +455,7 @@ fn validate_grants(file: &TomlFile, skill: &str, raw: RawGrants) -> Result<Grant
                 guest,
                 access,
                 ask,
+                symlinks,
             },
             line: at(span),
         });

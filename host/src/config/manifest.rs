@@ -21,14 +21,13 @@
 //! ```
 
 use std::collections::HashSet;
-use std::fmt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::capabilities::{Capabilities, RawCapabilities};
+use super::schema::InputSchema;
 use super::toml_file::{ConfigError, TomlFile};
 use crate::vocab::{LimitOverrides, is_skill_name, is_tool_name};
 
@@ -56,36 +55,6 @@ pub struct ToolSpec {
     pub name: String,
     pub description: String,
     pub input_schema: InputSchema,
-}
-
-/// A tool's input JSON Schema, compiled once when the manifest is loaded.
-#[derive(Clone)]
-pub struct InputSchema {
-    pub json: serde_json::Value,
-    validator: Arc<jsonschema::Validator>,
-}
-
-impl InputSchema {
-    /// Every way `input` fails the schema, one line each; empty when valid.
-    pub fn violations(&self, input: &serde_json::Value) -> Vec<String> {
-        self.validator
-            .iter_errors(input)
-            .map(|e| {
-                let at = e.instance_path().to_string();
-                if at.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{at}: {e}")
-                }
-            })
-            .collect()
-    }
-}
-
-impl fmt::Debug for InputSchema {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.json.fmt(f)
-    }
 }
 
 #[derive(Deserialize)]
@@ -246,20 +215,12 @@ fn tools(file: &TomlFile, raw: Vec<RawTool>) -> Result<Vec<ToolSpec>, ConfigErro
                 "must describe a JSON object: set type = \"object\"",
             ));
         }
-        let validator = jsonschema::validator_for(&json).map_err(|e| {
-            file.error(
-                field("input_schema"),
-                Some(schema_span.clone()),
-                format!("is not a valid JSON Schema: {e}"),
-            )
-        })?;
+        let input_schema = InputSchema::new(json)
+            .map_err(|why| file.error(field("input_schema"), Some(schema_span.clone()), why))?;
         tools.push(ToolSpec {
             name: tool.name.into_inner(),
             description: tool.description.into_inner(),
-            input_schema: InputSchema {
-                json,
-                validator: Arc::new(validator),
-            },
+            input_schema,
         });
     }
     Ok(tools)
@@ -308,10 +269,13 @@ timeout = "5s"
         let schema = &m.tool("word_count").unwrap().input_schema;
         assert!(
             schema
-                .violations(&serde_json::json!({"text": "a"}))
+                .violations(&serde_json::json!({"text": "a"}), 5)
+                .unwrap()
                 .is_empty()
         );
-        let violations = schema.violations(&serde_json::json!({"text": 5}));
+        let violations = schema
+            .violations(&serde_json::json!({"text": 5}), 5)
+            .unwrap();
         assert_eq!(violations.len(), 1);
         assert!(violations[0].starts_with("/text:"), "{violations:?}");
     }

@@ -10,6 +10,7 @@ mod capabilities;
 mod host;
 mod inference;
 mod manifest;
+mod schema;
 mod secrets;
 mod toml_file;
 

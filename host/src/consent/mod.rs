@@ -328,6 +328,10 @@ impl CallConsent {
         reason: &str,
         fallback: Fallback,
     ) -> Verdict {
+        // What a skill asks about may carry a secret in any field; prompts,
+        // grants and the audit only ever see it masked.
+        let capability = capability.map_text(|text| self.scanner.mask(text));
+        let reason = &self.scanner.mask(reason);
         let broker = &self.broker;
         let class = capability.to_string();
         if let Some(grant) = broker.remembered(self, &capability).await {
@@ -445,13 +449,14 @@ impl CallConsent {
         Verdict::Denied(reason)
     }
 
-    /// An entry about this call.
+    /// An entry about this call, with the agent's secrets masked in every
+    /// text: the one place entries about calls are made.
     fn entry(&self, event: Event, capability: &str, decision: &str, reason: String) -> AuditEntry {
         AuditEntry {
             skill: self.skill.to_string(),
             tool: self.tool.to_string(),
-            capability: capability.to_owned(),
-            reason,
+            capability: self.scanner.mask(capability),
+            reason: self.scanner.mask(&reason),
             ..AuditEntry::new(event, self.agent.as_str(), decision)
         }
     }

@@ -48,7 +48,7 @@ impl NetworkAccess {
             return Err(refused(format!("the method {method} is not allowed")));
         }
         let scanner = &self.rules.scanner;
-        let carries_secret = scanner.finds_in_url(url.as_str())
+        let carries_secret = scanner.finds(url.as_str().as_bytes())
             || scanner.finds(method.as_str().as_bytes())
             || headers.iter().any(|(name, value)| {
                 scanner.finds(name.as_str().as_bytes()) || scanner.finds(value.as_bytes())

@@ -24,7 +24,7 @@ mod secrets;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -37,7 +37,9 @@ use url::Url;
 use crate::config::NetGrant;
 use crate::consent::{CallConsent, Verdict};
 use crate::redact::SecretScanner;
-use crate::vocab::{AgentId, Capability, HostPattern, Limits, NetPattern, truncate};
+use crate::vocab::{
+    AgentId, Capability, FIELD_MAP_BYTES, HostPattern, Limits, MemoryBudget, NetPattern, truncate,
+};
 
 use allow::{Admitted, Miss, SECRET_REFUSAL};
 
@@ -103,8 +105,8 @@ pub struct EgressSession {
     /// Requests the call may still attempt, sent or refused.
     attempts_left: Arc<AtomicU64>,
     max_attempts: u64,
-    /// Bytes of request bodies the call may still have the host hold.
-    body_budget: Arc<AtomicUsize>,
+    /// The call's memory, which the request bodies it sends are held in.
+    budget: Arc<MemoryBudget>,
     max_response: usize,
     timeout: Duration,
 }
@@ -188,20 +190,27 @@ impl NetworkAccess {
         &self.rules
     }
 
-    /// A session for one call, under the call's limits.
+    /// A session for one of the host's own requests (inference, webhooks,
+    /// the registry): no one to ask, and a memory budget of its own.
+    pub fn host_session(self: &Arc<Self>, limits: &Limits) -> EgressSession {
+        let budget = Arc::new(MemoryBudget::new(limits.memory.as_u64()));
+        self.session(limits, None, budget)
+    }
+
+    /// A session for one call, under the call's limits, holding bodies
+    /// within its memory `budget`.
     pub fn session(
         self: &Arc<Self>,
         limits: &Limits,
         consent: Option<CallConsent>,
+        budget: Arc<MemoryBudget>,
     ) -> EgressSession {
         EgressSession {
             access: self.clone(),
             consent,
             attempts_left: Arc::new(AtomicU64::new(limits.http_requests)),
             max_attempts: limits.http_requests,
-            body_budget: Arc::new(AtomicUsize::new(
-                usize::try_from(limits.memory.as_u64()).unwrap_or(usize::MAX),
-            )),
+            budget,
             max_response: usize::try_from(limits.http_response.as_u64()).unwrap_or(usize::MAX),
             timeout: limits.http_timeout,
         }
@@ -249,7 +258,7 @@ impl EgressSession {
         };
         let admitted = self.admit(&parts, &url, &network).await?;
         let body = self.read_body(body).await?;
-        if self.access.rules.scanner.finds_in_body(&body) {
+        if self.access.rules.scanner.finds(&body) {
             return Err(self.refuse(&url, &network, SECRET_REFUSAL.into()));
         }
 
@@ -258,6 +267,14 @@ impl EgressSession {
             headers.remove(name);
         }
         let injected = self.inject(&admitted.url, &mut headers).await?;
+        if !injected.is_empty() {
+            // Only a plain answer can be masked as it streams: a compressed
+            // echo of the secret would pass unseen.
+            headers.insert(
+                http::header::ACCEPT_ENCODING,
+                http::HeaderValue::from_static("identity"),
+            );
+        }
         let request = self
             .access
             .client(admitted.private_too)
@@ -270,11 +287,24 @@ impl EgressSession {
             .map_err(|_| EgressError::Timeout)?
             .map_err(connect_error)?;
         let response: http::Response<reqwest::Body> = response.into();
+        // The headers become a header set the call holds: within the size
+        // its budget reserves for one (see vocab::budget).
+        let header_bytes: usize = (response.headers().iter())
+            .map(|(name, value)| name.as_str().len() + value.len() + 32)
+            .sum();
+        if header_bytes > FIELD_MAP_BYTES {
+            return Err(EgressError::Protocol(format!(
+                "the answer's headers take {header_bytes} bytes, over the {FIELD_MAP_BYTES} a \
+                 call may hold"
+            )));
+        }
         let max = self.max_response;
-        Ok(secrets::masked(
-            &injected,
-            response.map(|body| limited(body, max)),
-        ))
+        let response = response.map(|body| limited(body, max));
+        if injected.is_empty() {
+            return Ok(response.map(|body| body.boxed()));
+        }
+        let response = secrets::plain(response, max).await?;
+        Ok(secrets::masked(&injected, response))
     }
 
     /// Count the attempt and check the request's head: allowed by a grant,
@@ -325,13 +355,7 @@ impl EgressSession {
         B: http_body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let before = self
-            .body_budget
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                Some(left - left.min(MAX_REQUEST_BODY))
-            })
-            .unwrap_or_else(|left| left);
-        let reserved = before.min(MAX_REQUEST_BODY);
+        let reserved = self.budget.take_up_to(MAX_REQUEST_BODY as u64) as usize;
         let collected = Limited::new(body, reserved).collect().await;
         let bytes = match collected {
             Ok(collected) => collected.to_bytes(),
@@ -344,8 +368,7 @@ impl EgressSession {
                 return Err(EgressError::Body(why));
             }
         };
-        self.body_budget
-            .fetch_add(reserved - bytes.len(), Ordering::SeqCst);
+        self.budget.give_back((reserved - bytes.len()) as u64);
         Ok(bytes)
     }
 
@@ -423,7 +446,7 @@ fn origin(url: &Url) -> String {
 /// The URL as it may be logged: bounded, and cut to its origin if it
 /// carries a secret.
 pub(crate) fn shown(url: &Url, scanner: &SecretScanner) -> String {
-    if scanner.finds_in_url(url.as_str()) {
+    if scanner.finds(url.as_str().as_bytes()) {
         format!("{}/<redacted>", origin(url))
     } else {
         truncate(url.as_str(), MAX_LOGGED_URL)

@@ -95,3 +95,72 @@ where
         None => response.map(|body| body.boxed()),
     }
 }
+
+/// `response` to a request that carried a secret, with a body the host
+/// can read: asked for plainly, but a server may compress all the same.
+/// gzip and deflate are decoded here (within `max` bytes); any other
+/// encoding is refused, since the secret could pass through it unseen.
+pub(super) async fn plain<B>(
+    response: http::Response<B>,
+    max: usize,
+) -> Result<Response, EgressError>
+where
+    B: http_body::Body<Data = Bytes, Error = BodyError> + Send + Sync + Unpin + 'static,
+{
+    let encoding = response
+        .headers()
+        .get(http::header::CONTENT_ENCODING)
+        .map(|v| {
+            v.to_str()
+                .unwrap_or("unreadable")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let decoder = match encoding.as_deref() {
+        None | Some("identity") => return Ok(response.map(|body| body.boxed())),
+        Some("gzip" | "x-gzip") => decode_gzip,
+        Some("deflate") => decode_deflate,
+        Some(other) => {
+            return Err(EgressError::Protocol(format!(
+                "the answer to a request carrying a secret is encoded as '{other}', which \
+                 the host cannot inspect"
+            )));
+        }
+    };
+    let (mut parts, body) = response.into_parts();
+    let compressed = body
+        .collect()
+        .await
+        .map_err(|e| EgressError::Protocol(format!("reading the answer: {e}")))?
+        .to_bytes();
+    let plain = decoder(&compressed, max)?;
+    parts.headers.remove(http::header::CONTENT_ENCODING);
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let body = http_body_util::Full::new(Bytes::from(plain)).map_err(|never| match never {});
+    Ok(http::Response::from_parts(parts, body.boxed()))
+}
+
+fn decode_gzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, EgressError> {
+    read_at_most(flate2::read::MultiGzDecoder::new(bytes), max)
+}
+
+/// HTTP's deflate is zlib-wrapped, though some servers send it raw.
+fn decode_deflate(bytes: &[u8], max: usize) -> Result<Vec<u8>, EgressError> {
+    read_at_most(flate2::read::ZlibDecoder::new(bytes), max)
+        .or_else(|_| read_at_most(flate2::read::DeflateDecoder::new(bytes), max))
+}
+
+fn read_at_most(reader: impl std::io::Read, max: usize) -> Result<Vec<u8>, EgressError> {
+    use std::io::Read;
+    let mut plain = Vec::new();
+    reader
+        .take(max as u64 + 1)
+        .read_to_end(&mut plain)
+        .map_err(|e| EgressError::Protocol(format!("decoding the answer: {e}")))?;
+    if plain.len() > max {
+        return Err(EgressError::Protocol(format!(
+            "the answer decodes to over {max} bytes"
+        )));
+    }
+    Ok(plain)
+}

@@ -286,7 +286,7 @@ impl Backend {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
             .expect("a valid request");
-        let session = access.network.session(&self.limits, None);
+        let session = access.network.host_session(&self.limits);
         let response = session.send(request).await.map_err(|e| match e {
             EgressError::Connect(why) => Failure::Unreachable(why),
             EgressError::Timeout => Failure::Timeout(self.config.timeout),

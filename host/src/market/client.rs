@@ -82,7 +82,7 @@ impl RegistryClient {
             .expect("a valid request");
         let response = self
             .network
-            .session(&limits, None)
+            .host_session(&limits)
             .send(request)
             .await
             .map_err(|e| refused(&url, e.to_string()))?;

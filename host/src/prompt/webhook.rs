@@ -73,7 +73,7 @@ impl Webhook {
             .map_err(|e| failed(e.to_string()))?;
         let response = self
             .network
-            .session(&Limits::DEFAULT, None)
+            .host_session(&Limits::DEFAULT)
             .send(request)
             .await
             .map_err(|e| failed(e.to_string()))?;

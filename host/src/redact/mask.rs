@@ -1,6 +1,9 @@
 //! Masking secrets in responses: a host that received a secret may echo it
 //! (in a header, an error page, a debugging endpoint); the guest must still
-//! never see it. Each occurrence becomes as many `*`, so lengths hold.
+//! never see it. It is found in every encoding the scanner knows without
+//! decoding, in any letter case, and each occurrence becomes as many `*`,
+//! so lengths hold. (The response is plain: the request asked for no
+//! compression: the egress layer sees to that.)
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,9 +24,13 @@ pub(crate) struct Mask {
 impl Mask {
     pub(crate) fn new<'a>(secrets: impl Iterator<Item = &'a str>) -> Option<Mask> {
         let secrets: Vec<&str> = secrets.collect();
-        let longest = secrets.iter().map(|s| s.len()).max()?;
+        let longest = secrets
+            .iter()
+            .flat_map(|s| super::encodings(s))
+            .map(|needle| needle.len())
+            .max()?;
         Some(Mask {
-            matcher: Arc::new(AhoCorasick::new(&secrets).expect("plain byte patterns")),
+            matcher: Arc::new(super::matcher(secrets)?),
             overlap: longest - 1,
         })
     }
@@ -118,7 +125,7 @@ mod tests {
     #[tokio::test]
     async fn masks_a_secret_split_across_chunks() {
         let mask = Mask::new(["s3cret-token"].into_iter()).unwrap();
-        let chunks = ["echo: s3c", "ret-tok", "en and s3cret-token", "!"];
+        let chunks = ["echo: s3c", "ret-tok", "en and S3CRET-TOKEN", "!"];
         let frames: Vec<Result<_, std::convert::Infallible>> = chunks
             .iter()
             .map(|c| Ok(Frame::data(Bytes::from(*c))))
@@ -127,6 +134,13 @@ mod tests {
         let body = mask.body(StreamBody::new(stream));
         let out = body.collect().await.unwrap().to_bytes();
         assert_eq!(&out[..], b"echo: ************ and ************!");
+
+        // Hex and base64 echoes too.
+        let hex = hex::encode("s3cret-token");
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-hex", hex.parse().unwrap());
+        mask.headers(&mut headers);
+        assert!(headers["x-hex"].to_str().unwrap().chars().all(|c| c == '*'));
 
         let mut headers = http::HeaderMap::new();
         headers.insert("x-echo", "Bearer s3cret-token".parse().unwrap());

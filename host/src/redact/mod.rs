@@ -1,8 +1,14 @@
 //! Finding secrets where they must not be, and masking them: in outgoing
-//! requests (raw, base64 at any alignment, standard or URL-safe, hex, or
-//! percent- or form-encoded), in prompts, and in what a host that received
-//! a secret answers ([`Mask`]).
+//! requests, in prompts, the audit and logs, and in what a host that
+//! received a secret answers ([`Mask`]).
+//!
+//! A secret is recognised raw (in any letter case), as hex, as base64
+//! (standard or URL-safe, at any alignment) and form-encoded; and, by
+//! [`SecretScanner::finds`], under up to [`DECODE_ROUNDS`] layers of
+//! percent-encoding, form encoding, JSON string escapes, base64 and hex,
+//! however they nest.
 
+mod decode;
 mod mask;
 
 use aho_corasick::AhoCorasick;
@@ -11,10 +17,12 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
 pub(crate) use mask::Mask;
 
-/// Finds any of a set of secrets in bytes: raw (in any letter case), hex,
-/// base64 (standard or URL-safe, at any alignment) or form-encoded, and,
-/// through [`finds_in_url`](Self::finds_in_url) and
-/// [`finds_in_body`](Self::finds_in_body), percent-encoded however partly.
+/// Layers of encoding peeled off before a scan gives up. Each layer may be
+/// any of the decodings in [`decode`], so three already means hundreds of
+/// variants of a body; more is refused rather than scanned.
+pub(crate) const DECODE_ROUNDS: usize = 3;
+
+/// Finds any of a set of secrets in bytes, in every encoding above.
 pub struct SecretScanner {
     matcher: Option<AhoCorasick>,
 }
@@ -38,39 +46,29 @@ impl std::fmt::Debug for SecretScanner {
 /// chance.
 const MIN_FRAGMENT: usize = 6;
 
+/// What a text becomes when it holds a secret that cannot be masked where
+/// it sits, because it is only there once decoded.
+const WITHHELD: &str = "[withheld: it holds a secret]";
+
 impl SecretScanner {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> SecretScanner {
-        let mut needles: Vec<String> = Vec::new();
-        for secret in secrets {
-            needles.push(secret.to_owned());
-            needles.push(hex::encode(secret));
-            needles.push(url::form_urlencoded::byte_serialize(secret.as_bytes()).collect());
-            for fragment in base64_fragments(secret.as_bytes()) {
-                needles.push(fragment.replace('+', "-").replace('/', "_"));
-                needles.push(fragment);
-            }
+        SecretScanner {
+            matcher: matcher(secrets),
         }
-        needles.retain(|n| n.len() >= MIN_FRAGMENT);
-        needles.sort();
-        needles.dedup();
-        // Letter case is ignored: names (hosts, headers) are lowercased on
-        // the way out, and a random secret does not turn up by accident in
-        // another case. Base64 fragments lose a little precision, not safety.
-        let matcher = (!needles.is_empty()).then(|| {
-            AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(&needles)
-                .expect("plain byte patterns")
-        });
-        SecretScanner { matcher }
     }
 
-    /// Whether `haystack` holds a secret in any of the encodings above.
+    /// Whether `haystack` holds a secret, as it is or under up to
+    /// [`DECODE_ROUNDS`] layers of encoding. A haystack that decodes into
+    /// too much to scan counts as holding one: it is refused, not let by.
     pub fn finds(&self, haystack: &[u8]) -> bool {
-        self.matcher.as_ref().is_some_and(|m| m.is_match(haystack))
+        let Some(matcher) = &self.matcher else {
+            return false;
+        };
+        decode::layers(haystack, DECODE_ROUNDS, |bytes| matcher.is_match(bytes)).unwrap_or(true)
     }
 
-    /// `text` with every secret found in it replaced by as many `*`.
+    /// `text` with every secret found in it replaced by as many `*`; or,
+    /// when a secret is still there once decoded, [`WITHHELD`].
     pub fn mask(&self, text: &str) -> String {
         let Some(matcher) = &self.matcher else {
             return text.to_owned();
@@ -79,32 +77,45 @@ impl SecretScanner {
         for found in matcher.find_iter(text) {
             bytes[found.range()].fill(b'*');
         }
+        if self.finds(&bytes) {
+            return WITHHELD.to_owned();
+        }
         String::from_utf8_lossy(&bytes).into_owned()
     }
+}
 
-    /// Whether `url` holds a secret, as written or once percent-decoded.
-    pub fn finds_in_url(&self, url: &str) -> bool {
-        self.finds_decoded(url.as_bytes())
-    }
+/// A case-insensitive matcher for every encoding of `secrets` that a scan
+/// looks for without decoding; `None` when there is nothing to find.
+fn matcher<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Option<AhoCorasick> {
+    let mut needles: Vec<String> = secrets.into_iter().flat_map(encodings).collect();
+    needles.retain(|n| n.len() >= MIN_FRAGMENT);
+    needles.sort();
+    needles.dedup();
+    // Letter case is ignored: names (hosts, headers) are lowercased on the
+    // way out, hex comes in either case, and a random secret does not turn
+    // up by accident in another case. Base64 fragments lose a little
+    // precision, not safety.
+    (!needles.is_empty()).then(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&needles)
+            .expect("plain byte patterns")
+    })
+}
 
-    /// Whether a request body holds a secret, as sent or once decoded.
-    pub fn finds_in_body(&self, body: &[u8]) -> bool {
-        self.finds_decoded(body)
+/// `secret` raw, as hex, form-encoded, and as the base64 fragments it
+/// leaves wherever it sits in a longer encoded string.
+fn encodings(secret: &str) -> Vec<String> {
+    let mut needles = vec![
+        secret.to_owned(),
+        hex::encode(secret),
+        url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+    ];
+    for fragment in base64_fragments(secret.as_bytes()) {
+        needles.push(fragment.replace('+', "-").replace('/', "_"));
+        needles.push(fragment);
     }
-
-    /// `bytes` as they are, percent-decoded, and decoded as a form (where
-    /// `+` is a space).
-    fn finds_decoded(&self, bytes: &[u8]) -> bool {
-        if self.matcher.is_none() {
-            return false;
-        }
-        let form: Vec<u8> = bytes
-            .iter()
-            .map(|&b| if b == b'+' { b' ' } else { b })
-            .collect();
-        let decoded = |b: &[u8]| percent_encoding::percent_decode(b).collect::<Vec<u8>>();
-        self.finds(bytes) || self.finds(&decoded(bytes)) || self.finds(&decoded(&form))
-    }
+    needles
 }
 
 /// The base64 text that `secret` turns into wherever it sits in a longer
@@ -157,12 +168,12 @@ mod tests {
             bodies.push(URL_SAFE_NO_PAD.encode(&embedded));
         }
         for url in urls.drain(..) {
-            assert!(scanner.finds_in_url(&url), "missed: {url}");
+            assert!(scanner.finds(url.as_bytes()), "missed: {url}");
         }
         for body in bodies {
-            assert!(scanner.finds_in_body(body.as_bytes()), "missed: {body}");
+            assert!(scanner.finds(body.as_bytes()), "missed: {body}");
         }
-        assert!(!scanner.finds_in_body(b"an ordinary request body with ghp_ in it"));
+        assert!(!scanner.finds(b"an ordinary request body with ghp_ in it"));
         assert!(!SecretScanner::new([]).finds(SECRET.as_bytes()));
     }
 }

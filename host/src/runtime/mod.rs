@@ -23,7 +23,7 @@ use crate::prompt::{PromptQueue, Webhook};
 use crate::redact::SecretScanner;
 use crate::sandbox::{Call, CallError, CallErrorKind, CallReport, Sandbox, SandboxError};
 use crate::skill::{self, LoadError, Skill};
-use crate::vocab::{AgentId, Capability, Deadline, Mode, NetPattern};
+use crate::vocab::{AgentId, Capability, Deadline, MemoryBudget, Mode, NetPattern};
 
 pub use agent::Agent;
 pub(crate) use agent::read_manifests;
@@ -345,11 +345,14 @@ impl Runtime {
             Err(kind) => return refused(kind),
         };
         let loaded = &agent.skills[skill];
+        let budget = Arc::new(MemoryBudget::new(policy.limits.memory.as_u64()));
         let call = CallContext {
             agent: agent.id(),
+            budget: &budget,
             skill: &policy.skill,
             limits: &policy.limits,
             consent: &consent,
+            secrets: &agent.policy.secrets,
             db: &self.db,
             models: agent.inference.as_ref(),
         };

@@ -313,7 +313,8 @@ impl Sandbox {
             .expect("the semaphore is never closed");
         let limits = call.limits;
 
-        let mut store = Store::new(&self.engine, CallState::new(call.caps, &limits));
+        let budget = call.caps.budget.clone();
+        let mut store = Store::new(&self.engine, CallState::new(call.caps, budget));
         self.stores_created.fetch_add(1, Ordering::Relaxed);
         store.limiter(|state| &mut state.limiter);
         store

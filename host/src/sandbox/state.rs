@@ -6,16 +6,16 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use std::sync::Arc;
+
 use super::MAX_TABLE_ELEMENTS;
 use crate::caps::consent::{ConsentCap, ConsentView};
+use crate::caps::fs::{FsCap, FsView};
 use crate::caps::inference::{InferenceCap, InferenceView};
 use crate::caps::log::{LogCap, LogView, Source};
 use crate::caps::memory::{MemoryCap, MemoryView};
 use crate::caps::{CallCaps, CallView, types};
-use crate::vocab::Limits;
-
-/// Most resource handles (streams, requests, files) a call may hold at once.
-const MAX_HANDLES: usize = 10_000;
+use crate::vocab::{FIELD_MAP_BYTES, MemoryBudget};
 
 pub(crate) struct CallState {
     wasi: WasiCtx,
@@ -26,7 +26,9 @@ pub(crate) struct CallState {
 }
 
 impl CallState {
-    pub(crate) fn new(caps: CallCaps, limits: &Limits) -> Self {
+    /// The state of a call within `budget`, which bounds the guest's memory
+    /// and what the host holds for it alike.
+    pub(crate) fn new(caps: CallCaps, budget: Arc<MemoryBudget>) -> Self {
         // WasiCtxBuilder denies by default: no env, args or preopens. Name
         // lookups and sockets are turned off explicitly all the same.
         let mut wasi = WasiCtx::builder();
@@ -37,13 +39,17 @@ impl CallState {
             .allow_ip_name_lookup(false);
         let mut wasi = wasi.build();
         caps.fs.install(&mut wasi);
+        // Every handle may stand for a header set at its limit: the budget
+        // has a reserve for as many as the table holds.
         let mut table = ResourceTable::new();
-        table.set_max_capacity(MAX_HANDLES);
+        table.set_max_capacity(budget.handles());
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELD_MAP_BYTES);
         Self {
             wasi,
-            http: WasiHttpCtx::new(),
+            http,
             table,
-            limiter: CallLimiter::new(limits.memory.as_u64()),
+            limiter: CallLimiter::new(budget),
             caps,
         }
     }
@@ -92,25 +98,33 @@ impl ConsentView for CallState {
     }
 }
 
+impl FsView for CallState {
+    fn fs(&self) -> &FsCap {
+        &self.caps.fs
+    }
+}
+
 impl types::Host for CallState {}
 
 impl CallView for CallState {}
 
-/// Wasmtime's [`StoreLimits`], remembering a refused growth so that the trap
-/// it usually leads to is reported as what it is.
+/// Wasmtime's [`StoreLimits`] for tables, and the call's memory budget for
+/// linear memory, remembering a refused growth so that the trap it usually
+/// leads to is reported as what it is.
 pub(crate) struct CallLimiter {
     limits: StoreLimits,
+    budget: Arc<MemoryBudget>,
     pub(crate) memory_refused: bool,
     pub(crate) table_refused: bool,
 }
 
 impl CallLimiter {
-    fn new(memory: u64) -> Self {
+    fn new(budget: Arc<MemoryBudget>) -> Self {
         Self {
             limits: StoreLimitsBuilder::new()
-                .memory_size(usize::try_from(memory).unwrap_or(usize::MAX))
                 .table_elements(MAX_TABLE_ELEMENTS)
                 .build(),
+            budget,
             memory_refused: false,
             table_refused: false,
         }
@@ -124,7 +138,8 @@ impl ResourceLimiter for CallLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        let allowed = maximum.is_none_or(|max| desired <= max)
+            && self.budget.take(desired.saturating_sub(current) as u64);
         self.memory_refused |= !allowed;
         Ok(allowed)
     }

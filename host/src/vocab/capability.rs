@@ -69,6 +69,31 @@ impl Capability {
         }
     }
 
+    /// The same capability with `f` applied to every text in it that came
+    /// from outside the host (names, origins, actions); a digest stays.
+    pub fn map_text(self, f: impl Fn(&str) -> String) -> Capability {
+        match self {
+            Capability::Tool { tool } => Capability::Tool { tool: f(&tool) },
+            Capability::Network { method, origin } => Capability::Network {
+                method: f(&method),
+                origin: f(&origin),
+            },
+            Capability::Filesystem { access, guest } => Capability::Filesystem {
+                access,
+                guest: f(&guest),
+            },
+            Capability::Secret { name, origin } => Capability::Secret {
+                name,
+                origin: f(&origin),
+            },
+            Capability::Action { action, details } => Capability::Action {
+                action: f(&action),
+                details,
+            },
+            Capability::Budget { limit } => Capability::Budget { limit },
+        }
+    }
+
     /// Whether a grant about `self` decides about `asked`: the same class,
     /// or the same action with any details.
     pub fn covers(&self, asked: &Capability) -> bool {

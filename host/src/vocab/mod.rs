@@ -6,6 +6,7 @@
 //! This module imports nothing of the crate: configuration reads files into
 //! these words, and the runtime acts on them.
 
+mod budget;
 mod capability;
 mod chat;
 mod consent;
@@ -16,6 +17,7 @@ mod network;
 mod text;
 mod tools;
 
+pub(crate) use budget::{FIELD_MAP_BYTES, MemoryBudget};
 pub use capability::{Access, Capability};
 pub use chat::{ChatRequest, Message, ModelRef, Role};
 pub(crate) use chat::{ChatResponse, ToolCall, ToolSpec, Usage};

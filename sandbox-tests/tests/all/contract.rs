@@ -138,6 +138,62 @@ fn a_malformed_manifest_names_file_field_and_line() {
     }
 }
 
+/// A skill directory for the echo component whose tool's schema has
+/// `levels` definitions, each all of the next one twice: a few hundred
+/// bytes that unfold into 2^levels subschemas.
+fn echo_with_doubling_schema(levels: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let echo = skill_dir("echo");
+    std::fs::copy(echo.join("echo.wasm"), dir.path().join("echo.wasm")).unwrap();
+    let mut toml = "[skill]\nname = \"echo\"\nversion = \"0.1.0\"\n\
+                    description = \"d\"\ncomponent = \"echo.wasm\"\n\n\
+                    [[tool]]\nname = \"echo\"\ndescription = \"d\"\n\
+                    [tool.input_schema]\ntype = \"object\"\n\
+                    properties = { message = { \"$ref\" = \"#/$defs/d0\" } }\n"
+        .to_owned();
+    for i in 0..levels {
+        let next = format!("{{ \"$ref\" = \"#/$defs/d{}\" }}", i + 1);
+        toml.push_str(&format!(
+            "[tool.input_schema.\"$defs\".d{i}]\nallOf = [{next}, {next}]\n"
+        ));
+    }
+    toml.push_str(&format!("[tool.input_schema.\"$defs\".d{levels}]\n"));
+    std::fs::write(dir.path().join("skill.toml"), toml).unwrap();
+    dir
+}
+
+#[test]
+fn a_schema_that_unfolds_exponentially_is_refused_at_load() {
+    let host = Host::new();
+    let dir = echo_with_doubling_schema(40);
+    let error = host
+        .runtime
+        .load_skill(dir.path())
+        .err()
+        .expect("load fails");
+    let LoadError::Manifest(error) = error else {
+        panic!("expected a manifest error, got {error}");
+    };
+    assert_eq!(error.field, "tool[0].input_schema", "{error}");
+    assert!(error.to_string().contains("subschemas"), "{error}");
+}
+
+#[tokio::test]
+async fn input_too_costly_to_check_is_refused_before_any_work() {
+    let host = Host::new();
+    // Within the bounds at load: a few thousand subschemas.
+    let dir = echo_with_doubling_schema(8);
+    let skill = host.runtime.load_skill(dir.path()).unwrap();
+    let input = serde_json::json!({ "message": vec!["a"; 20_000] }).to_string();
+    let error = skill
+        .check_input("echo", &input, &skillbox::Limits::DEFAULT)
+        .unwrap_err();
+    assert!(
+        matches!(&error, CallErrorKind::InvalidInput(m) if m.contains("more work")),
+        "{error:?}"
+    );
+}
+
 #[tokio::test]
 async fn output_that_is_not_json_is_refused() {
     let host = Host::new();

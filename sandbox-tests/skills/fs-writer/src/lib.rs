@@ -31,6 +31,27 @@ fn write_all_ways(t: Target) -> Result<serde_json::Value, ToolError> {
     }))
 }
 
+#[derive(Deserialize)]
+struct Link {
+    /// Where the link points: anywhere, inside the mount or out of it.
+    target: String,
+    /// The link's path, relative to the first directory lent.
+    link: String,
+}
+
+/// Create a symbolic link in the first directory lent; "done" or the error.
+fn link(l: Link) -> Result<String, ToolError> {
+    use skillbox_sdk::bindings::wasi::filesystem::preopens::get_directories;
+    let Some((dir, _)) = get_directories().into_iter().next() else {
+        return Ok("error: no directory".into());
+    };
+    Ok(match dir.symlink_at(&l.target, &l.link) {
+        Ok(()) => "done".into(),
+        Err(e) => format!("error: {e:?}"),
+    })
+}
+
 export_tools! {
     "write_all_ways" => write_all_ways,
+    "link" => link,
 }
