@@ -2,9 +2,10 @@
 //! any deadline or fuel applies, so its cost is bounded by construction:
 //!
 //! - at load, a schema may hold at most [`MAX_SCHEMA_BYTES`], nest at most
-//!   [`MAX_DEPTH`] levels, and unfold into at most [`MAX_PARTS`] subschemas
-//!   once every `$ref` is followed (a reference back into itself counts
-//!   once): nested `$ref`s under `allOf` would otherwise multiply;
+//!   [`MAX_DEPTH`] levels (in its JSON, and in references followed), and
+//!   unfold into at most [`MAX_PARTS`] subschemas once every `$ref` is
+//!   followed (a reference back into itself counts once): nested `$ref`s
+//!   under `allOf` would otherwise multiply;
 //! - patterns use a regex engine that runs in linear time, never one that
 //!   backtracks;
 //! - per call, the input's values times the schema's parts may be at most
@@ -152,6 +153,9 @@ impl<'a> Unfolding<'a> {
             && !self.following.contains(&target)
             && let Some(resolved) = self.resolve(target)
         {
+            if self.following.len() == MAX_DEPTH {
+                return Err(format!("has references nested deeper than {MAX_DEPTH}"));
+            }
             self.following.push(target);
             self.visit(resolved)?;
             self.following.pop();
@@ -231,6 +235,12 @@ mod tests {
             deep = json!({"type": "object", "properties": {"a": deep}});
         }
         assert!(InputSchema::new(deep).unwrap_err().contains("deeper"));
+        let mut chain = serde_json::Map::new();
+        for i in 0..40 {
+            chain.insert(format!("d{i}"), json!({"$ref": format!("#/$defs/d{}", i + 1)}));
+        }
+        let chain = json!({"type": "object", "$defs": chain, "properties": {"a": {"$ref": "#/$defs/d0"}}});
+        assert!(InputSchema::new(chain).unwrap_err().contains("references nested"));
         let big = json!({"type": "object", "description": "x".repeat(MAX_SCHEMA_BYTES)});
         assert!(InputSchema::new(big).unwrap_err().contains("bytes"));
         let schema = InputSchema::new(doubling(8)).unwrap();
