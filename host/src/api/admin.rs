@@ -198,7 +198,7 @@ pub(super) async fn install_skill(
         request.trust_new_key,
     )
     .map_err(market_error)?;
-    let plan = install::plan_install(&source, &agent, &name, &requirement)
+    let plan = install::plan_install(&config.host, &source, &agent, &name, &requirement)
         .await
         .map_err(market_error)?;
     commit(

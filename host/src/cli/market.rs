@@ -1,5 +1,6 @@
 //! The marketplace commands: `skillbox skill keygen|pack|search|install|
-//! upgrade|remove|list|sync` and `skillbox registry publish|yank|serve`.
+//! upgrade|remove|list|sync` and `skillbox registry publish|yank|refresh|
+//! serve`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -115,6 +116,18 @@ pub(super) enum RegistryCommand {
         release: String,
         #[arg(long)]
         registry: PathBuf,
+        /// The key that signs the index anew.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Sign a skill's index anew, unchanged, before it expires (hosts
+    /// refuse an expired index); run it at least every 30 days.
+    Refresh {
+        name: String,
+        #[arg(long)]
+        registry: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
     },
     /// Serve a registry directory over HTTP, read-only.
     Serve {
@@ -326,7 +339,7 @@ async fn install(
     }
     let runtime = super::open_runtime(&config.host)?;
     let source = Source::new(&config.host, runtime.egress(), registry, trust_new_key)?;
-    let plan = install::plan_install(&source, &agent, &name, &requirement).await?;
+    let plan = install::plan_install(&config.host, &source, &agent, &name, &requirement).await?;
     show_install(&plan.summary());
     agree_and_commit(&runtime, &plan, yes).await?;
     let version = &plan.fetched.release.version;
@@ -440,12 +453,28 @@ pub(super) async fn run_registry(command: RegistryCommand) -> anyhow::Result<Exi
                 registry.display()
             );
         }
-        RegistryCommand::Yank { release, registry } => {
+        RegistryCommand::Yank {
+            release,
+            registry,
+            key,
+        } => {
             let (name, version) = release
                 .split_once('@')
                 .context("name the release as NAME@VERSION")?;
-            registry::yank(&registry, name, &version.parse()?)?;
+            registry::yank(&registry, name, &version.parse()?, &KeyPair::read(&key)?)?;
             println!("yanked {name} {version}");
+        }
+        RegistryCommand::Refresh {
+            name,
+            registry,
+            key,
+        } => {
+            let index = registry::refresh(&registry, &name, &KeyPair::read(&key)?)?;
+            println!(
+                "signed the index of {name} as version {}, good until {}",
+                index.version,
+                humantime::format_rfc3339(index.expires)
+            );
         }
         RegistryCommand::Serve { dir, addr } => {
             crate::market::serve::check_dir(&dir)?;

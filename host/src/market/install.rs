@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,7 @@ use super::client::RegistryClient;
 use super::edit::Edit;
 use super::lock::{Locked, Lockfile, store_dir};
 use super::package::{Package, sha256_hex};
-use super::registry::{self, Release};
+use super::registry::{self, Index, Release};
 use super::signing::{self, PublicKey};
 use super::{MarketError, UntrustedKey, store, trusted_keys};
 use crate::caps::{self, Words};
@@ -42,6 +42,8 @@ pub struct Fetched {
     /// The key that signed it, and whether the host trusted it already.
     pub key: PublicKey,
     pub key_is_new: bool,
+    /// The version of the signed index it was chosen from.
+    pub index_version: u64,
 }
 
 /// Which release to fetch.
@@ -53,7 +55,7 @@ pub enum Wanted<'a> {
 }
 
 /// Where skills come from: a registry, and the publisher keys trusted for
-/// its packages.
+/// its packages and indexes.
 pub struct Source {
     /// The registry's address, as the person or the lockfile gave it.
     pub url: url::Url,
@@ -84,11 +86,20 @@ impl Source {
         })
     }
 
-    /// Download `name` and check it: the package's hash against the index,
-    /// its contents, and its signature against the trusted keys, or, when
-    /// new keys may be trusted, against the registry's key of that id.
-    pub async fn fetch(&self, name: &str, wanted: Wanted<'_>) -> Result<Fetched, MarketError> {
-        let release = self.release(name, wanted).await?;
+    /// Download `name` and check it: its index (see [`Source::index`];
+    /// `seen` is the newest index version the host installed from), the
+    /// package's hash against the index, its contents, and its signature
+    /// against the trusted keys, or, when new keys may be trusted, against
+    /// the registry's key of that id.
+    pub async fn fetch(
+        &self,
+        name: &str,
+        wanted: Wanted<'_>,
+        seen: u64,
+    ) -> Result<Fetched, MarketError> {
+        let (index, signer) = self.index(name, seen).await?;
+        let release = choose(&index, name, wanted)?;
+
         let at = |release: &Release| (name.to_owned(), release.version.clone());
         let bytes = self.client.package(name, &release).await?;
         let sha256 = sha256_hex(&bytes);
@@ -108,7 +119,7 @@ impl Source {
                 error,
             }
         })?;
-        let (key, key_is_new) = self.key(name, &release).await?;
+        let (key, key_is_new) = self.release_key(name, &release, signer).await?;
         signing::verify(
             &package,
             &release.key_id,
@@ -138,51 +149,139 @@ impl Source {
             manifest,
             key,
             key_is_new,
+            index_version: index.version,
         })
     }
 
-    /// The release of `name` that `wanted` names.
-    async fn release(&self, name: &str, wanted: Wanted<'_>) -> Result<Release, MarketError> {
-        let index = self.client.index(name).await?;
-        let found = match wanted {
-            Wanted::Matching(requirement) => {
-                registry::choose(&index, requirement).ok_or_else(|| MarketError::NoMatch {
-                    name: name.to_owned(),
-                    requirement: requirement.clone(),
-                })
-            }
-            Wanted::Locked(locked) => index
-                .versions
-                .iter()
-                .find(|r| r.version == locked.version && r.sha256 == locked.sha256)
-                .ok_or_else(|| MarketError::Withdrawn {
-                    name: name.to_owned(),
-                    version: locked.version.clone(),
-                    sha256: locked.sha256.clone(),
-                }),
+    /// The index of `name`, checked as TUF checks its metadata: signed by a
+    /// key the host trusts (or the one it may trust anew), not expired, and
+    /// no older than version `seen`. With the key that signed it, and
+    /// whether that key is new to the host.
+    async fn index(
+        &self,
+        name: &str,
+        seen: u64,
+    ) -> Result<(Index, (PublicKey, bool)), MarketError> {
+        let signed = self.client.index(name).await?;
+        let Some(signer) = self.key(&signed.key_id).await? else {
+            return Err(self.untrusted_index(name, signed.key_id).await);
         };
-        found.cloned()
+        let (name, registry) = (name.to_owned(), self.client.url().to_string());
+        let index = match signed.verify(&signer.0) {
+            Ok(index) => index,
+            Err(error) => {
+                return Err(MarketError::BadIndex {
+                    name,
+                    registry,
+                    error,
+                });
+            }
+        };
+        if index.name != name {
+            let url = format!("{registry}index/{name}.json");
+            let why = format!("the registry's index for '{name}' names '{}'", index.name);
+            return Err(MarketError::Registry { url, why });
+        }
+        if index.expires <= SystemTime::now() {
+            let expires = humantime::format_rfc3339(index.expires).to_string();
+            return Err(MarketError::IndexExpired {
+                name,
+                registry,
+                expires,
+            });
+        }
+        if index.version < seen {
+            let version = index.version;
+            return Err(MarketError::IndexRolledBack {
+                name,
+                registry,
+                version,
+                seen,
+            });
+        }
+        Ok((index, signer))
     }
 
-    /// The key that signed `release`, and whether it is new to the host.
-    async fn key(&self, name: &str, release: &Release) -> Result<(PublicKey, bool), MarketError> {
-        if let Some(key) = self.trusted.iter().find(|k| k.key_id == release.key_id) {
-            return Ok((key.clone(), false));
+    /// The key `key_id` as the host trusts it, or else, when new keys may
+    /// be trusted, as the registry lists it (and new to the host); `None`
+    /// when neither.
+    async fn key(&self, key_id: &str) -> Result<Option<(PublicKey, bool)>, MarketError> {
+        if let Some(key) = self.trusted.iter().find(|k| k.key_id == key_id) {
+            return Ok(Some((key.clone(), false)));
         }
         if !self.trust_new_key {
-            return Err(MarketError::UntrustedKey(Box::new(UntrustedKey {
+            return Ok(None);
+        }
+        let keys = self.client.keys().await?;
+        let key = keys.keys.into_iter().find(|k| k.key_id == key_id);
+        let key = key.ok_or_else(|| MarketError::UnknownKey(key_id.to_owned()))?;
+        Ok(Some((key, true)))
+    }
+
+    /// An index of `name` signed by `key_id`, which the host does not trust,
+    /// named with the publisher the registry gives that key, if it can.
+    async fn untrusted_index(&self, name: &str, key_id: String) -> MarketError {
+        let keys = self.client.keys().await.map(|keys| keys.keys);
+        let listed = keys
+            .unwrap_or_default()
+            .into_iter()
+            .find(|k| k.key_id == key_id);
+        MarketError::UntrustedIndex {
+            name: name.to_owned(),
+            publisher: listed.map_or_else(|| "unknown".to_owned(), |k| k.publisher),
+            key_id,
+            registry: self.client.url().to_string(),
+        }
+    }
+
+    /// The key that signed `release`, and whether it is new to the host. A
+    /// key new to the host must have signed both the index and the
+    /// release: it is the one pinned.
+    async fn release_key(
+        &self,
+        name: &str,
+        release: &Release,
+        signer: (PublicKey, bool),
+    ) -> Result<(PublicKey, bool), MarketError> {
+        if release.key_id == signer.0.key_id {
+            return Ok(signer);
+        }
+        if signer.1 {
+            return Err(self.untrusted_index(name, signer.0.key_id).await);
+        }
+        match self.key(&release.key_id).await? {
+            Some(key) => Ok(key),
+            None => Err(MarketError::UntrustedKey(Box::new(UntrustedKey {
                 name: name.to_owned(),
                 version: release.version.clone(),
                 key_id: release.key_id.clone(),
                 publisher: release.publisher.clone(),
                 registry: self.client.url().to_string(),
-            })));
+            }))),
         }
-        let keys = self.client.keys().await?;
-        let key = keys.keys.into_iter().find(|k| k.key_id == release.key_id);
-        let key = key.ok_or_else(|| MarketError::UnknownKey(release.key_id.clone()))?;
-        Ok((key, true))
     }
+}
+
+/// The release of `name` in `index` that `wanted` names.
+fn choose(index: &Index, name: &str, wanted: Wanted<'_>) -> Result<Release, MarketError> {
+    let found = match wanted {
+        Wanted::Matching(requirement) => {
+            registry::choose(index, requirement).ok_or_else(|| MarketError::NoMatch {
+                name: name.to_owned(),
+                requirement: requirement.clone(),
+            })
+        }
+        Wanted::Locked(locked) => index
+            .versions
+            .iter()
+            .find(|r| r.version == locked.version && r.sha256 == locked.sha256)
+            .ok_or_else(|| MarketError::Withdrawn {
+                name: name.to_owned(),
+                version: locked.version.clone(),
+                sha256: locked.sha256.clone(),
+            }),
+    };
+    found.cloned()
 }
 
 /// An install or upgrade, checked and not yet done.
@@ -428,14 +527,18 @@ fn sentences(words: &[Words]) -> Vec<String> {
 }
 
 /// Plan installing the newest release of `name` that `requirement` accepts,
-/// for `agent`.
+/// for `agent` of `host`.
 pub async fn plan_install(
+    host: &HostConfig,
     source: &Source,
     agent: &AgentId,
     name: &str,
     requirement: &semver::VersionReq,
 ) -> Result<Plan, MarketError> {
-    let fetched = source.fetch(name, Wanted::Matching(requirement)).await?;
+    let seen = Lockfile::read(&host.dir)?.index_seen(source.url.as_str(), name);
+    let fetched = source
+        .fetch(name, Wanted::Matching(requirement), seen)
+        .await?;
     Ok(Plan::new(agent, source, fetched, None))
 }
 
@@ -465,7 +568,10 @@ pub async fn plan_upgrade(
             name: name.to_owned(),
         })?;
     let source = Source::new(host, egress, &current.registry_url()?, trust_new_key)?;
-    let fetched = source.fetch(name, Wanted::Matching(requirement)).await?;
+    let seen = lock.index_seen(&current.registry, name);
+    let fetched = source
+        .fetch(name, Wanted::Matching(requirement), seen)
+        .await?;
     if fetched.release.version <= current.version {
         return Ok(Upgrade::Newest(current.version.clone()));
     }
@@ -585,6 +691,7 @@ pub async fn commit(
         registry: plan.registry.to_string(),
         key_id: release.key_id.clone(),
         signature: release.signature.clone(),
+        index_version: fetched.index_version,
     });
     // The lockfile first: an agent file naming a version the lockfile does
     // not know would not load.
@@ -622,7 +729,10 @@ pub fn missing(host: &HostConfig) -> Result<Vec<Locked>, MarketError> {
 /// the store of `host`.
 pub async fn sync(host: &HostConfig, egress: &Egress, locked: &Locked) -> Result<(), MarketError> {
     let source = Source::new(host, egress, &locked.registry_url()?, false)?;
-    let fetched = source.fetch(&locked.name, Wanted::Locked(locked)).await?;
+    let seen = Lockfile::read(&host.dir)?.index_seen(&locked.registry, &locked.name);
+    let fetched = source
+        .fetch(&locked.name, Wanted::Locked(locked), seen)
+        .await?;
     store::add(&host.data_dir, &locked.sha256, &fetched.package)?;
     Ok(())
 }

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use skillbox::market::MarketError;
 use skillbox::market::client::RegistryClient;
 use skillbox::market::install::{self, Plan, Source};
 use skillbox::market::package::{MAX_COMPONENT, Package, sha256_hex};
-use skillbox::market::registry::{self, Index, Listing};
+use skillbox::market::registry::{self, Index, Listing, SignedIndex};
 use skillbox::market::signing::{KeyPair, PublicKey};
 use skillbox::{AgentId, ConfigDir, Egress, HostConfig};
 
@@ -63,12 +64,27 @@ impl Registry {
         vec![self.acme.public().unwrap()]
     }
 
-    /// Change the index entry of `text` 0.1.0.
+    fn index_path(&self) -> PathBuf {
+        self.dir.path().join("index/text.json")
+    }
+
+    /// The index of `text`, as stored.
+    fn index(&self) -> SignedIndex {
+        serde_json::from_slice(&std::fs::read(self.index_path()).unwrap()).unwrap()
+    }
+
+    /// Change the index of `text` and sign it again with `key`.
+    fn sign_index(&self, key: &KeyPair, change: impl FnOnce(&mut Index)) {
+        let mut index: Index = serde_json::from_value(self.index().signed).unwrap();
+        change(&mut index);
+        let signed = SignedIndex::sign(&index, key).unwrap();
+        std::fs::write(self.index_path(), serde_json::to_vec(&signed).unwrap()).unwrap();
+    }
+
+    /// Change the index entry of `text` 0.1.0, signed again by acme: what
+    /// lies below the index is checked on its own.
     fn edit(&self, change: impl FnOnce(&mut registry::Release)) {
-        let path = self.dir.path().join("index/text.json");
-        let mut index: Index = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        change(&mut index.versions[0]);
-        std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+        self.sign_index(&self.acme, |index| change(&mut index.versions[0]));
     }
 
     /// Put `bytes` in place of the package, with the index's hash updated
@@ -88,12 +104,13 @@ fn config() -> tempfile::TempDir {
     dir
 }
 
-/// Install `text` from `registry`, trusting `trusted`, for agent `ops` of
-/// `host` as the CLI does: plan, then commit.
-async fn install(
+/// Plan installing the newest `text` from `registry`, trusting `trusted`,
+/// for `agent` of `host`, as the CLI does.
+async fn plan(
     registry: &Registry,
     trusted: &[PublicKey],
     host: &HostConfig,
+    agent: &str,
 ) -> Result<Plan, MarketError> {
     let source = Source {
         url: registry.url.clone(),
@@ -102,9 +119,19 @@ async fn install(
         trust_new_key: false,
         defaults: host.defaults,
     };
-    let ops = AgentId::new("ops").unwrap();
+    let agent = AgentId::new(agent).unwrap();
     let star = semver::VersionReq::STAR;
-    let plan = install::plan_install(&source, &ops, "text", &star).await?;
+    install::plan_install(host, &source, &agent, "text", &star).await
+}
+
+/// Install `text` from `registry`, trusting `trusted`, for agent `ops` of
+/// `host` as the CLI does: plan, then commit.
+async fn install(
+    registry: &Registry,
+    trusted: &[PublicKey],
+    host: &HostConfig,
+) -> Result<Plan, MarketError> {
+    let plan = plan(registry, trusted, host, "ops").await?;
     let db = skillbox::Db::in_data_dir(&host.data_dir).unwrap();
     install::commit(&plan, &host.dir, &host.data_dir, &db, "a test").await?;
     Ok(plan)
@@ -571,5 +598,99 @@ async fn an_upgrade_that_widens_asks_again_and_keeps_the_operators_narrowing() {
         agent["skills"]["text"]["limits"]["timeout"].as_str(),
         Some("1m"),
         "{written}"
+    );
+}
+
+/// The registry serves an older index, properly signed in its day, which
+/// still offers the version its publisher has since yanked.
+#[tokio::test]
+async fn a_rolled_back_index_is_refused() {
+    let registry = Registry::new().await;
+    let dir = registry.dir.path();
+    let before_the_yank = std::fs::read(registry.index_path()).unwrap();
+    let fixed = text_asking("0.1.1", "", &[], "");
+    registry::publish(dir, &fixed.pack().unwrap(), &registry.acme).unwrap();
+    registry::yank(dir, "text", &"0.1.0".parse().unwrap(), &registry.acme).unwrap();
+    let config = config();
+    std::fs::write(config.path().join("agents/web.toml"), "id = \"web\"\n").unwrap();
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    let installed = install(&registry, &registry.trusted(), &host)
+        .await
+        .unwrap();
+    assert_eq!(installed.fetched.index_version, 3);
+
+    std::fs::write(registry.index_path(), before_the_yank).unwrap();
+    let planned = plan(&registry, &registry.trusted(), &host, "web").await;
+    let error = match planned {
+        Ok(plan) => panic!(
+            "planned the yanked {} from the old index",
+            plan.fetched.release.version
+        ),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains(&format!("the index of 'text' in {}", registry.url))
+            && error.contains("is version 1, older than version 3"),
+        "{error}"
+    );
+}
+
+/// The registry stops changing: it serves the index it last signed long
+/// after, so that no yank or fix is ever seen. Its publisher keeps a live
+/// registry fresh with `refresh`.
+#[tokio::test]
+async fn an_expired_index_is_refused_until_refreshed() {
+    let registry = Registry::new().await;
+    let expired = SystemTime::now() - Duration::from_secs(60);
+    registry.sign_index(&registry.acme, |index| index.expires = expired);
+    let error = refused(&registry, &registry.trusted()).await;
+    let signed = registry.index().signed;
+    let expires = signed["expires"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("the index of 'text' in {}", registry.url))
+            && error.contains(&format!("expired at {expires}")),
+        "{error}"
+    );
+
+    let refreshed = registry::refresh(registry.dir.path(), "text", &registry.acme).unwrap();
+    let lifetime = refreshed.expires.duration_since(SystemTime::now()).unwrap();
+    let a_minute = Duration::from_secs(60);
+    assert!(
+        lifetime > registry::INDEX_LIFETIME - a_minute,
+        "{lifetime:?}"
+    );
+    assert_eq!(refreshed.version, 2);
+    let config = config();
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    install(&registry, &registry.trusted(), &host)
+        .await
+        .unwrap();
+}
+
+/// The registry edits the index (un-yanks a version, says it asks for
+/// nothing) without the publisher's key, or signs it with its own.
+#[tokio::test]
+async fn an_index_not_signed_by_a_trusted_key_is_refused() {
+    let registry = Registry::new().await;
+    let dir = registry.dir.path();
+    registry::yank(dir, "text", &"0.1.0".parse().unwrap(), &registry.acme).unwrap();
+    let mut index = registry.index();
+    index.signed["versions"][0]["yanked"] = false.into();
+    index.signed["versions"][0]["capabilities"] = serde_json::json!({});
+    std::fs::write(registry.index_path(), serde_json::to_vec(&index).unwrap()).unwrap();
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(
+        error.contains(&format!("the index of 'text' in {}", registry.url))
+            && error.contains("the signature does not match the index"),
+        "{error}"
+    );
+
+    let mallory = KeyPair::generate("acme").unwrap();
+    registry.sign_index(&mallory, |index| index.versions[0].yanked = false);
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(
+        error.contains(&format!("is signed by key {}", mallory.key_id))
+            && error.contains("does not trust"),
+        "{error}"
     );
 }
