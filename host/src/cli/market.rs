@@ -13,7 +13,7 @@ use serde_json::json;
 use super::Places;
 use crate::api::{AdminClient, SkillChange};
 use crate::egress::Egress;
-use crate::market::install::{self, Agreement, Plan, PlanSummary, Source, Upgrade};
+use crate::market::install::{self, Agreement, Allowed, Plan, PlanSummary, Source, Upgrade};
 use crate::market::lock::{Locked, Lockfile};
 use crate::market::package::{Package, sha256_hex};
 use crate::market::registry::{self, Release};
@@ -59,6 +59,10 @@ pub(super) enum MarketSkillCommand {
         /// (pinned in skillbox.toml).
         #[arg(long)]
         trust_new_key: bool,
+        /// Install a version older than the one installed: shown as a
+        /// downgrade, and asked about like any install.
+        #[arg(long)]
+        allow_downgrade: bool,
         /// Agree to the capabilities shown without a prompt.
         #[arg(long)]
         yes: bool,
@@ -73,6 +77,10 @@ pub(super) enum MarketSkillCommand {
         agent: String,
         #[arg(long)]
         trust_new_key: bool,
+        /// Move to an older version if that is the newest that matches:
+        /// shown as a downgrade, and always asked about.
+        #[arg(long)]
+        allow_downgrade: bool,
         #[arg(long)]
         yes: bool,
         #[command(flatten)]
@@ -137,7 +145,15 @@ pub(super) enum RegistryCommand {
     },
 }
 
-/// An install's plan, for the person who decides.
+/// A plan, for the person who decides: an install's review, or what an
+/// upgrade or a downgrade changes.
+fn show_plan(plan: &PlanSummary) {
+    match &plan.from {
+        None => show_install(plan),
+        Some(from) => show_change(plan, from),
+    }
+}
+
 fn show_install(plan: &PlanSummary) {
     println!(
         "{} {} from {}: {}",
@@ -178,11 +194,14 @@ fn show_install(plan: &PlanSummary) {
     }
 }
 
-/// An upgrade's plan: what changes.
-fn show_upgrade(plan: &PlanSummary) {
-    let from = plan.from.as_ref().expect("an upgrade");
+/// An upgrade's or a downgrade's plan: what changes.
+fn show_change(plan: &PlanSummary, from: &semver::Version) {
+    let older = match plan.version < *from {
+        true => "  DOWNGRADE: an older version than installed",
+        false => "",
+    };
     println!(
-        "{} {from} -> {} (publisher {}, key {})",
+        "{} {from} -> {} (publisher {}, key {}){older}",
         plan.name, plan.version, plan.publisher, plan.key_id
     );
     for line in &plan.added {
@@ -256,16 +275,30 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
             agent,
             registry,
             trust_new_key,
+            allow_downgrade,
             yes,
             places,
-        } => install(&skill, &agent, &registry, trust_new_key, yes, &places).await?,
+        } => {
+            let allowed = Allowed {
+                new_key: trust_new_key,
+                downgrade: allow_downgrade,
+            };
+            install(&skill, &agent, &registry, allowed, yes, &places).await?
+        }
         MarketSkillCommand::Upgrade {
             skill,
             agent,
             trust_new_key,
+            allow_downgrade,
             yes,
             places,
-        } => upgrade(&skill, &agent, trust_new_key, yes, &places).await?,
+        } => {
+            let allowed = Allowed {
+                new_key: trust_new_key,
+                downgrade: allow_downgrade,
+            };
+            upgrade(&skill, &agent, allowed, yes, &places).await?
+        }
         MarketSkillCommand::Remove {
             name,
             agent,
@@ -316,7 +349,7 @@ async fn install(
     skill: &str,
     agent: &str,
     registry: &url::Url,
-    trust_new_key: bool,
+    allowed: Allowed,
     yes: bool,
     places: &Places,
 ) -> anyhow::Result<()> {
@@ -326,11 +359,12 @@ async fn install(
     config.agent(agent.as_str())?;
     if let Some(server) = AdminClient::of(&config.host.data_dir) {
         let request = json!({
-            "agent": agent, "skill": skill, "registry": registry, "trust_new_key": trust_new_key,
+            "agent": agent, "skill": skill, "registry": registry,
+            "trust_new_key": allowed.new_key, "allow_downgrade": allowed.downgrade,
         });
         let path = "/v1/admin/skills/install";
         if let SkillChange::Done(plan) = server
-            .change_skill(path, request, yes, show_install, confirmed)
+            .change_skill(path, request, yes, show_plan, confirmed)
             .await?
         {
             println!("installed {name} {} for agent '{agent}'", plan.version);
@@ -338,9 +372,9 @@ async fn install(
         return Ok(());
     }
     let runtime = super::open_runtime(&config.host)?;
-    let source = Source::new(&config.host, runtime.egress(), registry, trust_new_key)?;
+    let source = Source::new(&config.host, runtime.egress(), registry, allowed)?;
     let plan = install::plan_install(&config.host, &source, &agent, &name, &requirement).await?;
-    show_install(&plan.summary());
+    show_plan(&plan.summary());
     agree_and_commit(&runtime, &plan, yes).await?;
     let version = &plan.fetched.release.version;
     println!("installed {name} {version} for agent '{agent}'");
@@ -351,7 +385,7 @@ async fn install(
 async fn upgrade(
     skill: &str,
     agent: &str,
-    trust_new_key: bool,
+    allowed: Allowed,
     yes: bool,
     places: &Places,
 ) -> anyhow::Result<()> {
@@ -359,10 +393,13 @@ async fn upgrade(
     let agent = AgentId::new(agent)?;
     let config = places.load_config()?;
     if let Some(server) = AdminClient::of(&config.host.data_dir) {
-        let request = json!({ "agent": agent, "skill": skill, "trust_new_key": trust_new_key });
+        let request = json!({
+            "agent": agent, "skill": skill,
+            "trust_new_key": allowed.new_key, "allow_downgrade": allowed.downgrade,
+        });
         let path = "/v1/admin/skills/upgrade";
         match server
-            .change_skill(path, request, yes, show_upgrade, confirmed)
+            .change_skill(path, request, yes, show_plan, confirmed)
             .await?
         {
             SkillChange::Done(plan) => {
@@ -374,18 +411,11 @@ async fn upgrade(
     }
     let runtime = super::open_runtime(&config.host)?;
     let egress = runtime.egress();
-    let planned = install::plan_upgrade(
-        &config.host,
-        egress,
-        &agent,
-        &name,
-        &requirement,
-        trust_new_key,
-    );
+    let planned = install::plan_upgrade(&config.host, egress, &agent, &name, &requirement, allowed);
     match planned.await? {
         Upgrade::Newest(version) => println!("{name} {version} is the newest that matches"),
         Upgrade::Plan(plan) => {
-            show_upgrade(&plan.summary());
+            show_plan(&plan.summary());
             agree_and_commit(&runtime, &plan, yes).await?;
             let version = &plan.fetched.release.version;
             println!("upgraded {name} to {version} for agent '{agent}'");

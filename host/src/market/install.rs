@@ -21,7 +21,7 @@ use super::lock::{Locked, Lockfile, store_dir};
 use super::package::{Package, sha256_hex};
 use super::registry::{self, Index, Release};
 use super::signing::{self, PublicKey};
-use super::{MarketError, UntrustedKey, store, trusted_keys};
+use super::{Downgrade, MarketError, UntrustedKey, store, trusted_keys};
 use crate::caps::{self, Words};
 use crate::config::{HostConfig, Manifest};
 use crate::consent::{CallConsent, ConsentBroker, Session, Verdict};
@@ -54,6 +54,17 @@ pub enum Wanted<'a> {
     Locked(&'a Locked),
 }
 
+/// What a person allowed beyond an ordinary install or upgrade.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allowed {
+    /// Trust the key that signed a package when the host does not yet (it
+    /// is pinned when the plan is committed): `--trust-new-key`.
+    pub new_key: bool,
+    /// Move a skill below the version the lockfile records: the plan says
+    /// it is a downgrade and asks like any other (`--allow-downgrade`).
+    pub downgrade: bool,
+}
+
 /// Where skills come from: a registry, and the publisher keys trusted for
 /// its packages and indexes.
 pub struct Source {
@@ -61,9 +72,7 @@ pub struct Source {
     pub url: url::Url,
     pub client: RegistryClient,
     pub trusted: Vec<PublicKey>,
-    /// Trust the key that signed a package when the host does not yet (it
-    /// is pinned when the plan is committed).
-    pub trust_new_key: bool,
+    pub allowed: Allowed,
     /// The host's default limits: what a skill gets unless someone grants
     /// it more.
     pub defaults: Limits,
@@ -75,13 +84,13 @@ impl Source {
         host: &HostConfig,
         egress: &Egress,
         url: &url::Url,
-        trust_new_key: bool,
+        allowed: Allowed,
     ) -> Result<Source, MarketError> {
         Ok(Source {
             url: url.clone(),
             client: RegistryClient::new(egress, url)?,
             trusted: trusted_keys(&host.registries, url.as_str()),
-            trust_new_key,
+            allowed,
             defaults: host.defaults,
         })
     }
@@ -99,7 +108,6 @@ impl Source {
     ) -> Result<Fetched, MarketError> {
         let (index, signer) = self.index(name, seen).await?;
         let release = choose(&index, name, wanted)?;
-
         let at = |release: &Release| (name.to_owned(), release.version.clone());
         let bytes = self.client.package(name, &release).await?;
         let sha256 = sha256_hex(&bytes);
@@ -209,7 +217,7 @@ impl Source {
         if let Some(key) = self.trusted.iter().find(|k| k.key_id == key_id) {
             return Ok(Some((key.clone(), false)));
         }
-        if !self.trust_new_key {
+        if !self.allowed.new_key {
             return Ok(None);
         }
         let keys = self.client.keys().await?;
@@ -290,7 +298,7 @@ pub struct Plan {
     /// The registry it comes from.
     pub registry: url::Url,
     pub fetched: Fetched,
-    /// The version installed now, for an upgrade.
+    /// The version installed now, for an upgrade (or a downgrade).
     pub from: Option<semver::Version>,
     /// What the skill may do, one sentence each.
     pub capabilities: Vec<String>,
@@ -415,34 +423,39 @@ impl Plan {
     }
 
     /// What a person must agree to, and the details they decide on: every
-    /// install; an upgrade that may do more (capabilities, tools, limits),
-    /// or is signed by a new key.
+    /// install and every downgrade; an upgrade that may do more
+    /// (capabilities, tools, limits), or is signed by a new key.
     pub fn asks(&self) -> Option<(String, Vec<String>)> {
         let (name, version) = (&self.fetched.name, &self.fetched.release.version);
         let agent = &self.agent;
         let limit = |l: &String| format!("limit {l}");
-        match &self.from {
-            None => {
-                let mut details = self.capabilities.clone();
-                details.extend(self.limits.iter().map(limit));
-                Some((
-                    format!("install {name} {version} for agent {agent}"),
-                    details,
-                ))
-            }
-            Some(_) => {
-                let mut details = self.added.clone();
-                details.extend(self.tools_added.iter().map(|t| format!("tool {t}")));
-                details.extend(self.limits_added.iter().map(limit));
-                let grows = !details.is_empty() || self.fetched.key_is_new;
-                grows.then(|| {
-                    (
-                        format!("upgrade {name} to {version} for agent {agent}"),
-                        details,
-                    )
-                })
-            }
+        let Some(from) = &self.from else {
+            let mut details = self.capabilities.clone();
+            details.extend(self.limits.iter().map(limit));
+            let what = format!("install {name} {version} for agent {agent}");
+            return Some((what, details));
+        };
+        let mut details = self.added.clone();
+        details.extend(self.tools_added.iter().map(|t| format!("tool {t}")));
+        details.extend(self.limits_added.iter().map(limit));
+        if self.is_downgrade() {
+            let what = format!("downgrade {name} from {from} to {version} for agent {agent}");
+            return Some((what, details));
         }
+        let grows = !details.is_empty() || self.fetched.key_is_new;
+        grows.then(|| {
+            (
+                format!("upgrade {name} to {version} for agent {agent}"),
+                details,
+            )
+        })
+    }
+
+    /// Whether the plan moves a skill to an older version than installed.
+    pub fn is_downgrade(&self) -> bool {
+        self.from
+            .as_ref()
+            .is_some_and(|from| self.fetched.release.version < *from)
     }
 }
 
@@ -470,7 +483,8 @@ pub struct PlanSummary {
     pub agent: AgentId,
     pub name: String,
     pub version: semver::Version,
-    /// The version installed now, for an upgrade.
+    /// The version installed now, for an upgrade; a downgrade when it is
+    /// newer than `version`.
     pub from: Option<semver::Version>,
     pub description: String,
     pub publisher: String,
@@ -527,7 +541,9 @@ fn sentences(words: &[Words]) -> Vec<String> {
 }
 
 /// Plan installing the newest release of `name` that `requirement` accepts,
-/// for `agent` of `host`.
+/// for `agent` of `host`. A skill the agent has installed is never moved
+/// below the version the lockfile records, unless the person allowed a
+/// downgrade: then the plan shows it as one.
 pub async fn plan_install(
     host: &HostConfig,
     source: &Source,
@@ -535,11 +551,17 @@ pub async fn plan_install(
     name: &str,
     requirement: &semver::VersionReq,
 ) -> Result<Plan, MarketError> {
-    let seen = Lockfile::read(&host.dir)?.index_seen(source.url.as_str(), name);
+    let lock = Lockfile::read(&host.dir)?;
+    let seen = lock.index_seen(source.url.as_str(), name);
     let fetched = source
         .fetch(name, Wanted::Matching(requirement), seen)
         .await?;
-    Ok(Plan::new(agent, source, fetched, None))
+    match lock.get(agent.as_str(), name) {
+        Some(current) if fetched.release.version < current.version => {
+            plan_change(host, source, agent, fetched, current)
+        }
+        _ => Ok(Plan::new(agent, source, fetched, None)),
+    }
 }
 
 /// What an upgrade found.
@@ -551,14 +573,15 @@ pub enum Upgrade {
 
 /// Plan upgrading skill `name` of `agent`, installed on `host` from a
 /// registry, to the newest release of that registry that `requirement`
-/// accepts.
+/// accepts. An older one than installed is refused unless `allowed`
+/// allows a downgrade.
 pub async fn plan_upgrade(
     host: &HostConfig,
     egress: &Egress,
     agent: &AgentId,
     name: &str,
     requirement: &semver::VersionReq,
-    trust_new_key: bool,
+    allowed: Allowed,
 ) -> Result<Upgrade, MarketError> {
     let lock = Lockfile::read(&host.dir)?;
     let current = lock
@@ -567,18 +590,44 @@ pub async fn plan_upgrade(
             agent: agent.to_string(),
             name: name.to_owned(),
         })?;
-    let source = Source::new(host, egress, &current.registry_url()?, trust_new_key)?;
+    let source = Source::new(host, egress, &current.registry_url()?, allowed)?;
     let seen = lock.index_seen(&current.registry, name);
     let fetched = source
         .fetch(name, Wanted::Matching(requirement), seen)
         .await?;
-    if fetched.release.version <= current.version {
+    if fetched.release.version == current.version {
         return Ok(Upgrade::Newest(current.version.clone()));
+    }
+    let plan = plan_change(host, &source, agent, fetched, current)?;
+    Ok(Upgrade::Plan(Box::new(plan)))
+}
+
+/// Plan moving `agent`'s skill from the `current` install to `fetched`:
+/// refused when that is down and the person did not allow it.
+fn plan_change(
+    host: &HostConfig,
+    source: &Source,
+    agent: &AgentId,
+    fetched: Fetched,
+    current: &Locked,
+) -> Result<Plan, MarketError> {
+    if fetched.release.version < current.version && !source.allowed.downgrade {
+        return Err(MarketError::Downgrade(Box::new(Downgrade {
+            agent: agent.to_string(),
+            name: fetched.name,
+            installed: current.version.clone(),
+            offered: fetched.release.version,
+            registry: source.url.to_string(),
+        })));
     }
     let installed = store_dir(&host.data_dir, &current.sha256);
     let old = Manifest::load(&installed).map_err(MarketError::NotSynced)?;
-    let plan = Plan::new(agent, &source, fetched, Some((&current.version, &old)));
-    Ok(Upgrade::Plan(Box::new(plan)))
+    Ok(Plan::new(
+        agent,
+        source,
+        fetched,
+        Some((&current.version, &old)),
+    ))
 }
 
 /// Record how a person agreed to `plan`, or ask one through `broker`
@@ -652,6 +701,7 @@ pub async fn commit(
     let (name, release) = (&fetched.name, &fetched.release);
     let (decision, from) = match &plan.previous {
         None => ("installed", String::new()),
+        Some(old) if plan.is_downgrade() => ("downgraded", format!(" from {}", old.version)),
         Some(old) => ("upgraded", format!(" from {}", old.version)),
     };
     let entry = AuditEntry {
@@ -728,7 +778,7 @@ pub fn missing(host: &HostConfig) -> Result<Vec<Locked>, MarketError> {
 /// Fetch `locked` exactly, from the registry that the lockfile names, into
 /// the store of `host`.
 pub async fn sync(host: &HostConfig, egress: &Egress, locked: &Locked) -> Result<(), MarketError> {
-    let source = Source::new(host, egress, &locked.registry_url()?, false)?;
+    let source = Source::new(host, egress, &locked.registry_url()?, Allowed::default())?;
     let seen = Lockfile::read(&host.dir)?.index_seen(&locked.registry, &locked.name);
     let fetched = source
         .fetch(&locked.name, Wanted::Locked(locked), seen)

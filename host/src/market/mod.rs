@@ -127,6 +127,8 @@ pub enum MarketError {
         version: u64,
         seen: u64,
     },
+    #[error(transparent)]
+    Downgrade(Box<Downgrade>),
     #[error("the registry lists no key {0}")]
     UnknownKey(String),
     #[error("the package of '{name}' {version} holds '{holds}'")]
@@ -176,6 +178,21 @@ pub struct UntrustedKey {
     pub version: semver::Version,
     pub key_id: String,
     pub publisher: String,
+    pub registry: String,
+}
+
+/// A version older than the one installed, which the person did not allow.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "agent '{agent}' has '{name}' {installed} installed, and the newest version that matches \
+     in {registry} is the older {offered}; refused as a downgrade (pass --allow-downgrade to \
+     review it)"
+)]
+pub struct Downgrade {
+    pub agent: String,
+    pub name: String,
+    pub installed: semver::Version,
+    pub offered: semver::Version,
     pub registry: String,
 }
 

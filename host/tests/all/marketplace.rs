@@ -240,6 +240,39 @@ fn search_install_upgrade_and_remove() {
 }
 
 #[test]
+fn a_downgrade_is_refused_unless_allowed_and_then_shown_as_one() {
+    let registry = registry();
+    let served = Served::start(registry.path());
+    let config = config();
+    let config = config.path();
+    let install = |version: &str, extra: &[&str]| {
+        let skill = format!("text@={version}");
+        let mut args = vec!["skill", "install", &skill, "--agent", "ops"];
+        args.extend_from_slice(&["--registry", &served.url, "--trust-new-key"]);
+        args.extend_from_slice(extra);
+        skillbox(config, &args)
+    };
+    ok(install("1.2.0", &["--yes"]));
+
+    let refused = failed(install("1.0.0", &["--yes"]));
+    assert!(
+        refused.contains("refused as a downgrade") && refused.contains("--allow-downgrade"),
+        "{refused}"
+    );
+    assert_eq!(locked_version(config).as_deref(), Some("1.2.0"));
+    let shown = ok(install("1.0.0", &["--allow-downgrade", "--yes"]));
+    assert!(
+        shown.contains("text 1.2.0 -> 1.0.0") && shown.contains("DOWNGRADE"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("- may send HTTPS requests to *.example.org"),
+        "{shown}"
+    );
+    assert_eq!(locked_version(config).as_deref(), Some("1.0.0"));
+}
+
+#[test]
 fn refresh_signs_an_index_anew_with_nothing_else_changed() {
     let work = tempfile::tempdir().unwrap();
     let (registry, key) = (work.path().join("registry"), work.path().join("key.json"));

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use skillbox::market::MarketError;
 use skillbox::market::client::RegistryClient;
-use skillbox::market::install::{self, Plan, Source};
+use skillbox::market::install::{self, Allowed, Plan, Source};
+use skillbox::market::lock::Lockfile;
 use skillbox::market::package::{MAX_COMPONENT, Package, sha256_hex};
 use skillbox::market::registry::{self, Index, Listing, SignedIndex};
 use skillbox::market::signing::{KeyPair, PublicKey};
@@ -111,12 +112,13 @@ async fn plan(
     trusted: &[PublicKey],
     host: &HostConfig,
     agent: &str,
+    allowed: Allowed,
 ) -> Result<Plan, MarketError> {
     let source = Source {
         url: registry.url.clone(),
         client: RegistryClient::new(&Egress::new(BTreeMap::new()), &registry.url)?,
         trusted: trusted.to_vec(),
-        trust_new_key: false,
+        allowed,
         defaults: host.defaults,
     };
     let agent = AgentId::new(agent).unwrap();
@@ -131,7 +133,7 @@ async fn install(
     trusted: &[PublicKey],
     host: &HostConfig,
 ) -> Result<Plan, MarketError> {
-    let plan = plan(registry, trusted, host, "ops").await?;
+    let plan = plan(registry, trusted, host, "ops", Allowed::default()).await?;
     let db = skillbox::Db::in_data_dir(&host.data_dir).unwrap();
     install::commit(&plan, &host.dir, &host.data_dir, &db, "a test").await?;
     Ok(plan)
@@ -543,7 +545,7 @@ async fn an_upgrade_that_widens_asks_again_and_keeps_the_operators_narrowing() {
     let ops = AgentId::new("ops").unwrap();
     let egress = Egress::new(BTreeMap::new());
     let star = semver::VersionReq::STAR;
-    let planned = install::plan_upgrade(&host, &egress, &ops, "text", &star, false)
+    let planned = install::plan_upgrade(&host, &egress, &ops, "text", &star, Allowed::default())
         .await
         .unwrap();
     let install::Upgrade::Plan(plan) = planned else {
@@ -601,6 +603,94 @@ async fn an_upgrade_that_widens_asks_again_and_keeps_the_operators_narrowing() {
     );
 }
 
+/// `skillbox.toml` trusting `keys` for `registry`, each under the
+/// publisher name given.
+fn trust(config: &Path, registry: &Registry, keys: &[(&KeyPair, &str)]) {
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|(key, publisher)| {
+            let key = key.public().unwrap();
+            format!(
+                "{{ key_id = \"{}\", publisher = \"{publisher}\", public_key = \"{}\" }}",
+                key.key_id, key.public_key
+            )
+        })
+        .collect();
+    let file = format!(
+        "[registries.test]\nurl = \"{}\"\nkeys = [{}]\n",
+        registry.url,
+        keys.join(", ")
+    );
+    std::fs::write(config.join("skillbox.toml"), file).unwrap();
+}
+
+fn locked_version(host: &HostConfig, agent: &str) -> Option<String> {
+    let lock = Lockfile::read(&host.dir).unwrap();
+    lock.get(agent, "text").map(|l| l.version.to_string())
+}
+
+/// The installed version was yanked (or the index rolled back by its own
+/// key): the newest the registry offers is an older one, which asks for
+/// any host. Installing again must not quietly move down to it.
+#[tokio::test]
+async fn an_install_never_moves_below_the_locked_version_unasked() {
+    let registry = Registry::new().await;
+    let dir = registry.dir.path();
+    let wide = text_asking("0.9.0", "network = [\"https://*\"]", &[], "");
+    registry::publish(dir, &wide.pack().unwrap(), &registry.acme).unwrap();
+    let narrow = text_asking("1.0.0", "", &[], "");
+    registry::publish(dir, &narrow.pack().unwrap(), &registry.acme).unwrap();
+    let config = config();
+    trust(config.path(), &registry, &[(&registry.acme, "acme")]);
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    install(&registry, &registry.trusted(), &host)
+        .await
+        .unwrap();
+    assert_eq!(locked_version(&host, "ops").as_deref(), Some("1.0.0"));
+
+    registry::yank(dir, "text", &"1.0.0".parse().unwrap(), &registry.acme).unwrap();
+    let error = match install(&registry, &registry.trusted(), &host).await {
+        Ok(plan) => panic!(
+            "installed {} over 1.0.0 without a word",
+            plan.fetched.release.version
+        ),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains("refused as a downgrade") && error.contains("--allow-downgrade"),
+        "{error}"
+    );
+    let ops = AgentId::new("ops").unwrap();
+    let (egress, star) = (Egress::new(BTreeMap::new()), semver::VersionReq::STAR);
+    let upgrade = install::plan_upgrade(&host, &egress, &ops, "text", &star, Allowed::default());
+    let error = upgrade.await.err().expect("an upgrade refuses it too");
+    assert!(
+        error.to_string().contains("refused as a downgrade"),
+        "{error}"
+    );
+    assert_eq!(locked_version(&host, "ops").as_deref(), Some("1.0.0"));
+
+    // Allowed, it is shown as a downgrade, with what the older version may
+    // do that the installed one may not, and asked about.
+    let allowed = Allowed {
+        downgrade: true,
+        ..Allowed::default()
+    };
+    let plan = plan(&registry, &registry.trusted(), &host, "ops", allowed)
+        .await
+        .unwrap();
+    let summary = plan.summary();
+    let from = summary.from.as_ref().map(ToString::to_string);
+    assert_eq!(from.as_deref(), Some("1.0.0"));
+    assert_eq!(summary.version.to_string(), "0.9.0");
+    let (what, details) = plan.asks().expect("a downgrade is asked about");
+    assert_eq!(what, "downgrade text from 1.0.0 to 0.9.0 for agent ops");
+    assert!(
+        details.contains(&"may send HTTPS requests to any host".to_owned()),
+        "{details:?}"
+    );
+}
+
 /// The registry serves an older index, properly signed in its day, which
 /// still offers the version its publisher has since yanked.
 #[tokio::test]
@@ -620,7 +710,14 @@ async fn a_rolled_back_index_is_refused() {
     assert_eq!(installed.fetched.index_version, 3);
 
     std::fs::write(registry.index_path(), before_the_yank).unwrap();
-    let planned = plan(&registry, &registry.trusted(), &host, "web").await;
+    let planned = plan(
+        &registry,
+        &registry.trusted(),
+        &host,
+        "web",
+        Allowed::default(),
+    )
+    .await;
     let error = match planned {
         Ok(plan) => panic!(
             "planned the yanked {} from the old index",
