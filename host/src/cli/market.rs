@@ -16,7 +16,7 @@ use crate::egress::Egress;
 use crate::market::install::{self, Agreement, Allowed, Plan, PlanSummary, Source, Upgrade};
 use crate::market::lock::{Locked, Lockfile};
 use crate::market::package::{Package, sha256_hex};
-use crate::market::registry::{self, Release};
+use crate::market::registry::{self, Listing, Release};
 use crate::market::signing::KeyPair;
 use crate::runtime::Runtime;
 use crate::vocab::AgentId;
@@ -169,6 +169,7 @@ fn show_install(plan: &PlanSummary) {
             ""
         }
     );
+    show_index_says(plan);
     println!("tools:");
     for (name, description) in &plan.tools {
         println!("  {name:<16} {description}");
@@ -194,6 +195,16 @@ fn show_install(plan: &PlanSummary) {
     }
 }
 
+/// A publisher name the index gives that is not the key's.
+fn show_index_says(plan: &PlanSummary) {
+    if let Some(claimed) = &plan.index_says {
+        println!(
+            "  the index names the publisher '{claimed}', but key {} is {}'s",
+            plan.key_id, plan.publisher
+        );
+    }
+}
+
 /// An upgrade's or a downgrade's plan: what changes.
 fn show_change(plan: &PlanSummary, from: &semver::Version) {
     let older = match plan.version < *from {
@@ -204,6 +215,10 @@ fn show_change(plan: &PlanSummary, from: &semver::Version) {
         "{} {from} -> {} (publisher {}, key {}){older}",
         plan.name, plan.version, plan.publisher, plan.key_id
     );
+    show_index_says(plan);
+    if let Some(was) = &plan.key_was {
+        println!("  signed by another key than {from}: was {was}");
+    }
     for line in &plan.added {
         println!("  + {line}");
     }
@@ -441,9 +456,13 @@ fn confirmed(what: &str) -> bool {
 }
 
 /// `skill search`: the registry's skills whose name or description holds
-/// `text`, each with its publisher, and the look-alikes of each.
+/// `text`, each with its publisher, and the look-alikes of each. A
+/// publisher is named as this host trusts its key, or marked unverified.
 async fn search(text: &str, registry: &url::Url, places: &Places) -> anyhow::Result<()> {
-    let egress = Egress::new(places.host()?.hosts);
+    let host = places.host()?;
+    let trusted = crate::market::trusted_keys(&host.registries, registry.as_str());
+    let publisher = |l: &Listing| registry::publisher(&l.key_id, &l.publisher, &trusted);
+    let egress = Egress::new(host.hosts);
     let client = crate::market::client::RegistryClient::new(&egress, registry)?;
     let listings = client.names().await?;
     let found = registry::search(&listings, text);
@@ -453,12 +472,18 @@ async fn search(text: &str, registry: &url::Url, places: &Places) -> anyhow::Res
     for (listing, lookalikes) in found {
         println!(
             "{} {}  {}  (publisher {}, key {})",
-            listing.name, listing.version, listing.description, listing.publisher, listing.key_id
+            listing.name,
+            listing.version,
+            listing.description,
+            publisher(listing),
+            listing.key_id
         );
         for other in lookalikes {
             println!(
                 "  looks like '{}' by {} (key {}): check the publisher",
-                other.name, other.publisher, other.key_id
+                other.name,
+                publisher(other),
+                other.key_id
             );
         }
     }

@@ -300,6 +300,9 @@ pub struct Plan {
     pub fetched: Fetched,
     /// The version installed now, for an upgrade (or a downgrade).
     pub from: Option<semver::Version>,
+    /// For an upgrade signed by another key than the installed version:
+    /// that key and its publisher (`4be1c0d2a9e3f871 (acme)`).
+    pub key_was: Option<String>,
     /// What the skill may do, one sentence each.
     pub capabilities: Vec<String>,
     /// For an upgrade, what it may do that the installed version may not,
@@ -330,7 +333,7 @@ impl Plan {
         agent: &AgentId,
         source: &Source,
         fetched: Fetched,
-        from: Option<(&semver::Version, &Manifest)>,
+        from: Option<(&Locked, &Manifest)>,
     ) -> Plan {
         let asked = caps::asked(&fetched.manifest.capabilities);
         let capabilities = sentences(&asked);
@@ -370,11 +373,21 @@ impl Plan {
             tools_added = is.iter().filter(|t| !was.contains(t)).cloned().collect();
             tools_removed = was.iter().filter(|t| !is.contains(t)).cloned().collect();
         }
+        let key_was = from
+            .map(|(locked, _)| &locked.key_id)
+            .filter(|was| **was != fetched.key.key_id)
+            .map(
+                |was| match source.trusted.iter().find(|k| k.key_id == *was) {
+                    Some(key) => format!("{was} ({})", key.publisher),
+                    None => format!("{was} (no longer trusted)"),
+                },
+            );
         Plan {
             agent: agent.clone(),
             registry: source.url.clone(),
             left,
-            from: from.map(|(version, _)| version.clone()),
+            from: from.map(|(locked, _)| locked.version.clone()),
+            key_was,
             previous: from.map(|(_, old)| old.clone()),
             fetched,
             capabilities,
@@ -393,15 +406,21 @@ impl Plan {
     /// admin socket sends it to the command that asked).
     pub fn summary(&self) -> PlanSummary {
         let (fetched, release) = (&self.fetched, &self.fetched.release);
+        // The publisher is the key's, as the host trusts it (or pins it):
+        // the index's word is shown only beside it.
+        let publisher = fetched.key.publisher.clone();
+        let index_says = (release.publisher != publisher).then(|| release.publisher.clone());
         PlanSummary {
             agent: self.agent.clone(),
             name: fetched.name.clone(),
             version: release.version.clone(),
             from: self.from.clone(),
             description: fetched.manifest.description.clone(),
-            publisher: release.publisher.clone(),
+            publisher,
+            index_says,
             key_id: release.key_id.clone(),
             key_is_new: fetched.key_is_new,
+            key_was: self.key_was.clone(),
             sha256: release.sha256.clone(),
             registry: self.registry.to_string(),
             tools: fetched
@@ -424,7 +443,7 @@ impl Plan {
 
     /// What a person must agree to, and the details they decide on: every
     /// install and every downgrade; an upgrade that may do more
-    /// (capabilities, tools, limits), or is signed by a new key.
+    /// (capabilities, tools, limits), or is signed by another key.
     pub fn asks(&self) -> Option<(String, Vec<String>)> {
         let (name, version) = (&self.fetched.name, &self.fetched.release.version);
         let agent = &self.agent;
@@ -438,6 +457,11 @@ impl Plan {
         let mut details = self.added.clone();
         details.extend(self.tools_added.iter().map(|t| format!("tool {t}")));
         details.extend(self.limits_added.iter().map(limit));
+        if let Some(was) = &self.key_was {
+            let key = &self.fetched.key;
+            let now = format!("{} ({})", key.key_id, key.publisher);
+            details.push(format!("signed by key {now}, was {was}"));
+        }
         if self.is_downgrade() {
             let what = format!("downgrade {name} from {from} to {version} for agent {agent}");
             return Some((what, details));
@@ -487,9 +511,16 @@ pub struct PlanSummary {
     /// newer than `version`.
     pub from: Option<semver::Version>,
     pub description: String,
+    /// The publisher of the key that signed it, as this host trusts the
+    /// key (or will, once it is pinned).
     pub publisher: String,
+    /// The publisher the registry's index names, when it is not that.
+    pub index_says: Option<String>,
     pub key_id: String,
     pub key_is_new: bool,
+    /// For an upgrade signed by another key than the installed version:
+    /// that key and its publisher.
+    pub key_was: Option<String>,
     /// The package's digest: what is agreed to is these bytes.
     pub sha256: String,
     pub registry: String,
@@ -622,12 +653,7 @@ fn plan_change(
     }
     let installed = store_dir(&host.data_dir, &current.sha256);
     let old = Manifest::load(&installed).map_err(MarketError::NotSynced)?;
-    Ok(Plan::new(
-        agent,
-        source,
-        fetched,
-        Some((&current.version, &old)),
-    ))
+    Ok(Plan::new(agent, source, fetched, Some((current, &old))))
 }
 
 /// Record how a person agreed to `plan`, or ask one through `broker`

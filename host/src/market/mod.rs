@@ -170,13 +170,15 @@ pub enum MarketError {
 /// A package signed by a key the host does not trust for its registry.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "'{name}' {version} is signed by key {key_id} ({publisher}), which this host does not \
-     trust for {registry}; check the publisher, then pass --trust-new-key to pin it"
+    "'{name}' {version} is signed by key {key_id} (publisher {publisher} by the registry's \
+     word), which this host does not trust for {registry}; check the publisher, then pass \
+     --trust-new-key to pin it"
 )]
 pub struct UntrustedKey {
     pub name: String,
     pub version: semver::Version,
     pub key_id: String,
+    /// The name the registry gives, unverified.
     pub publisher: String,
     pub registry: String,
 }

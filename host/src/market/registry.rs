@@ -114,6 +114,16 @@ pub fn search<'a>(listings: &'a [Listing], text: &str) -> Vec<(&'a Listing, Vec<
         .collect()
 }
 
+/// Who published with the key `key_id`, as this host can vouch for it:
+/// the name it trusts the key under, or else the name the registry gives
+/// (`claimed`), marked unverified.
+pub fn publisher(key_id: &str, claimed: &str, trusted: &[PublicKey]) -> String {
+    match trusted.iter().find(|k| k.key_id == key_id) {
+        Some(key) => key.publisher.clone(),
+        None => format!("{claimed}, unverified"),
+    }
+}
+
 /// `keys.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Keys {

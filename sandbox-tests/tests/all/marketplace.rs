@@ -791,3 +791,54 @@ async fn an_index_not_signed_by_a_trusted_key_is_refused() {
         "{error}"
     );
 }
+
+/// A publisher the host trusts, as mallory, signs a release and the index
+/// naming a better-known publisher. What the person reads (the review,
+/// the upgrade, search) names the key's publisher, and an upgrade signed
+/// by another key than the installed version's is asked about.
+#[tokio::test]
+async fn the_publisher_shown_is_the_one_the_host_trusts_the_key_as() {
+    let registry = Registry::new().await;
+    let mallory = KeyPair::generate("skillbox").unwrap();
+    let config = config();
+    std::fs::write(config.path().join("agents/web.toml"), "id = \"web\"\n").unwrap();
+    let keys = [(&registry.acme, "acme"), (&mallory, "mallory")];
+    trust(config.path(), &registry, &keys);
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    let trusted = skillbox::market::trusted_keys(&host.registries, registry.url.as_str());
+    install(&registry, &trusted, &host).await.unwrap();
+    let next = text_asking("0.2.0", "", &[], "");
+    registry::publish(registry.dir.path(), &next.pack().unwrap(), &mallory).unwrap();
+
+    let review = plan(&registry, &trusted, &host, "web", Allowed::default())
+        .await
+        .unwrap()
+        .summary();
+    assert_eq!(review.publisher, "mallory", "the key's, not the index's");
+    assert_eq!(review.index_says.as_deref(), Some("skillbox"));
+
+    let ops = AgentId::new("ops").unwrap();
+    let (egress, star) = (Egress::new(BTreeMap::new()), semver::VersionReq::STAR);
+    let upgrade = install::plan_upgrade(&host, &egress, &ops, "text", &star, Allowed::default());
+    let install::Upgrade::Plan(upgrade) = upgrade.await.unwrap() else {
+        panic!("0.2.0 is newer");
+    };
+    assert_eq!(upgrade.summary().publisher, "mallory");
+    let (_, details) = upgrade
+        .asks()
+        .expect("an upgrade signed by another key is asked about");
+    let was = format!(
+        "signed by key {} (mallory), was {} (acme)",
+        mallory.key_id, registry.acme.key_id
+    );
+    assert!(details.contains(&was), "{details:?}");
+
+    let client = RegistryClient::new(&egress, &registry.url).unwrap();
+    let listings = client.names().await.unwrap();
+    let shown = |trusted: &[PublicKey]| {
+        let text = &listings[0];
+        registry::publisher(&text.key_id, &text.publisher, trusted)
+    };
+    assert_eq!(shown(&trusted), "mallory");
+    assert_eq!(shown(&[]), "skillbox, unverified");
+}
