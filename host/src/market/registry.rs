@@ -22,6 +22,7 @@ use super::package::{MANIFEST_FILE, Package, sha256_hex};
 use super::signing::{self, KeyPair, PublicKey, SignatureError};
 use super::{MarketError, replace_file};
 use crate::config::Manifest;
+use crate::vocab::is_skill_name;
 
 /// How long a signed index is good for: 30 days. A host refuses an index
 /// past its expiry, so a registry that stops changing (frozen, or a
@@ -287,6 +288,15 @@ fn index_path(dir: &Path, name: &str) -> PathBuf {
     dir.join("index").join(format!("{name}.json"))
 }
 
+/// The index of the skill `name` in the registry directory `dir`, its
+/// signature unchecked.
+fn read_named(dir: &Path, name: &str) -> Result<Index, MarketError> {
+    if !is_skill_name(name) {
+        return Err(MarketError::BadName(name.to_owned()));
+    }
+    read_index(&index_path(dir, name))
+}
+
 /// The index at `path`, its signature unchecked (see
 /// [`SignedIndex::unchecked`]).
 fn read_index(path: &Path) -> Result<Index, MarketError> {
@@ -300,7 +310,7 @@ fn read_index(path: &Path) -> Result<Index, MarketError> {
 /// and expiry: what keeps a registry with nothing new to publish from
 /// expiring. The new index.
 pub fn refresh(dir: &Path, name: &str, key: &KeyPair) -> Result<Index, MarketError> {
-    let index = read_index(&index_path(dir, name))?;
+    let index = read_named(dir, name)?;
     write_index(dir, index, key)
 }
 
@@ -336,7 +346,7 @@ pub fn yank(
     version: &semver::Version,
     key: &KeyPair,
 ) -> Result<(), MarketError> {
-    let mut index = read_index(&index_path(dir, name))?;
+    let mut index = read_named(dir, name)?;
     let release = index
         .versions
         .iter_mut()

@@ -300,6 +300,11 @@ fn refresh_signs_an_index_anew_with_nothing_else_changed() {
     assert_ne!(after["signature"], before["signature"]);
     let missing = failed(refresh("txet"));
     assert!(missing.contains("index/txet.json"), "{missing}");
+    let outside = failed(refresh("../text"));
+    assert!(
+        outside.contains("'../text' is not a skill name"),
+        "{outside}"
+    );
 }
 
 #[test]
