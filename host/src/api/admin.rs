@@ -28,7 +28,7 @@ use super::served::Served;
 use super::tokens::{Holder, TokenStore};
 use crate::db::agent::{self as agent_data, AgentDataError};
 use crate::market::MarketError;
-use crate::market::install::{self, Agreement, PlanSummary, Source, Upgrade};
+use crate::market::install::{self, Agreement, Allowed, PlanSummary, Source, Upgrade};
 use crate::vocab::AgentId;
 
 /// The admin socket's name in the data directory.
@@ -164,12 +164,24 @@ pub(super) struct Install {
     registry: Option<url::Url>,
     #[serde(default)]
     trust_new_key: bool,
+    /// Move below the version installed (shown, and asked, as a downgrade).
+    #[serde(default)]
+    allow_downgrade: bool,
     /// How a person agreed to the plan; absent, the plan is answered
     /// (409) for them to read first, when it needs agreeing to.
     agreement: Option<Agreement>,
     /// The plan the person read and agreed to at their terminal: what is
     /// done must be exactly that.
     agreed_to: Option<PlanSummary>,
+}
+
+impl Install {
+    fn allowed(&self) -> Allowed {
+        Allowed {
+            new_key: self.trust_new_key,
+            downgrade: self.allow_downgrade,
+        }
+    }
 }
 
 /// `POST /v1/admin/skills/install`: plan installing a skill for an agent,
@@ -195,10 +207,10 @@ pub(super) async fn install_skill(
         &config.host,
         served.runtime.egress(),
         registry,
-        request.trust_new_key,
+        request.allowed(),
     )
     .map_err(market_error)?;
-    let plan = install::plan_install(&source, &agent, &name, &requirement)
+    let plan = install::plan_install(&config.host, &source, &agent, &name, &requirement)
         .await
         .map_err(market_error)?;
     commit(
@@ -231,7 +243,7 @@ pub(super) async fn upgrade_skill(
         &agent,
         &name,
         &requirement,
-        request.trust_new_key,
+        request.allowed(),
     );
     match planned.await.map_err(market_error)? {
         Upgrade::Newest(version) => Ok(Json(json!({ "newest": version }))),

@@ -1,5 +1,6 @@
 //! The marketplace commands: `skillbox skill keygen|pack|search|install|
-//! upgrade|remove|list|sync` and `skillbox registry publish|yank|serve`.
+//! upgrade|remove|list|sync` and `skillbox registry publish|yank|refresh|
+//! serve`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,10 +14,10 @@ use super::Places;
 use super::output::{eout, outln};
 use crate::api::{AdminClient, SkillChange};
 use crate::egress::Egress;
-use crate::market::install::{self, Agreement, Plan, PlanSummary, Source, Upgrade};
+use crate::market::install::{self, Agreement, Allowed, Plan, PlanSummary, Source, Upgrade};
 use crate::market::lock::{Locked, Lockfile};
 use crate::market::package::{Package, sha256_hex};
-use crate::market::registry::{self, Release};
+use crate::market::registry::{self, Listing, Release};
 use crate::market::signing::KeyPair;
 use crate::runtime::Runtime;
 use crate::vocab::AgentId;
@@ -59,6 +60,10 @@ pub(super) enum MarketSkillCommand {
         /// (pinned in skillbox.toml).
         #[arg(long)]
         trust_new_key: bool,
+        /// Install a version older than the one installed: shown as a
+        /// downgrade, and asked about like any install.
+        #[arg(long)]
+        allow_downgrade: bool,
         /// Agree to the capabilities shown without a prompt.
         #[arg(long)]
         yes: bool,
@@ -73,6 +78,10 @@ pub(super) enum MarketSkillCommand {
         agent: String,
         #[arg(long)]
         trust_new_key: bool,
+        /// Move to an older version if that is the newest that matches:
+        /// shown as a downgrade, and always asked about.
+        #[arg(long)]
+        allow_downgrade: bool,
         #[arg(long)]
         yes: bool,
         #[command(flatten)]
@@ -116,6 +125,18 @@ pub(super) enum RegistryCommand {
         release: String,
         #[arg(long)]
         registry: PathBuf,
+        /// The key that signs the index anew.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Sign a skill's index anew, unchanged, before it expires (hosts
+    /// refuse an expired index); run it at least every 30 days.
+    Refresh {
+        name: String,
+        #[arg(long)]
+        registry: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
     },
     /// Serve a registry directory over HTTP, read-only.
     Serve {
@@ -125,14 +146,19 @@ pub(super) enum RegistryCommand {
     },
 }
 
-/// An install's plan, for the person who decides.
+/// A plan, for the person who decides: an install's review, or what an
+/// upgrade or a downgrade changes.
+fn show_plan(plan: &PlanSummary) {
+    match &plan.from {
+        None => show_install(plan),
+        Some(from) => show_change(plan, from),
+    }
+}
+
 fn show_install(plan: &PlanSummary) {
     outln!(
         "{} {} from {}: {}",
-        plan.name,
-        plan.version,
-        plan.registry,
-        plan.description
+        plan.name, plan.version, plan.registry, plan.description
     );
     outln!(
         "publisher {} (key {}){}",
@@ -144,6 +170,7 @@ fn show_install(plan: &PlanSummary) {
             ""
         }
     );
+    show_index_says(plan);
     outln!("tools:");
     for (name, description) in &plan.tools {
         outln!("  {name:<16} {description}");
@@ -169,16 +196,30 @@ fn show_install(plan: &PlanSummary) {
     }
 }
 
-/// An upgrade's plan: what changes.
-fn show_upgrade(plan: &PlanSummary) {
-    let from = plan.from.as_ref().expect("an upgrade");
+/// A publisher name the index gives that is not the key's.
+fn show_index_says(plan: &PlanSummary) {
+    if let Some(claimed) = &plan.index_says {
+        outln!(
+            "  the index names the publisher '{claimed}', but key {} is {}'s",
+            plan.key_id, plan.publisher
+        );
+    }
+}
+
+/// An upgrade's or a downgrade's plan: what changes.
+fn show_change(plan: &PlanSummary, from: &semver::Version) {
+    let older = match plan.version < *from {
+        true => "  DOWNGRADE: an older version than installed",
+        false => "",
+    };
     outln!(
-        "{} {from} -> {} (publisher {}, key {})",
-        plan.name,
-        plan.version,
-        plan.publisher,
-        plan.key_id
+        "{} {from} -> {} (publisher {}, key {}){older}",
+        plan.name, plan.version, plan.publisher, plan.key_id
     );
+    show_index_says(plan);
+    if let Some(was) = &plan.key_was {
+        outln!("  signed by another key than {from}: was {was}");
+    }
     for line in &plan.added {
         outln!("  + {line}");
     }
@@ -250,16 +291,30 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
             agent,
             registry,
             trust_new_key,
+            allow_downgrade,
             yes,
             places,
-        } => install(&skill, &agent, &registry, trust_new_key, yes, &places).await?,
+        } => {
+            let allowed = Allowed {
+                new_key: trust_new_key,
+                downgrade: allow_downgrade,
+            };
+            install(&skill, &agent, &registry, allowed, yes, &places).await?
+        }
         MarketSkillCommand::Upgrade {
             skill,
             agent,
             trust_new_key,
+            allow_downgrade,
             yes,
             places,
-        } => upgrade(&skill, &agent, trust_new_key, yes, &places).await?,
+        } => {
+            let allowed = Allowed {
+                new_key: trust_new_key,
+                downgrade: allow_downgrade,
+            };
+            upgrade(&skill, &agent, allowed, yes, &places).await?
+        }
         MarketSkillCommand::Remove {
             name,
             agent,
@@ -285,11 +340,7 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
             for locked in lock.skills.iter().filter(|l| l.agent.as_str() == agent) {
                 outln!(
                     "{} {}  from {}  key {}  sha256 {}",
-                    locked.name,
-                    locked.version,
-                    locked.registry,
-                    locked.key_id,
-                    locked.sha256
+                    locked.name, locked.version, locked.registry, locked.key_id, locked.sha256
                 );
             }
         }
@@ -301,9 +352,7 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
                 install::sync(&config.host, &egress, &locked).await?;
                 outln!(
                     "fetched {} {} for agent '{}'",
-                    locked.name,
-                    locked.version,
-                    locked.agent
+                    locked.name, locked.version, locked.agent
                 );
             }
         }
@@ -316,7 +365,7 @@ async fn install(
     skill: &str,
     agent: &str,
     registry: &url::Url,
-    trust_new_key: bool,
+    allowed: Allowed,
     yes: bool,
     places: &Places,
 ) -> anyhow::Result<()> {
@@ -326,11 +375,12 @@ async fn install(
     config.agent(agent.as_str())?;
     if let Some(server) = AdminClient::of(&config.host.data_dir) {
         let request = json!({
-            "agent": agent, "skill": skill, "registry": registry, "trust_new_key": trust_new_key,
+            "agent": agent, "skill": skill, "registry": registry,
+            "trust_new_key": allowed.new_key, "allow_downgrade": allowed.downgrade,
         });
         let path = "/v1/admin/skills/install";
         if let SkillChange::Done(plan) = server
-            .change_skill(path, request, yes, show_install, confirmed)
+            .change_skill(path, request, yes, show_plan, confirmed)
             .await?
         {
             outln!("installed {name} {} for agent '{agent}'", plan.version);
@@ -338,9 +388,9 @@ async fn install(
         return Ok(());
     }
     let runtime = super::open_runtime(&config.host)?;
-    let source = Source::new(&config.host, runtime.egress(), registry, trust_new_key)?;
-    let plan = install::plan_install(&source, &agent, &name, &requirement).await?;
-    show_install(&plan.summary());
+    let source = Source::new(&config.host, runtime.egress(), registry, allowed)?;
+    let plan = install::plan_install(&config.host, &source, &agent, &name, &requirement).await?;
+    show_plan(&plan.summary());
     agree_and_commit(&runtime, &plan, yes).await?;
     let version = &plan.fetched.release.version;
     outln!("installed {name} {version} for agent '{agent}'");
@@ -351,7 +401,7 @@ async fn install(
 async fn upgrade(
     skill: &str,
     agent: &str,
-    trust_new_key: bool,
+    allowed: Allowed,
     yes: bool,
     places: &Places,
 ) -> anyhow::Result<()> {
@@ -359,10 +409,13 @@ async fn upgrade(
     let agent = AgentId::new(agent)?;
     let config = places.load_config()?;
     if let Some(server) = AdminClient::of(&config.host.data_dir) {
-        let request = json!({ "agent": agent, "skill": skill, "trust_new_key": trust_new_key });
+        let request = json!({
+            "agent": agent, "skill": skill,
+            "trust_new_key": allowed.new_key, "allow_downgrade": allowed.downgrade,
+        });
         let path = "/v1/admin/skills/upgrade";
         match server
-            .change_skill(path, request, yes, show_upgrade, confirmed)
+            .change_skill(path, request, yes, show_plan, confirmed)
             .await?
         {
             SkillChange::Done(plan) => {
@@ -374,18 +427,11 @@ async fn upgrade(
     }
     let runtime = super::open_runtime(&config.host)?;
     let egress = runtime.egress();
-    let planned = install::plan_upgrade(
-        &config.host,
-        egress,
-        &agent,
-        &name,
-        &requirement,
-        trust_new_key,
-    );
+    let planned = install::plan_upgrade(&config.host, egress, &agent, &name, &requirement, allowed);
     match planned.await? {
         Upgrade::Newest(version) => outln!("{name} {version} is the newest that matches"),
         Upgrade::Plan(plan) => {
-            show_upgrade(&plan.summary());
+            show_plan(&plan.summary());
             agree_and_commit(&runtime, &plan, yes).await?;
             let version = &plan.fetched.release.version;
             outln!("upgraded {name} to {version} for agent '{agent}'");
@@ -410,9 +456,13 @@ fn confirmed(what: &str) -> bool {
 }
 
 /// `skill search`: the registry's skills whose name or description holds
-/// `text`, each with its publisher, and the look-alikes of each.
+/// `text`, each with its publisher, and the look-alikes of each. A
+/// publisher is named as this host trusts its key, or marked unverified.
 async fn search(text: &str, registry: &url::Url, places: &Places) -> anyhow::Result<()> {
-    let egress = Egress::new(places.host()?.hosts);
+    let host = places.host()?;
+    let trusted = crate::market::trusted_keys(&host.registries, registry.as_str());
+    let publisher = |l: &Listing| registry::publisher(&l.key_id, &l.publisher, &trusted);
+    let egress = Egress::new(host.hosts);
     let client = crate::market::client::RegistryClient::new(&egress, registry)?;
     let listings = client.names().await?;
     let found = registry::search(&listings, text);
@@ -425,14 +475,14 @@ async fn search(text: &str, registry: &url::Url, places: &Places) -> anyhow::Res
             listing.name,
             listing.version,
             listing.description,
-            listing.publisher,
+            publisher(listing),
             listing.key_id
         );
         for other in lookalikes {
             outln!(
                 "  looks like '{}' by {} (key {}): check the publisher",
                 other.name,
-                other.publisher,
+                publisher(other),
                 other.key_id
             );
         }
@@ -458,12 +508,28 @@ pub(super) async fn run_registry(command: RegistryCommand) -> anyhow::Result<Exi
                 registry.display()
             );
         }
-        RegistryCommand::Yank { release, registry } => {
+        RegistryCommand::Yank {
+            release,
+            registry,
+            key,
+        } => {
             let (name, version) = release
                 .split_once('@')
                 .context("name the release as NAME@VERSION")?;
-            registry::yank(&registry, name, &version.parse()?)?;
+            registry::yank(&registry, name, &version.parse()?, &KeyPair::read(&key)?)?;
             outln!("yanked {name} {version}");
+        }
+        RegistryCommand::Refresh {
+            name,
+            registry,
+            key,
+        } => {
+            let index = registry::refresh(&registry, &name, &KeyPair::read(&key)?)?;
+            outln!(
+                "signed the index of {name} as version {}, good until {}",
+                index.version,
+                humantime::format_rfc3339(index.expires)
+            );
         }
         RegistryCommand::Serve { dir, addr } => {
             crate::market::serve::check_dir(&dir)?;

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::MarketError;
 use super::package::MAX_PACKAGE;
-use super::registry::{Index, Keys, Listing, Release};
+use super::registry::{Keys, Listing, Release, SignedIndex};
 use crate::config::NetGrant;
 use crate::egress::{Egress, EgressRules, NetworkAccess};
 use crate::redact::SecretScanner;
@@ -117,19 +117,12 @@ impl RegistryClient {
         })
     }
 
-    pub async fn index(&self, name: &str) -> Result<Index, MarketError> {
+    /// The index of `name`, as served: the caller checks its signature.
+    pub async fn index(&self, name: &str) -> Result<SignedIndex, MarketError> {
         if !is_skill_name(name) {
             return Err(MarketError::BadName(name.to_owned()));
         }
-        let path = format!("index/{name}.json");
-        let index: Index = self.json(&path).await?;
-        if index.name != name {
-            return Err(MarketError::Registry {
-                url: format!("{}{path}", self.base),
-                why: format!("the registry's index for '{name}' names '{}'", index.name),
-            });
-        }
-        Ok(index)
+        self.json(&format!("index/{name}.json")).await
     }
 
     pub async fn keys(&self) -> Result<Keys, MarketError> {

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,9 +19,9 @@ use super::client::RegistryClient;
 use super::edit::Edit;
 use super::lock::{Locked, Lockfile, store_dir};
 use super::package::{Package, sha256_hex};
-use super::registry::{self, Release};
+use super::registry::{self, Index, Release};
 use super::signing::{self, PublicKey};
-use super::{MarketError, UntrustedKey, store, trusted_keys};
+use super::{Downgrade, MarketError, UntrustedKey, store, trusted_keys};
 use crate::caps::{self, Words};
 use crate::config::{HostConfig, Manifest};
 use crate::consent::{CallConsent, ConsentBroker, Session, Verdict};
@@ -42,6 +42,8 @@ pub struct Fetched {
     /// The key that signed it, and whether the host trusted it already.
     pub key: PublicKey,
     pub key_is_new: bool,
+    /// The version of the signed index it was chosen from.
+    pub index_version: u64,
 }
 
 /// Which release to fetch.
@@ -52,16 +54,25 @@ pub enum Wanted<'a> {
     Locked(&'a Locked),
 }
 
+/// What a person allowed beyond an ordinary install or upgrade.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allowed {
+    /// Trust the key that signed a package when the host does not yet (it
+    /// is pinned when the plan is committed): `--trust-new-key`.
+    pub new_key: bool,
+    /// Move a skill below the version the lockfile records: the plan says
+    /// it is a downgrade and asks like any other (`--allow-downgrade`).
+    pub downgrade: bool,
+}
+
 /// Where skills come from: a registry, and the publisher keys trusted for
-/// its packages.
+/// its packages and indexes.
 pub struct Source {
     /// The registry's address, as the person or the lockfile gave it.
     pub url: url::Url,
     pub client: RegistryClient,
     pub trusted: Vec<PublicKey>,
-    /// Trust the key that signed a package when the host does not yet (it
-    /// is pinned when the plan is committed).
-    pub trust_new_key: bool,
+    pub allowed: Allowed,
     /// The host's default limits: what a skill gets unless someone grants
     /// it more.
     pub defaults: Limits,
@@ -73,22 +84,30 @@ impl Source {
         host: &HostConfig,
         egress: &Egress,
         url: &url::Url,
-        trust_new_key: bool,
+        allowed: Allowed,
     ) -> Result<Source, MarketError> {
         Ok(Source {
             url: url.clone(),
             client: RegistryClient::new(egress, url)?,
             trusted: trusted_keys(&host.registries, url.as_str()),
-            trust_new_key,
+            allowed,
             defaults: host.defaults,
         })
     }
 
-    /// Download `name` and check it: the package's hash against the index,
-    /// its contents, and its signature against the trusted keys, or, when
-    /// new keys may be trusted, against the registry's key of that id.
-    pub async fn fetch(&self, name: &str, wanted: Wanted<'_>) -> Result<Fetched, MarketError> {
-        let release = self.release(name, wanted).await?;
+    /// Download `name` and check it: its index (see [`Source::index`];
+    /// `seen` is the newest index version the host installed from), the
+    /// package's hash against the index, its contents, and its signature
+    /// against the trusted keys, or, when new keys may be trusted, against
+    /// the registry's key of that id.
+    pub async fn fetch(
+        &self,
+        name: &str,
+        wanted: Wanted<'_>,
+        seen: u64,
+    ) -> Result<Fetched, MarketError> {
+        let (index, signer) = self.index(name, seen).await?;
+        let release = choose(&index, name, wanted)?;
         let at = |release: &Release| (name.to_owned(), release.version.clone());
         let bytes = self.client.package(name, &release).await?;
         let sha256 = sha256_hex(&bytes);
@@ -108,7 +127,7 @@ impl Source {
                 error,
             }
         })?;
-        let (key, key_is_new) = self.key(name, &release).await?;
+        let (key, key_is_new) = self.release_key(name, &release, signer).await?;
         signing::verify(
             &package,
             &release.key_id,
@@ -138,51 +157,139 @@ impl Source {
             manifest,
             key,
             key_is_new,
+            index_version: index.version,
         })
     }
 
-    /// The release of `name` that `wanted` names.
-    async fn release(&self, name: &str, wanted: Wanted<'_>) -> Result<Release, MarketError> {
-        let index = self.client.index(name).await?;
-        let found = match wanted {
-            Wanted::Matching(requirement) => {
-                registry::choose(&index, requirement).ok_or_else(|| MarketError::NoMatch {
-                    name: name.to_owned(),
-                    requirement: requirement.clone(),
-                })
-            }
-            Wanted::Locked(locked) => index
-                .versions
-                .iter()
-                .find(|r| r.version == locked.version && r.sha256 == locked.sha256)
-                .ok_or_else(|| MarketError::Withdrawn {
-                    name: name.to_owned(),
-                    version: locked.version.clone(),
-                    sha256: locked.sha256.clone(),
-                }),
+    /// The index of `name`, checked as TUF checks its metadata: signed by a
+    /// key the host trusts (or the one it may trust anew), not expired, and
+    /// no older than version `seen`. With the key that signed it, and
+    /// whether that key is new to the host.
+    async fn index(
+        &self,
+        name: &str,
+        seen: u64,
+    ) -> Result<(Index, (PublicKey, bool)), MarketError> {
+        let signed = self.client.index(name).await?;
+        let Some(signer) = self.key(&signed.key_id).await? else {
+            return Err(self.untrusted_index(name, signed.key_id).await);
         };
-        found.cloned()
+        let (name, registry) = (name.to_owned(), self.client.url().to_string());
+        let index = match signed.verify(&signer.0) {
+            Ok(index) => index,
+            Err(error) => {
+                return Err(MarketError::BadIndex {
+                    name,
+                    registry,
+                    error,
+                });
+            }
+        };
+        if index.name != name {
+            let url = format!("{registry}index/{name}.json");
+            let why = format!("the registry's index for '{name}' names '{}'", index.name);
+            return Err(MarketError::Registry { url, why });
+        }
+        if index.expires <= SystemTime::now() {
+            let expires = humantime::format_rfc3339(index.expires).to_string();
+            return Err(MarketError::IndexExpired {
+                name,
+                registry,
+                expires,
+            });
+        }
+        if index.version < seen {
+            let version = index.version;
+            return Err(MarketError::IndexRolledBack {
+                name,
+                registry,
+                version,
+                seen,
+            });
+        }
+        Ok((index, signer))
     }
 
-    /// The key that signed `release`, and whether it is new to the host.
-    async fn key(&self, name: &str, release: &Release) -> Result<(PublicKey, bool), MarketError> {
-        if let Some(key) = self.trusted.iter().find(|k| k.key_id == release.key_id) {
-            return Ok((key.clone(), false));
+    /// The key `key_id` as the host trusts it, or else, when new keys may
+    /// be trusted, as the registry lists it (and new to the host); `None`
+    /// when neither.
+    async fn key(&self, key_id: &str) -> Result<Option<(PublicKey, bool)>, MarketError> {
+        if let Some(key) = self.trusted.iter().find(|k| k.key_id == key_id) {
+            return Ok(Some((key.clone(), false)));
         }
-        if !self.trust_new_key {
-            return Err(MarketError::UntrustedKey(Box::new(UntrustedKey {
+        if !self.allowed.new_key {
+            return Ok(None);
+        }
+        let keys = self.client.keys().await?;
+        let key = keys.keys.into_iter().find(|k| k.key_id == key_id);
+        let key = key.ok_or_else(|| MarketError::UnknownKey(key_id.to_owned()))?;
+        Ok(Some((key, true)))
+    }
+
+    /// An index of `name` signed by `key_id`, which the host does not trust,
+    /// named with the publisher the registry gives that key, if it can.
+    async fn untrusted_index(&self, name: &str, key_id: String) -> MarketError {
+        let keys = self.client.keys().await.map(|keys| keys.keys);
+        let listed = keys
+            .unwrap_or_default()
+            .into_iter()
+            .find(|k| k.key_id == key_id);
+        MarketError::UntrustedIndex {
+            name: name.to_owned(),
+            publisher: listed.map_or_else(|| "unknown".to_owned(), |k| k.publisher),
+            key_id,
+            registry: self.client.url().to_string(),
+        }
+    }
+
+    /// The key that signed `release`, and whether it is new to the host. A
+    /// key new to the host must have signed both the index and the
+    /// release: it is the one pinned.
+    async fn release_key(
+        &self,
+        name: &str,
+        release: &Release,
+        signer: (PublicKey, bool),
+    ) -> Result<(PublicKey, bool), MarketError> {
+        if release.key_id == signer.0.key_id {
+            return Ok(signer);
+        }
+        if signer.1 {
+            return Err(self.untrusted_index(name, signer.0.key_id).await);
+        }
+        match self.key(&release.key_id).await? {
+            Some(key) => Ok(key),
+            None => Err(MarketError::UntrustedKey(Box::new(UntrustedKey {
                 name: name.to_owned(),
                 version: release.version.clone(),
                 key_id: release.key_id.clone(),
                 publisher: release.publisher.clone(),
                 registry: self.client.url().to_string(),
-            })));
+            }))),
         }
-        let keys = self.client.keys().await?;
-        let key = keys.keys.into_iter().find(|k| k.key_id == release.key_id);
-        let key = key.ok_or_else(|| MarketError::UnknownKey(release.key_id.clone()))?;
-        Ok((key, true))
     }
+}
+
+/// The release of `name` in `index` that `wanted` names.
+fn choose(index: &Index, name: &str, wanted: Wanted<'_>) -> Result<Release, MarketError> {
+    let found = match wanted {
+        Wanted::Matching(requirement) => {
+            registry::choose(index, requirement).ok_or_else(|| MarketError::NoMatch {
+                name: name.to_owned(),
+                requirement: requirement.clone(),
+            })
+        }
+        Wanted::Locked(locked) => index
+            .versions
+            .iter()
+            .find(|r| r.version == locked.version && r.sha256 == locked.sha256)
+            .ok_or_else(|| MarketError::Withdrawn {
+                name: name.to_owned(),
+                version: locked.version.clone(),
+                sha256: locked.sha256.clone(),
+            }),
+    };
+    found.cloned()
 }
 
 /// An install or upgrade, checked and not yet done.
@@ -191,8 +298,11 @@ pub struct Plan {
     /// The registry it comes from.
     pub registry: url::Url,
     pub fetched: Fetched,
-    /// The version installed now, for an upgrade.
+    /// The version installed now, for an upgrade (or a downgrade).
     pub from: Option<semver::Version>,
+    /// For an upgrade signed by another key than the installed version:
+    /// that key and its publisher (`4be1c0d2a9e3f871 (acme)`).
+    pub key_was: Option<String>,
     /// What the skill may do, one sentence each.
     pub capabilities: Vec<String>,
     /// For an upgrade, what it may do that the installed version may not,
@@ -223,7 +333,7 @@ impl Plan {
         agent: &AgentId,
         source: &Source,
         fetched: Fetched,
-        from: Option<(&semver::Version, &Manifest)>,
+        from: Option<(&Locked, &Manifest)>,
     ) -> Plan {
         let asked = caps::asked(&fetched.manifest.capabilities);
         let capabilities = sentences(&asked);
@@ -263,11 +373,21 @@ impl Plan {
             tools_added = is.iter().filter(|t| !was.contains(t)).cloned().collect();
             tools_removed = was.iter().filter(|t| !is.contains(t)).cloned().collect();
         }
+        let key_was = from
+            .map(|(locked, _)| &locked.key_id)
+            .filter(|was| **was != fetched.key.key_id)
+            .map(
+                |was| match source.trusted.iter().find(|k| k.key_id == *was) {
+                    Some(key) => format!("{was} ({})", key.publisher),
+                    None => format!("{was} (no longer trusted)"),
+                },
+            );
         Plan {
             agent: agent.clone(),
             registry: source.url.clone(),
             left,
-            from: from.map(|(version, _)| version.clone()),
+            from: from.map(|(locked, _)| locked.version.clone()),
+            key_was,
             previous: from.map(|(_, old)| old.clone()),
             fetched,
             capabilities,
@@ -286,15 +406,21 @@ impl Plan {
     /// admin socket sends it to the command that asked).
     pub fn summary(&self) -> PlanSummary {
         let (fetched, release) = (&self.fetched, &self.fetched.release);
+        // The publisher is the key's, as the host trusts it (or pins it):
+        // the index's word is shown only beside it.
+        let publisher = fetched.key.publisher.clone();
+        let index_says = (release.publisher != publisher).then(|| release.publisher.clone());
         PlanSummary {
             agent: self.agent.clone(),
             name: fetched.name.clone(),
             version: release.version.clone(),
             from: self.from.clone(),
             description: fetched.manifest.description.clone(),
-            publisher: release.publisher.clone(),
+            publisher,
+            index_says,
             key_id: release.key_id.clone(),
             key_is_new: fetched.key_is_new,
+            key_was: self.key_was.clone(),
             sha256: release.sha256.clone(),
             registry: self.registry.to_string(),
             tools: fetched
@@ -316,34 +442,44 @@ impl Plan {
     }
 
     /// What a person must agree to, and the details they decide on: every
-    /// install; an upgrade that may do more (capabilities, tools, limits),
-    /// or is signed by a new key.
+    /// install and every downgrade; an upgrade that may do more
+    /// (capabilities, tools, limits), or is signed by another key.
     pub fn asks(&self) -> Option<(String, Vec<String>)> {
         let (name, version) = (&self.fetched.name, &self.fetched.release.version);
         let agent = &self.agent;
         let limit = |l: &String| format!("limit {l}");
-        match &self.from {
-            None => {
-                let mut details = self.capabilities.clone();
-                details.extend(self.limits.iter().map(limit));
-                Some((
-                    format!("install {name} {version} for agent {agent}"),
-                    details,
-                ))
-            }
-            Some(_) => {
-                let mut details = self.added.clone();
-                details.extend(self.tools_added.iter().map(|t| format!("tool {t}")));
-                details.extend(self.limits_added.iter().map(limit));
-                let grows = !details.is_empty() || self.fetched.key_is_new;
-                grows.then(|| {
-                    (
-                        format!("upgrade {name} to {version} for agent {agent}"),
-                        details,
-                    )
-                })
-            }
+        let Some(from) = &self.from else {
+            let mut details = self.capabilities.clone();
+            details.extend(self.limits.iter().map(limit));
+            let what = format!("install {name} {version} for agent {agent}");
+            return Some((what, details));
+        };
+        let mut details = self.added.clone();
+        details.extend(self.tools_added.iter().map(|t| format!("tool {t}")));
+        details.extend(self.limits_added.iter().map(limit));
+        if let Some(was) = &self.key_was {
+            let key = &self.fetched.key;
+            let now = format!("{} ({})", key.key_id, key.publisher);
+            details.push(format!("signed by key {now}, was {was}"));
         }
+        if self.is_downgrade() {
+            let what = format!("downgrade {name} from {from} to {version} for agent {agent}");
+            return Some((what, details));
+        }
+        let grows = !details.is_empty() || self.fetched.key_is_new;
+        grows.then(|| {
+            (
+                format!("upgrade {name} to {version} for agent {agent}"),
+                details,
+            )
+        })
+    }
+
+    /// Whether the plan moves a skill to an older version than installed.
+    pub fn is_downgrade(&self) -> bool {
+        self.from
+            .as_ref()
+            .is_some_and(|from| self.fetched.release.version < *from)
     }
 }
 
@@ -371,12 +507,20 @@ pub struct PlanSummary {
     pub agent: AgentId,
     pub name: String,
     pub version: semver::Version,
-    /// The version installed now, for an upgrade.
+    /// The version installed now, for an upgrade; a downgrade when it is
+    /// newer than `version`.
     pub from: Option<semver::Version>,
     pub description: String,
+    /// The publisher of the key that signed it, as this host trusts the
+    /// key (or will, once it is pinned).
     pub publisher: String,
+    /// The publisher the registry's index names, when it is not that.
+    pub index_says: Option<String>,
     pub key_id: String,
     pub key_is_new: bool,
+    /// For an upgrade signed by another key than the installed version:
+    /// that key and its publisher.
+    pub key_was: Option<String>,
     /// The package's digest: what is agreed to is these bytes.
     pub sha256: String,
     pub registry: String,
@@ -428,15 +572,27 @@ fn sentences(words: &[Words]) -> Vec<String> {
 }
 
 /// Plan installing the newest release of `name` that `requirement` accepts,
-/// for `agent`.
+/// for `agent` of `host`. A skill the agent has installed is never moved
+/// below the version the lockfile records, unless the person allowed a
+/// downgrade: then the plan shows it as one.
 pub async fn plan_install(
+    host: &HostConfig,
     source: &Source,
     agent: &AgentId,
     name: &str,
     requirement: &semver::VersionReq,
 ) -> Result<Plan, MarketError> {
-    let fetched = source.fetch(name, Wanted::Matching(requirement)).await?;
-    Ok(Plan::new(agent, source, fetched, None))
+    let lock = Lockfile::read(&host.dir)?;
+    let seen = lock.index_seen(source.url.as_str(), name);
+    let fetched = source
+        .fetch(name, Wanted::Matching(requirement), seen)
+        .await?;
+    match lock.get(agent.as_str(), name) {
+        Some(current) if fetched.release.version < current.version => {
+            plan_change(host, source, agent, fetched, current)
+        }
+        _ => Ok(Plan::new(agent, source, fetched, None)),
+    }
 }
 
 /// What an upgrade found.
@@ -448,14 +604,15 @@ pub enum Upgrade {
 
 /// Plan upgrading skill `name` of `agent`, installed on `host` from a
 /// registry, to the newest release of that registry that `requirement`
-/// accepts.
+/// accepts. An older one than installed is refused unless `allowed`
+/// allows a downgrade.
 pub async fn plan_upgrade(
     host: &HostConfig,
     egress: &Egress,
     agent: &AgentId,
     name: &str,
     requirement: &semver::VersionReq,
-    trust_new_key: bool,
+    allowed: Allowed,
 ) -> Result<Upgrade, MarketError> {
     let lock = Lockfile::read(&host.dir)?;
     let current = lock
@@ -464,15 +621,39 @@ pub async fn plan_upgrade(
             agent: agent.to_string(),
             name: name.to_owned(),
         })?;
-    let source = Source::new(host, egress, &current.registry_url()?, trust_new_key)?;
-    let fetched = source.fetch(name, Wanted::Matching(requirement)).await?;
-    if fetched.release.version <= current.version {
+    let source = Source::new(host, egress, &current.registry_url()?, allowed)?;
+    let seen = lock.index_seen(&current.registry, name);
+    let fetched = source
+        .fetch(name, Wanted::Matching(requirement), seen)
+        .await?;
+    if fetched.release.version == current.version {
         return Ok(Upgrade::Newest(current.version.clone()));
+    }
+    let plan = plan_change(host, &source, agent, fetched, current)?;
+    Ok(Upgrade::Plan(Box::new(plan)))
+}
+
+/// Plan moving `agent`'s skill from the `current` install to `fetched`:
+/// refused when that is down and the person did not allow it.
+fn plan_change(
+    host: &HostConfig,
+    source: &Source,
+    agent: &AgentId,
+    fetched: Fetched,
+    current: &Locked,
+) -> Result<Plan, MarketError> {
+    if fetched.release.version < current.version && !source.allowed.downgrade {
+        return Err(MarketError::Downgrade(Box::new(Downgrade {
+            agent: agent.to_string(),
+            name: fetched.name,
+            installed: current.version.clone(),
+            offered: fetched.release.version,
+            registry: source.url.to_string(),
+        })));
     }
     let installed = store_dir(&host.data_dir, &current.sha256);
     let old = Manifest::load(&installed).map_err(MarketError::NotSynced)?;
-    let plan = Plan::new(agent, &source, fetched, Some((&current.version, &old)));
-    Ok(Upgrade::Plan(Box::new(plan)))
+    Ok(Plan::new(agent, source, fetched, Some((current, &old))))
 }
 
 /// Record how a person agreed to `plan`, or ask one through `broker`
@@ -546,6 +727,7 @@ pub async fn commit(
     let (name, release) = (&fetched.name, &fetched.release);
     let (decision, from) = match &plan.previous {
         None => ("installed", String::new()),
+        Some(old) if plan.is_downgrade() => ("downgraded", format!(" from {}", old.version)),
         Some(old) => ("upgraded", format!(" from {}", old.version)),
     };
     let entry = AuditEntry {
@@ -585,6 +767,7 @@ pub async fn commit(
         registry: plan.registry.to_string(),
         key_id: release.key_id.clone(),
         signature: release.signature.clone(),
+        index_version: fetched.index_version,
     });
     // The lockfile first: an agent file naming a version the lockfile does
     // not know would not load.
@@ -621,8 +804,11 @@ pub fn missing(host: &HostConfig) -> Result<Vec<Locked>, MarketError> {
 /// Fetch `locked` exactly, from the registry that the lockfile names, into
 /// the store of `host`.
 pub async fn sync(host: &HostConfig, egress: &Egress, locked: &Locked) -> Result<(), MarketError> {
-    let source = Source::new(host, egress, &locked.registry_url()?, false)?;
-    let fetched = source.fetch(&locked.name, Wanted::Locked(locked)).await?;
+    let source = Source::new(host, egress, &locked.registry_url()?, Allowed::default())?;
+    let seen = Lockfile::read(&host.dir)?.index_seen(&locked.registry, &locked.name);
+    let fetched = source
+        .fetch(&locked.name, Wanted::Locked(locked), seen)
+        .await?;
     store::add(&host.data_dir, &locked.sha256, &fetched.package)?;
     Ok(())
 }

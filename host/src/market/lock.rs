@@ -3,7 +3,9 @@
 //! named in its agent's file as `installed = "<version>"`; the lockfile
 //! says which package that is (its SHA-256, the registry, the key that
 //! signed it and the signature), and a host checks the installed files
-//! against it every time it loads the skill.
+//! against it every time it loads the skill. It also records the version
+//! of the registry's index each skill came from: the floor below which an
+//! index of that skill is refused as rolled back.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,11 @@ pub struct Locked {
     pub key_id: String,
     /// Ed25519 over the manifest and component, base64.
     pub signature: String,
+    /// The version of the registry's signed index it was installed from:
+    /// an index of this skill from this registry older than the newest
+    /// recorded is refused as a rollback.
+    #[serde(default)]
+    pub index_version: u64,
 }
 
 impl Lockfile {
@@ -74,6 +81,17 @@ impl Lockfile {
         self.skills.push(locked);
         self.skills
             .sort_by(|a, b| (&a.agent, &a.name).cmp(&(&b.agent, &b.name)));
+    }
+
+    /// The newest version of the index of skill `name` in the registry at
+    /// `registry` that any agent's install recorded; 0 for none.
+    pub fn index_seen(&self, registry: &str, name: &str) -> u64 {
+        self.skills
+            .iter()
+            .filter(|l| l.name == name && super::same_registry(&l.registry, registry))
+            .map(|l| l.index_version)
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn remove(&mut self, agent: &str, name: &str) -> Option<Locked> {

@@ -85,6 +85,50 @@ pub enum MarketError {
     },
     #[error(transparent)]
     UntrustedKey(Box<UntrustedKey>),
+    #[error(
+        "the index of '{name}' in {registry} is signed by key {key_id} (publisher {publisher} \
+         by the registry's word), which this host does not trust for it; check the publisher, \
+         then pass --trust-new-key to pin it (only a key that signed the release too is pinned)"
+    )]
+    UntrustedIndex {
+        name: String,
+        key_id: String,
+        /// The name the registry's `keys.json` gives, unverified.
+        publisher: String,
+        registry: String,
+    },
+    #[error("the index of '{name}' in {registry}: {error}")]
+    BadIndex {
+        name: String,
+        registry: String,
+        error: registry::VerifyError,
+    },
+    /// An index past its expiry: the registry may be frozen, or a copy
+    /// served in place of the current one.
+    #[error(
+        "the index of '{name}' in {registry} expired at {expires}; refused, since an index \
+         nobody re-signs may hide newer versions and yanks (its publisher re-signs it with \
+         `skillbox registry refresh {name}`)"
+    )]
+    IndexExpired {
+        name: String,
+        registry: String,
+        expires: String,
+    },
+    /// An index older than one the host installed from: a rollback.
+    #[error(
+        "the index of '{name}' in {registry} is version {version}, older than version {seen} \
+         that this host installed from (skillbox.lock); refused, since an older index may \
+         bring back yanked versions"
+    )]
+    IndexRolledBack {
+        name: String,
+        registry: String,
+        version: u64,
+        seen: u64,
+    },
+    #[error(transparent)]
+    Downgrade(Box<Downgrade>),
     #[error("the registry lists no key {0}")]
     UnknownKey(String),
     #[error("the package of '{name}' {version} holds '{holds}'")]
@@ -126,14 +170,31 @@ pub enum MarketError {
 /// A package signed by a key the host does not trust for its registry.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "'{name}' {version} is signed by key {key_id} ({publisher}), which this host does not \
-     trust for {registry}; check the publisher, then pass --trust-new-key to pin it"
+    "'{name}' {version} is signed by key {key_id} (publisher {publisher} by the registry's \
+     word), which this host does not trust for {registry}; check the publisher, then pass \
+     --trust-new-key to pin it"
 )]
 pub struct UntrustedKey {
     pub name: String,
     pub version: semver::Version,
     pub key_id: String,
+    /// The name the registry gives, unverified.
     pub publisher: String,
+    pub registry: String,
+}
+
+/// A version older than the one installed, which the person did not allow.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "agent '{agent}' has '{name}' {installed} installed, and the newest version that matches \
+     in {registry} is the older {offered}; refused as a downgrade (pass --allow-downgrade to \
+     review it)"
+)]
+pub struct Downgrade {
+    pub agent: String,
+    pub name: String,
+    pub installed: semver::Version,
+    pub offered: semver::Version,
     pub registry: String,
 }
 

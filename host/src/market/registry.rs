@@ -2,27 +2,56 @@
 //!
 //! ```text
 //! keys.json                      the publishers' public keys
-//! index/<name>.json              a skill's versions
+//! names.json                     every skill's newest version, for search
+//! index/<name>.json              a skill's versions, signed
 //! packages/<name>-<version>.skill
 //! ```
 //!
 //! An index entry records what a user must see before installing (the
 //! publisher, the tools, every capability requested) and what the package
 //! must match (its SHA-256 and the signature of its manifest and component).
+//! The index itself is signed, numbered and dated, so that a host can tell
+//! an old copy from the current one: see [`SignedIndex`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use super::package::{MANIFEST_FILE, Package, sha256_hex};
-use super::signing::{KeyPair, PublicKey};
+use super::signing::{self, KeyPair, PublicKey, SignatureError};
 use super::{MarketError, replace_file};
 use crate::config::Manifest;
+use crate::vocab::is_skill_name;
 
-/// `index/<name>.json`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// How long a signed index is good for: 30 days. A host refuses an index
+/// past its expiry, so a registry that stops changing (frozen, or a
+/// mirror serving an old copy) is noticed within this time; its publisher
+/// re-signs it before then, with `skillbox registry refresh`, even when
+/// nothing was published.
+pub const INDEX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// `index/<name>.json` as stored: the [`Index`] and the signature of the
+/// key that last published, yanked or refreshed it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignedIndex {
+    /// The index, as JSON: the signature covers it as received.
+    pub signed: serde_json::Value,
+    pub key_id: String,
+    /// Ed25519, base64, over the canonical JSON of `signed` ([`signing`]).
+    pub signature: String,
+}
+
+/// A skill's versions: the signed part of `index/<name>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Index {
     pub name: String,
+    /// The index's own version, one more at every publish, yank and
+    /// refresh: a host refuses an index older than one it installed from.
+    pub version: u64,
+    /// When a host stops accepting it (RFC 3339, UTC).
+    #[serde(with = "humantime_serde")]
+    pub expires: SystemTime,
     pub versions: Vec<Release>,
 }
 
@@ -86,6 +115,16 @@ pub fn search<'a>(listings: &'a [Listing], text: &str) -> Vec<(&'a Listing, Vec<
         .collect()
 }
 
+/// Who published with the key `key_id`, as this host can vouch for it:
+/// the name it trusts the key under, or else the name the registry gives
+/// (`claimed`), marked unverified.
+pub fn publisher(key_id: &str, claimed: &str, trusted: &[PublicKey]) -> String {
+    match trusted.iter().find(|k| k.key_id == key_id) {
+        Some(key) => key.publisher.clone(),
+        None => format!("{claimed}, unverified"),
+    }
+}
+
 /// `keys.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Keys {
@@ -97,6 +136,57 @@ impl Release {
     pub fn file_name(name: &str, version: &semver::Version) -> String {
         format!("{name}-{version}.skill")
     }
+}
+
+impl Index {
+    /// The index of a skill not yet published: version 0, signed as 1.
+    fn new(name: &str) -> Index {
+        Index {
+            name: name.to_owned(),
+            version: 0,
+            expires: SystemTime::UNIX_EPOCH,
+            versions: Vec::new(),
+        }
+    }
+}
+
+impl SignedIndex {
+    /// `index`, signed by `key`.
+    pub fn sign(index: &Index, key: &KeyPair) -> Result<SignedIndex, SignatureError> {
+        let signed = serde_json::to_value(index).expect("an index serializes");
+        Ok(SignedIndex {
+            signature: key.sign_index(&signed)?,
+            key_id: key.key_id.clone(),
+            signed,
+        })
+    }
+
+    /// The index, if `key` signed it; `key` must be the key of `key_id`.
+    pub fn verify(self, key: &PublicKey) -> Result<Index, VerifyError> {
+        signing::verify_index(
+            &self.signed,
+            &self.key_id,
+            &self.signature,
+            std::slice::from_ref(key),
+        )
+        .map_err(VerifyError::Signature)?;
+        serde_json::from_value(self.signed).map_err(VerifyError::Malformed)
+    }
+
+    /// The index, its signature unchecked: for the publisher's tools,
+    /// which work on their own registry directory.
+    fn unchecked(self) -> Result<Index, serde_json::Error> {
+        serde_json::from_value(self.signed)
+    }
+}
+
+/// Why a signed index is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Signature(SignatureError),
+    #[error("the signed index does not parse: {0}")]
+    Malformed(serde_json::Error),
 }
 
 /// The manifest of `package`, checked as any skill's would be: read from a
@@ -129,7 +219,8 @@ fn capabilities(package: &Package) -> serde_json::Value {
 }
 
 /// Add the package file `bytes` to the registry directory `dir`, signed
-/// with `key`. Re-publishing a version is refused.
+/// with `key`, and sign the skill's index anew. Re-publishing a version is
+/// refused.
 pub fn publish(dir: &Path, bytes: &[u8], key: &KeyPair) -> Result<Release, MarketError> {
     let package = Package::unpack(bytes)?;
     let manifest = read_manifest(&package)?;
@@ -138,14 +229,10 @@ pub fn publish(dir: &Path, bytes: &[u8], key: &KeyPair) -> Result<Release, Marke
         let path = dir.join(sub);
         std::fs::create_dir_all(&path).map_err(MarketError::io(&path))?;
     }
-    let index_path = dir.join("index").join(format!("{name}.json"));
-    let mut index: Index = match std::fs::read(&index_path) {
-        Ok(bytes) => read_json(&index_path, &bytes)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Index {
-            name: name.clone(),
-            versions: Vec::new(),
-        },
-        Err(error) => return Err(MarketError::io(&index_path)(error)),
+    let index_path = index_path(dir, &name);
+    let mut index = match index_path.exists() {
+        true => read_index(&index_path)?,
+        false => Index::new(&name),
     };
     if index.versions.iter().any(|r| r.version == manifest.version) {
         return Err(MarketError::AlreadyPublished {
@@ -177,10 +264,54 @@ pub fn publish(dir: &Path, bytes: &[u8], key: &KeyPair) -> Result<Release, Marke
     write_new(&package_path, bytes)?;
     index.versions.push(release.clone());
     index.versions.sort_by(|a, b| a.version.cmp(&b.version));
-    replace_file(&index_path, &to_json(&index))?;
+    write_index(dir, index, key)?;
+    Ok(release)
+}
+
+/// Sign `index` with `key` as its next version, good for
+/// [`INDEX_LIFETIME`] from now, and write it, `names.json` and the key.
+fn write_index(dir: &Path, mut index: Index, key: &KeyPair) -> Result<Index, MarketError> {
+    index.version += 1;
+    let expires = SystemTime::now() + INDEX_LIFETIME;
+    let seconds = expires
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    index.expires = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
+    let signed = SignedIndex::sign(&index, key)?;
+    replace_file(&index_path(dir, &index.name), &to_json(&signed))?;
     write_names(dir)?;
     add_key(dir, key.public()?)?;
-    Ok(release)
+    Ok(index)
+}
+
+fn index_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join("index").join(format!("{name}.json"))
+}
+
+/// The index of the skill `name` in the registry directory `dir`, its
+/// signature unchecked.
+fn read_named(dir: &Path, name: &str) -> Result<Index, MarketError> {
+    if !is_skill_name(name) {
+        return Err(MarketError::BadName(name.to_owned()));
+    }
+    read_index(&index_path(dir, name))
+}
+
+/// The index at `path`, its signature unchecked (see
+/// [`SignedIndex::unchecked`]).
+fn read_index(path: &Path) -> Result<Index, MarketError> {
+    let bytes = std::fs::read(path).map_err(MarketError::io(path))?;
+    let file: SignedIndex = read_json(path, &bytes)?;
+    file.unchecked()
+        .map_err(|e| MarketError::malformed(path, e))
+}
+
+/// Sign the index of `name` anew with `key`, unchanged but for its version
+/// and expiry: what keeps a registry with nothing new to publish from
+/// expiring. The new index.
+pub fn refresh(dir: &Path, name: &str, key: &KeyPair) -> Result<Index, MarketError> {
+    let index = read_named(dir, name)?;
+    write_index(dir, index, key)
 }
 
 /// List `key` in the registry's `keys.json`, unless it is there.
@@ -207,11 +338,15 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), MarketError> {
         .map_err(MarketError::io(path))
 }
 
-/// Mark `name` `version` yanked: kept for lockfiles, never chosen again.
-pub fn yank(dir: &Path, name: &str, version: &semver::Version) -> Result<(), MarketError> {
-    let index_path = dir.join("index").join(format!("{name}.json"));
-    let bytes = std::fs::read(&index_path).map_err(MarketError::io(&index_path))?;
-    let mut index: Index = read_json(&index_path, &bytes)?;
+/// Mark `name` `version` yanked, and sign the index anew with `key`: kept
+/// for lockfiles, never chosen again.
+pub fn yank(
+    dir: &Path,
+    name: &str,
+    version: &semver::Version,
+    key: &KeyPair,
+) -> Result<(), MarketError> {
+    let mut index = read_named(dir, name)?;
     let release = index
         .versions
         .iter_mut()
@@ -221,8 +356,8 @@ pub fn yank(dir: &Path, name: &str, version: &semver::Version) -> Result<(), Mar
             version: version.clone(),
         })?;
     release.yanked = true;
-    replace_file(&index_path, &to_json(&index))?;
-    write_names(dir)
+    write_index(dir, index, key)?;
+    Ok(())
 }
 
 /// Rewrite `names.json` from the indexes: each skill's newest version
@@ -236,8 +371,7 @@ fn write_names(dir: &Path) -> Result<(), MarketError> {
         if path.extension().is_none_or(|x| x != "json") {
             continue;
         }
-        let bytes = std::fs::read(&path).map_err(MarketError::io(&path))?;
-        let index: Index = read_json(&path, &bytes)?;
+        let index = read_index(&path)?;
         let newest = choose(&index, &semver::VersionReq::STAR);
         if let Some(release) = newest {
             listings.push(Listing {

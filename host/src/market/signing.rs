@@ -1,9 +1,13 @@
-//! Publisher keys and package signatures (Ed25519).
+//! Publisher keys, and the signatures of packages and of registry indexes
+//! (Ed25519).
 //!
-//! A signature covers both the manifest and the component, byte for byte:
-//! it signs `skillbox-package-v1\n<sha256 of skill.toml>\n<sha256 of the
-//! component>\n` (hex digests). A key is named by its id, the first 16 hex
-//! digits of the SHA-256 of its public key.
+//! A package's signature covers both the manifest and the component, byte
+//! for byte: it signs `skillbox-package-v1\n<sha256 of skill.toml>\n<sha256
+//! of the component>\n` (hex digests). An index's signature covers its
+//! signed part: `skillbox-index-v1\n` and then that part as canonical JSON
+//! (keys sorted, no spaces). The two prefixes keep one kind of signature
+//! from ever passing for the other. A key is named by its id, the first 16
+//! hex digits of the SHA-256 of its public key.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -29,10 +33,12 @@ pub struct KeyPair {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
-    #[error("the package is signed by key {0}, which is not trusted")]
+    #[error("signed by key {0}, which is not trusted")]
     UntrustedKey(String),
     #[error("the signature does not match the manifest and component")]
     Mismatch,
+    #[error("the signature does not match the index")]
+    IndexMismatch,
     #[error("{0}")]
     Malformed(String),
 }
@@ -49,6 +55,15 @@ fn signed_bytes(manifest: &[u8], component: &[u8]) -> Vec<u8> {
         sha256_hex(component)
     )
     .into_bytes()
+}
+
+/// What an index signature covers: the signed part of `index/<name>.json`
+/// as canonical JSON. `serde_json` writes an object's keys sorted (its
+/// maps are ordered) and, compact, without spaces.
+fn index_bytes(signed: &serde_json::Value) -> Vec<u8> {
+    let mut bytes = b"skillbox-index-v1\n".to_vec();
+    serde_json::to_writer(&mut bytes, signed).expect("JSON values serialize");
+    bytes
 }
 
 impl KeyPair {
@@ -109,10 +124,16 @@ impl KeyPair {
 
     /// The signature of `package`, base64.
     pub fn sign(&self, package: &Package) -> Result<String, SignatureError> {
-        let signature = self
-            .signing_key()?
-            .sign(&signed_bytes(&package.manifest, &package.component));
-        Ok(BASE64.encode(signature.to_bytes()))
+        self.sign_bytes(&signed_bytes(&package.manifest, &package.component))
+    }
+
+    /// The signature of the signed part of an index, base64.
+    pub fn sign_index(&self, signed: &serde_json::Value) -> Result<String, SignatureError> {
+        self.sign_bytes(&index_bytes(signed))
+    }
+
+    fn sign_bytes(&self, bytes: &[u8]) -> Result<String, SignatureError> {
+        Ok(BASE64.encode(self.signing_key()?.sign(bytes).to_bytes()))
     }
 }
 
@@ -120,6 +141,30 @@ impl KeyPair {
 /// manifest and component, with `key_id` among `trusted`.
 pub fn verify(
     package: &Package,
+    key_id: &str,
+    signature: &str,
+    trusted: &[PublicKey],
+) -> Result<(), SignatureError> {
+    let bytes = signed_bytes(&package.manifest, &package.component);
+    verify_bytes(&bytes, key_id, signature, trusted)
+}
+
+/// Check that `signature` (base64), by key `key_id`, covers the signed
+/// part of an index, as received, with `key_id` among `trusted`.
+pub fn verify_index(
+    signed: &serde_json::Value,
+    key_id: &str,
+    signature: &str,
+    trusted: &[PublicKey],
+) -> Result<(), SignatureError> {
+    match verify_bytes(&index_bytes(signed), key_id, signature, trusted) {
+        Err(SignatureError::Mismatch) => Err(SignatureError::IndexMismatch),
+        checked => checked,
+    }
+}
+
+fn verify_bytes(
+    bytes: &[u8],
     key_id: &str,
     signature: &str,
     trusted: &[PublicKey],
@@ -149,10 +194,7 @@ pub fn verify(
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| SignatureError::Malformed("a signature is 64 bytes of base64".into()))?;
     public
-        .verify(
-            &signed_bytes(&package.manifest, &package.component),
-            &Signature::from_bytes(&signature),
-        )
+        .verify(bytes, &Signature::from_bytes(&signature))
         .map_err(|_| SignatureError::Mismatch)
 }
 
@@ -203,5 +245,30 @@ mod tests {
             verify(&package, &pair.key_id, &forged, &trusted),
             Err(SignatureError::Mismatch)
         ));
+    }
+
+    #[test]
+    fn an_index_signature_covers_its_canonical_json() {
+        let signed =
+            serde_json::json!({ "name": "x", "b": [true, "é"], "a": { "z": 1, "y": null } });
+        assert_eq!(
+            index_bytes(&signed),
+            "skillbox-index-v1\n{\"a\":{\"y\":null,\"z\":1},\"b\":[true,\"é\"],\"name\":\"x\"}"
+                .as_bytes()
+        );
+        let pair = KeyPair::generate("acme").unwrap();
+        let trusted = [pair.public().unwrap()];
+        let signature = pair.sign_index(&signed).unwrap();
+        verify_index(&signed, &pair.key_id, &signature, &trusted).unwrap();
+        let mut changed = signed.clone();
+        changed["name"] = "y".into();
+        assert!(matches!(
+            verify_index(&changed, &pair.key_id, &signature, &trusted),
+            Err(SignatureError::IndexMismatch)
+        ));
+        // A package's signature never passes for an index's.
+        let package = package();
+        let as_package = pair.sign(&package).unwrap();
+        assert!(verify_index(&signed, &pair.key_id, &as_package, &trusted).is_err());
     }
 }

@@ -44,7 +44,7 @@ fn registry() -> tempfile::TempDir {
         let bytes = text(version, &capabilities).pack().unwrap();
         registry::publish(dir.path(), &bytes, &key).unwrap();
     }
-    registry::yank(dir.path(), "text", &"1.3.0".parse().unwrap()).unwrap();
+    registry::yank(dir.path(), "text", &"1.3.0".parse().unwrap(), &key).unwrap();
     dir
 }
 
@@ -237,6 +237,74 @@ fn search_install_upgrade_and_remove() {
     let agent = std::fs::read_to_string(config.join("agents/ops.toml")).unwrap();
     assert!(!agent.contains("text"), "{agent}");
     failed(count_words(config, &[]));
+}
+
+#[test]
+fn a_downgrade_is_refused_unless_allowed_and_then_shown_as_one() {
+    let registry = registry();
+    let served = Served::start(registry.path());
+    let config = config();
+    let config = config.path();
+    let install = |version: &str, extra: &[&str]| {
+        let skill = format!("text@={version}");
+        let mut args = vec!["skill", "install", &skill, "--agent", "ops"];
+        args.extend_from_slice(&["--registry", &served.url, "--trust-new-key"]);
+        args.extend_from_slice(extra);
+        skillbox(config, &args)
+    };
+    ok(install("1.2.0", &["--yes"]));
+
+    let refused = failed(install("1.0.0", &["--yes"]));
+    assert!(
+        refused.contains("refused as a downgrade") && refused.contains("--allow-downgrade"),
+        "{refused}"
+    );
+    assert_eq!(locked_version(config).as_deref(), Some("1.2.0"));
+    let shown = ok(install("1.0.0", &["--allow-downgrade", "--yes"]));
+    assert!(
+        shown.contains("text 1.2.0 -> 1.0.0") && shown.contains("DOWNGRADE"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("- may send HTTPS requests to *.example.org"),
+        "{shown}"
+    );
+    assert_eq!(locked_version(config).as_deref(), Some("1.0.0"));
+}
+
+#[test]
+fn refresh_signs_an_index_anew_with_nothing_else_changed() {
+    let work = tempfile::tempdir().unwrap();
+    let (registry, key) = (work.path().join("registry"), work.path().join("key.json"));
+    let pair = KeyPair::generate("acme").unwrap();
+    pair.write(&key).unwrap();
+    let bytes = text("1.0.0", NETWORK).pack().unwrap();
+    registry::publish(&registry, &bytes, &pair).unwrap();
+    let index = registry.join("index/text.json");
+    let read = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap()
+    };
+    let before = read();
+
+    let refresh = |name: &str| {
+        let args = ["registry", "refresh", name, "--registry"];
+        run(command().args(args).arg(&registry).arg("--key").arg(&key))
+    };
+    let refreshed = ok(refresh("text"));
+    assert!(
+        refreshed.contains("signed the index of text as version 2, good until"),
+        "{refreshed}"
+    );
+    let after = read();
+    assert_eq!(after["signed"]["versions"], before["signed"]["versions"]);
+    assert_ne!(after["signature"], before["signature"]);
+    let missing = failed(refresh("txet"));
+    assert!(missing.contains("index/txet.json"), "{missing}");
+    let outside = failed(refresh("../text"));
+    assert!(
+        outside.contains("'../text' is not a skill name"),
+        "{outside}"
+    );
 }
 
 #[test]

@@ -5,12 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use skillbox::market::MarketError;
 use skillbox::market::client::RegistryClient;
-use skillbox::market::install::{self, Plan, Source};
+use skillbox::market::install::{self, Allowed, Plan, Source};
+use skillbox::market::lock::Lockfile;
 use skillbox::market::package::{MAX_COMPONENT, Package, sha256_hex};
-use skillbox::market::registry::{self, Index, Listing};
+use skillbox::market::registry::{self, Index, Listing, SignedIndex};
 use skillbox::market::signing::{KeyPair, PublicKey};
 use skillbox::{AgentId, ConfigDir, Egress, HostConfig};
 
@@ -63,12 +65,27 @@ impl Registry {
         vec![self.acme.public().unwrap()]
     }
 
-    /// Change the index entry of `text` 0.1.0.
+    fn index_path(&self) -> PathBuf {
+        self.dir.path().join("index/text.json")
+    }
+
+    /// The index of `text`, as stored.
+    fn index(&self) -> SignedIndex {
+        serde_json::from_slice(&std::fs::read(self.index_path()).unwrap()).unwrap()
+    }
+
+    /// Change the index of `text` and sign it again with `key`.
+    fn sign_index(&self, key: &KeyPair, change: impl FnOnce(&mut Index)) {
+        let mut index: Index = serde_json::from_value(self.index().signed).unwrap();
+        change(&mut index);
+        let signed = SignedIndex::sign(&index, key).unwrap();
+        std::fs::write(self.index_path(), serde_json::to_vec(&signed).unwrap()).unwrap();
+    }
+
+    /// Change the index entry of `text` 0.1.0, signed again by acme: what
+    /// lies below the index is checked on its own.
     fn edit(&self, change: impl FnOnce(&mut registry::Release)) {
-        let path = self.dir.path().join("index/text.json");
-        let mut index: Index = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        change(&mut index.versions[0]);
-        std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+        self.sign_index(&self.acme, |index| change(&mut index.versions[0]));
     }
 
     /// Put `bytes` in place of the package, with the index's hash updated
@@ -88,6 +105,27 @@ fn config() -> tempfile::TempDir {
     dir
 }
 
+/// Plan installing the newest `text` from `registry`, trusting `trusted`,
+/// for `agent` of `host`, as the CLI does.
+async fn plan(
+    registry: &Registry,
+    trusted: &[PublicKey],
+    host: &HostConfig,
+    agent: &str,
+    allowed: Allowed,
+) -> Result<Plan, MarketError> {
+    let source = Source {
+        url: registry.url.clone(),
+        client: RegistryClient::new(&Egress::new(BTreeMap::new()), &registry.url)?,
+        trusted: trusted.to_vec(),
+        allowed,
+        defaults: host.defaults,
+    };
+    let agent = AgentId::new(agent).unwrap();
+    let star = semver::VersionReq::STAR;
+    install::plan_install(host, &source, &agent, "text", &star).await
+}
+
 /// Install `text` from `registry`, trusting `trusted`, for agent `ops` of
 /// `host` as the CLI does: plan, then commit.
 async fn install(
@@ -95,16 +133,7 @@ async fn install(
     trusted: &[PublicKey],
     host: &HostConfig,
 ) -> Result<Plan, MarketError> {
-    let source = Source {
-        url: registry.url.clone(),
-        client: RegistryClient::new(&Egress::new(BTreeMap::new()), &registry.url)?,
-        trusted: trusted.to_vec(),
-        trust_new_key: false,
-        defaults: host.defaults,
-    };
-    let ops = AgentId::new("ops").unwrap();
-    let star = semver::VersionReq::STAR;
-    let plan = install::plan_install(&source, &ops, "text", &star).await?;
+    let plan = plan(registry, trusted, host, "ops", Allowed::default()).await?;
     let db = skillbox::Db::in_data_dir(&host.data_dir).unwrap();
     install::commit(&plan, &host.dir, &host.data_dir, &db, "a test").await?;
     Ok(plan)
@@ -516,7 +545,7 @@ async fn an_upgrade_that_widens_asks_again_and_keeps_the_operators_narrowing() {
     let ops = AgentId::new("ops").unwrap();
     let egress = Egress::new(BTreeMap::new());
     let star = semver::VersionReq::STAR;
-    let planned = install::plan_upgrade(&host, &egress, &ops, "text", &star, false)
+    let planned = install::plan_upgrade(&host, &egress, &ops, "text", &star, Allowed::default())
         .await
         .unwrap();
     let install::Upgrade::Plan(plan) = planned else {
@@ -572,4 +601,244 @@ async fn an_upgrade_that_widens_asks_again_and_keeps_the_operators_narrowing() {
         Some("1m"),
         "{written}"
     );
+}
+
+/// `skillbox.toml` trusting `keys` for `registry`, each under the
+/// publisher name given.
+fn trust(config: &Path, registry: &Registry, keys: &[(&KeyPair, &str)]) {
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|(key, publisher)| {
+            let key = key.public().unwrap();
+            format!(
+                "{{ key_id = \"{}\", publisher = \"{publisher}\", public_key = \"{}\" }}",
+                key.key_id, key.public_key
+            )
+        })
+        .collect();
+    let file = format!(
+        "[registries.test]\nurl = \"{}\"\nkeys = [{}]\n",
+        registry.url,
+        keys.join(", ")
+    );
+    std::fs::write(config.join("skillbox.toml"), file).unwrap();
+}
+
+fn locked_version(host: &HostConfig, agent: &str) -> Option<String> {
+    let lock = Lockfile::read(&host.dir).unwrap();
+    lock.get(agent, "text").map(|l| l.version.to_string())
+}
+
+/// The installed version was yanked (or the index rolled back by its own
+/// key): the newest the registry offers is an older one, which asks for
+/// any host. Installing again must not quietly move down to it.
+#[tokio::test]
+async fn an_install_never_moves_below_the_locked_version_unasked() {
+    let registry = Registry::new().await;
+    let dir = registry.dir.path();
+    let wide = text_asking("0.9.0", "network = [\"https://*\"]", &[], "");
+    registry::publish(dir, &wide.pack().unwrap(), &registry.acme).unwrap();
+    let narrow = text_asking("1.0.0", "", &[], "");
+    registry::publish(dir, &narrow.pack().unwrap(), &registry.acme).unwrap();
+    let config = config();
+    trust(config.path(), &registry, &[(&registry.acme, "acme")]);
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    install(&registry, &registry.trusted(), &host)
+        .await
+        .unwrap();
+    assert_eq!(locked_version(&host, "ops").as_deref(), Some("1.0.0"));
+
+    registry::yank(dir, "text", &"1.0.0".parse().unwrap(), &registry.acme).unwrap();
+    let error = match install(&registry, &registry.trusted(), &host).await {
+        Ok(plan) => panic!(
+            "installed {} over 1.0.0 without a word",
+            plan.fetched.release.version
+        ),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains("refused as a downgrade") && error.contains("--allow-downgrade"),
+        "{error}"
+    );
+    let ops = AgentId::new("ops").unwrap();
+    let (egress, star) = (Egress::new(BTreeMap::new()), semver::VersionReq::STAR);
+    let upgrade = install::plan_upgrade(&host, &egress, &ops, "text", &star, Allowed::default());
+    let error = upgrade.await.err().expect("an upgrade refuses it too");
+    assert!(
+        error.to_string().contains("refused as a downgrade"),
+        "{error}"
+    );
+    assert_eq!(locked_version(&host, "ops").as_deref(), Some("1.0.0"));
+
+    // Allowed, it is shown as a downgrade, with what the older version may
+    // do that the installed one may not, and asked about.
+    let allowed = Allowed {
+        downgrade: true,
+        ..Allowed::default()
+    };
+    let plan = plan(&registry, &registry.trusted(), &host, "ops", allowed)
+        .await
+        .unwrap();
+    let summary = plan.summary();
+    let from = summary.from.as_ref().map(ToString::to_string);
+    assert_eq!(from.as_deref(), Some("1.0.0"));
+    assert_eq!(summary.version.to_string(), "0.9.0");
+    let (what, details) = plan.asks().expect("a downgrade is asked about");
+    assert_eq!(what, "downgrade text from 1.0.0 to 0.9.0 for agent ops");
+    assert!(
+        details.contains(&"may send HTTPS requests to any host".to_owned()),
+        "{details:?}"
+    );
+}
+
+/// The registry serves an older index, properly signed in its day, which
+/// still offers the version its publisher has since yanked.
+#[tokio::test]
+async fn a_rolled_back_index_is_refused() {
+    let registry = Registry::new().await;
+    let dir = registry.dir.path();
+    let before_the_yank = std::fs::read(registry.index_path()).unwrap();
+    let fixed = text_asking("0.1.1", "", &[], "");
+    registry::publish(dir, &fixed.pack().unwrap(), &registry.acme).unwrap();
+    registry::yank(dir, "text", &"0.1.0".parse().unwrap(), &registry.acme).unwrap();
+    let config = config();
+    std::fs::write(config.path().join("agents/web.toml"), "id = \"web\"\n").unwrap();
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    let installed = install(&registry, &registry.trusted(), &host)
+        .await
+        .unwrap();
+    assert_eq!(installed.fetched.index_version, 3);
+
+    std::fs::write(registry.index_path(), before_the_yank).unwrap();
+    let planned = plan(
+        &registry,
+        &registry.trusted(),
+        &host,
+        "web",
+        Allowed::default(),
+    )
+    .await;
+    let error = match planned {
+        Ok(plan) => panic!(
+            "planned the yanked {} from the old index",
+            plan.fetched.release.version
+        ),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains(&format!("the index of 'text' in {}", registry.url))
+            && error.contains("is version 1, older than version 3"),
+        "{error}"
+    );
+}
+
+/// The registry stops changing: it serves the index it last signed long
+/// after, so that no yank or fix is ever seen. Its publisher keeps a live
+/// registry fresh with `refresh`.
+#[tokio::test]
+async fn an_expired_index_is_refused_until_refreshed() {
+    let registry = Registry::new().await;
+    let expired = SystemTime::now() - Duration::from_secs(60);
+    registry.sign_index(&registry.acme, |index| index.expires = expired);
+    let error = refused(&registry, &registry.trusted()).await;
+    let signed = registry.index().signed;
+    let expires = signed["expires"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("the index of 'text' in {}", registry.url))
+            && error.contains(&format!("expired at {expires}")),
+        "{error}"
+    );
+
+    let refreshed = registry::refresh(registry.dir.path(), "text", &registry.acme).unwrap();
+    let lifetime = refreshed.expires.duration_since(SystemTime::now()).unwrap();
+    let a_minute = Duration::from_secs(60);
+    assert!(
+        lifetime > registry::INDEX_LIFETIME - a_minute,
+        "{lifetime:?}"
+    );
+    assert_eq!(refreshed.version, 2);
+    let config = config();
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    install(&registry, &registry.trusted(), &host)
+        .await
+        .unwrap();
+}
+
+/// The registry edits the index (un-yanks a version, says it asks for
+/// nothing) without the publisher's key, or signs it with its own.
+#[tokio::test]
+async fn an_index_not_signed_by_a_trusted_key_is_refused() {
+    let registry = Registry::new().await;
+    let dir = registry.dir.path();
+    registry::yank(dir, "text", &"0.1.0".parse().unwrap(), &registry.acme).unwrap();
+    let mut index = registry.index();
+    index.signed["versions"][0]["yanked"] = false.into();
+    index.signed["versions"][0]["capabilities"] = serde_json::json!({});
+    std::fs::write(registry.index_path(), serde_json::to_vec(&index).unwrap()).unwrap();
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(
+        error.contains(&format!("the index of 'text' in {}", registry.url))
+            && error.contains("the signature does not match the index"),
+        "{error}"
+    );
+
+    let mallory = KeyPair::generate("acme").unwrap();
+    registry.sign_index(&mallory, |index| index.versions[0].yanked = false);
+    let error = refused(&registry, &registry.trusted()).await;
+    assert!(
+        error.contains(&format!("is signed by key {}", mallory.key_id))
+            && error.contains("does not trust"),
+        "{error}"
+    );
+}
+
+/// A publisher the host trusts, as mallory, signs a release and the index
+/// naming a better-known publisher. What the person reads (the review,
+/// the upgrade, search) names the key's publisher, and an upgrade signed
+/// by another key than the installed version's is asked about.
+#[tokio::test]
+async fn the_publisher_shown_is_the_one_the_host_trusts_the_key_as() {
+    let registry = Registry::new().await;
+    let mallory = KeyPair::generate("skillbox").unwrap();
+    let config = config();
+    std::fs::write(config.path().join("agents/web.toml"), "id = \"web\"\n").unwrap();
+    let keys = [(&registry.acme, "acme"), (&mallory, "mallory")];
+    trust(config.path(), &registry, &keys);
+    let host = ConfigDir::load(config.path()).unwrap().host;
+    let trusted = skillbox::market::trusted_keys(&host.registries, registry.url.as_str());
+    install(&registry, &trusted, &host).await.unwrap();
+    let next = text_asking("0.2.0", "", &[], "");
+    registry::publish(registry.dir.path(), &next.pack().unwrap(), &mallory).unwrap();
+
+    let review = plan(&registry, &trusted, &host, "web", Allowed::default())
+        .await
+        .unwrap()
+        .summary();
+    assert_eq!(review.publisher, "mallory", "the key's, not the index's");
+    assert_eq!(review.index_says.as_deref(), Some("skillbox"));
+
+    let ops = AgentId::new("ops").unwrap();
+    let (egress, star) = (Egress::new(BTreeMap::new()), semver::VersionReq::STAR);
+    let upgrade = install::plan_upgrade(&host, &egress, &ops, "text", &star, Allowed::default());
+    let install::Upgrade::Plan(upgrade) = upgrade.await.unwrap() else {
+        panic!("0.2.0 is newer");
+    };
+    assert_eq!(upgrade.summary().publisher, "mallory");
+    let (_, details) = upgrade
+        .asks()
+        .expect("an upgrade signed by another key is asked about");
+    let was = format!(
+        "signed by key {} (mallory), was {} (acme)",
+        mallory.key_id, registry.acme.key_id
+    );
+    assert!(details.contains(&was), "{details:?}");
+
+    let client = RegistryClient::new(&egress, &registry.url).unwrap();
+    let listings = client.names().await.unwrap();
+    let shown = |trusted: &[PublicKey]| {
+        let text = &listings[0];
+        registry::publisher(&text.key_id, &text.publisher, trusted)
+    };
+    assert_eq!(shown(&trusted), "mallory");
+    assert_eq!(shown(&[]), "skillbox, unverified");
 }
