@@ -165,7 +165,7 @@ fn echo_with_doubling_schema(levels: usize) -> tempfile::TempDir {
 #[test]
 fn a_schema_that_unfolds_exponentially_is_refused_at_load() {
     let host = Host::new();
-    let dir = echo_with_doubling_schema(40);
+    let dir = echo_with_doubling_schema(30);
     let error = host
         .runtime
         .load_skill(dir.path())
