@@ -158,7 +158,10 @@ fn show_plan(plan: &PlanSummary) {
 fn show_install(plan: &PlanSummary) {
     outln!(
         "{} {} from {}: {}",
-        plan.name, plan.version, plan.registry, plan.description
+        plan.name,
+        plan.version,
+        plan.registry,
+        plan.description
     );
     outln!(
         "publisher {} (key {}){}",
@@ -201,7 +204,8 @@ fn show_index_says(plan: &PlanSummary) {
     if let Some(claimed) = &plan.index_says {
         outln!(
             "  the index names the publisher '{claimed}', but key {} is {}'s",
-            plan.key_id, plan.publisher
+            plan.key_id,
+            plan.publisher
         );
     }
 }
@@ -214,7 +218,10 @@ fn show_change(plan: &PlanSummary, from: &semver::Version) {
     };
     outln!(
         "{} {from} -> {} (publisher {}, key {}){older}",
-        plan.name, plan.version, plan.publisher, plan.key_id
+        plan.name,
+        plan.version,
+        plan.publisher,
+        plan.key_id
     );
     show_index_says(plan);
     if let Some(was) = &plan.key_was {
@@ -253,6 +260,25 @@ async fn agree_and_commit(runtime: &Runtime, plan: &Plan, yes: bool) -> anyhow::
     install::agree(runtime.consent(), runtime.db(), plan, agreement, by).await?;
     let host = runtime.host();
     install::commit(plan, &host.dir, &host.data_dir, runtime.db(), by).await?;
+    Ok(())
+}
+
+/// `skill remove`: through the running server if there is one, else in
+/// the configuration directory.
+async fn remove(name: &str, agent: &str, places: &Places) -> anyhow::Result<()> {
+    let config = places.load_config()?;
+    let version = match AdminClient::of(&config.host.data_dir) {
+        Some(server) => {
+            let request = json!({ "agent": agent, "name": name });
+            let mut done = server.post("/v1/admin/skills/remove", &request).await?;
+            let removed: Locked = serde_json::from_value(done["removed"].take())?;
+            removed.version.to_string()
+        }
+        None => install::remove(&config.host.dir, agent, name)?
+            .version
+            .to_string(),
+    };
+    outln!("removed {name} {version} from agent '{agent}'");
     Ok(())
 }
 
@@ -319,28 +345,18 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
             name,
             agent,
             places,
-        } => {
-            let config = places.load_config()?;
-            let version = match AdminClient::of(&config.host.data_dir) {
-                Some(server) => {
-                    let request = json!({ "agent": agent, "name": name });
-                    let mut done = server.post("/v1/admin/skills/remove", &request).await?;
-                    let removed: Locked = serde_json::from_value(done["removed"].take())?;
-                    removed.version.to_string()
-                }
-                None => install::remove(&config.host.dir, &agent, &name)?
-                    .version
-                    .to_string(),
-            };
-            outln!("removed {name} {version} from agent '{agent}'");
-        }
+        } => remove(&name, &agent, &places).await?,
         MarketSkillCommand::List { agent, places } => {
             let config = places.load_config()?;
             let lock = Lockfile::read(&config.host.dir)?;
             for locked in lock.skills.iter().filter(|l| l.agent.as_str() == agent) {
                 outln!(
                     "{} {}  from {}  key {}  sha256 {}",
-                    locked.name, locked.version, locked.registry, locked.key_id, locked.sha256
+                    locked.name,
+                    locked.version,
+                    locked.registry,
+                    locked.key_id,
+                    locked.sha256
                 );
             }
         }
@@ -352,7 +368,9 @@ pub(super) async fn run_skill(command: MarketSkillCommand) -> anyhow::Result<Exi
                 install::sync(&config.host, &egress, &locked).await?;
                 outln!(
                     "fetched {} {} for agent '{}'",
-                    locked.name, locked.version, locked.agent
+                    locked.name,
+                    locked.version,
+                    locked.agent
                 );
             }
         }

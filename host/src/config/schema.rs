@@ -237,10 +237,18 @@ mod tests {
         assert!(InputSchema::new(deep).unwrap_err().contains("deeper"));
         let mut chain = serde_json::Map::new();
         for i in 0..40 {
-            chain.insert(format!("d{i}"), json!({"$ref": format!("#/$defs/d{}", i + 1)}));
+            chain.insert(
+                format!("d{i}"),
+                json!({"$ref": format!("#/$defs/d{}", i + 1)}),
+            );
         }
-        let chain = json!({"type": "object", "$defs": chain, "properties": {"a": {"$ref": "#/$defs/d0"}}});
-        assert!(InputSchema::new(chain).unwrap_err().contains("references nested"));
+        let chain =
+            json!({"type": "object", "$defs": chain, "properties": {"a": {"$ref": "#/$defs/d0"}}});
+        assert!(
+            InputSchema::new(chain)
+                .unwrap_err()
+                .contains("references nested")
+        );
         let big = json!({"type": "object", "description": "x".repeat(MAX_SCHEMA_BYTES)});
         assert!(InputSchema::new(big).unwrap_err().contains("bytes"));
         let schema = InputSchema::new(doubling(8)).unwrap();
