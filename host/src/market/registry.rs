@@ -18,6 +18,7 @@ use super::package::{MANIFEST_FILE, Package, sha256_hex};
 use super::signing::{KeyPair, PublicKey};
 use super::{MarketError, replace_file};
 use crate::config::Manifest;
+use crate::vocab::is_skill_name;
 
 /// `index/<name>.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -64,12 +65,20 @@ pub struct Listing {
 /// The skills of `listings` whose names are a letter or two from
 /// `listing`'s but which another key signed: what a typosquat looks like
 /// from the user's side, shown so the publisher can be told apart.
+///
+/// Only skill names are compared, at most 64 characters: an edit distance
+/// takes time in the product of the two lengths, and a registry's
+/// `names.json` may hold any text (no such skill can be installed).
 pub fn lookalikes<'a>(listings: &'a [Listing], listing: &Listing) -> Vec<&'a Listing> {
+    if !is_skill_name(&listing.name) {
+        return Vec::new();
+    }
     listings
         .iter()
         .filter(|other| {
             other.name != listing.name
                 && other.key_id != listing.key_id
+                && is_skill_name(&other.name)
                 && strsim::levenshtein(&other.name, &listing.name) <= 2
         })
         .collect()
