@@ -279,3 +279,36 @@ pub fn choose<'a>(index: &'a Index, requirement: &semver::VersionReq) -> Option<
         .filter(|r| !r.yanked && requirement.matches(&r.version))
         .max_by(|a, b| a.version.cmp(&b.version))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(name: &str, key_id: &str) -> Listing {
+        Listing {
+            name: name.into(),
+            version: semver::Version::new(0, 1, 0),
+            description: "A skill".into(),
+            publisher: key_id.into(),
+            key_id: key_id.into(),
+        }
+    }
+
+    #[test]
+    fn lookalikes_are_skill_names_a_letter_or_two_apart_under_another_key() {
+        let long = "a".repeat(100);
+        let listings = [
+            listing("text", "one"),
+            listing("tezt", "two"),
+            listing("texts", "one"),
+            listing(&long, "one"),
+            listing(&format!("{long}b"), "two"),
+        ];
+        let names = |found: Vec<&Listing>| -> Vec<String> {
+            found.into_iter().map(|l| l.name.clone()).collect()
+        };
+        assert_eq!(names(lookalikes(&listings, &listings[0])), ["tezt"]);
+        assert!(lookalikes(&listings, &listings[3]).is_empty());
+        assert!(lookalikes(&listings, &listings[4]).is_empty());
+    }
+}
