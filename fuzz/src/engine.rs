@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use fastrand::Rng;
 
+use crate::files::artifacts_dir;
 use crate::mutate::mutate;
 use crate::targets::Target;
-use crate::{artifacts_dir, fnv1a};
 
 /// The stack of a tokio worker thread, where the server parses what it is
 /// sent: a parser that recurses too deep for it is a bug, even where the
@@ -94,6 +94,21 @@ pub struct Report {
     pub accepted: u64,
     pub findings: Vec<Finding>,
     pub took: Duration,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} files replayed ({} accepted), {} mutated inputs ({} accepted) in {:.1?}",
+            self.target,
+            self.replayed,
+            self.replayed_accepted,
+            self.mutated,
+            self.accepted,
+            self.took
+        )
+    }
 }
 
 /// Run `plan` for `target` on a thread of its own, watched from this one.
@@ -259,6 +274,14 @@ fn save(target: &Target, kind: &str, input: &[u8]) -> PathBuf {
         .and_then(|()| std::fs::write(&path, input))
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     path
+}
+
+/// FNV-1a: a hash that stays the same across Rust versions, so that a seed
+/// means the same run everywhere.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The input running now, since when.

@@ -86,11 +86,6 @@ pub const TARGETS: &[Target] = &[
     },
 ];
 
-/// The target called `name`.
-pub fn find(name: &str) -> Option<&'static Target> {
-    TARGETS.iter().find(|t| t.name == name)
-}
-
 /// Text as the host reads files: UTF-8, which a mutation often breaks; the
 /// rest of the input still goes to the parser.
 fn text(input: &[u8]) -> String {
@@ -110,7 +105,7 @@ fn manifest(input: &[u8]) -> bool {
 /// there.
 fn example_config() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| crate::fuzz_dir().join("../docs/examples/config"))
+    DIR.get_or_init(crate::files::example_config)
 }
 
 fn agent(input: &[u8]) -> bool {
