@@ -70,3 +70,23 @@ pub use db::{Db, DbError, audit, grants, history, usage};
 
 // The HTTP API: a server of a configuration's agents, and its bearer tokens.
 pub use api::{Holder, ServeError, Server, TokenStore};
+
+/// Every parser of what the host reads, over text and bytes in memory, for
+/// the fuzz targets in `fuzz/` (docs/fuzzing.md). Not an API: the rest of
+/// the parsers (`Manifest::from_file`, `HostConfig::from_file`,
+/// `market::package::Package::unpack`, the registry's types) are public
+/// already.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::api::conversation_of;
+    pub use crate::config::TomlFile;
+    pub use crate::vocab::NetPattern;
+
+    use crate::config::{AgentConfig, ConfigError, HostConfig};
+
+    /// Read an agent's file, `agents/<id>.toml`, against `host`, as
+    /// [`crate::ConfigDir::load`] does.
+    pub fn agent(file: &TomlFile, host: &HostConfig) -> Result<(), ConfigError> {
+        AgentConfig::from_file(file, host).map(drop)
+    }
+}

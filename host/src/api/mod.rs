@@ -37,6 +37,7 @@ use tower::ServiceExt;
 
 pub(crate) use client::{AdminClient, RemoteError, SkillChange, segment};
 pub(crate) use error::ApiError;
+pub use openai::conversation_of;
 pub(crate) use served::Served;
 pub(crate) use tokens::TokenRecord;
 pub use tokens::{Holder, TokenStore};

@@ -115,6 +115,14 @@ fn conversation(messages: Vec<InMessage>) -> Result<(Vec<Message>, String), ApiE
     }
 }
 
+/// A request body, read as `POST /v1/chat/completions` reads it: the
+/// earlier messages and the new user message, or why it is refused.
+pub fn conversation_of(body: &[u8]) -> Result<(Vec<Message>, String), String> {
+    let axum::Json(request) = axum::Json::<ChatCompletionRequest>::from_bytes(body)
+        .map_err(|rejection| rejection.body_text())?;
+    conversation(request.messages).map_err(|error| error.message)
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

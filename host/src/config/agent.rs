@@ -270,13 +270,19 @@ impl AgentConfig {
     /// directory of `host`, and the models it names checked against its
     /// backends.
     pub fn load(path: &Path, host: &HostConfig) -> Result<AgentConfig, ConfigError> {
+        AgentConfig::from_file(&TomlFile::read(path)?, host)
+    }
+
+    /// Validate an agent's file whose text is already read; its path must
+    /// be `agents/<id>.toml`.
+    pub fn from_file(file: &TomlFile, host: &HostConfig) -> Result<AgentConfig, ConfigError> {
         let config_dir = host.dir.as_path();
-        let file = TomlFile::read(path)?;
         let raw: RawAgent = file.parse()?;
 
         let id = AgentId::new(raw.id.get_ref())
             .map_err(|e| file.error("id", Some(raw.id.span()), e.to_string()))?;
-        let stem = path
+        let stem = file
+            .path
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default();
@@ -288,25 +294,25 @@ impl AgentConfig {
             ));
         }
         // Checked in the order of the file's usual layout.
-        let allow = tool_patterns(&file, &raw.tools.allow, "allow")?;
-        let deny = tool_patterns(&file, &raw.tools.deny, "deny")?;
-        let mounts = mounts(&file, raw.mounts, config_dir)?;
-        let skills = skills(&file, raw.skills, config_dir)?;
+        let allow = tool_patterns(file, &raw.tools.allow, "allow")?;
+        let deny = tool_patterns(file, &raw.tools.deny, "deny")?;
+        let mounts = mounts(file, raw.mounts, config_dir)?;
+        let skills = skills(file, raw.skills, config_dir)?;
         let inference = match raw.inference {
-            Some(raw) => Some(raw.validate(&file, &host.backends)?),
+            Some(raw) => Some(raw.validate(file, &host.backends)?),
             None => None,
         };
         Ok(AgentConfig {
             description: raw.description,
             consent: raw.consent,
-            file: path.to_owned(),
+            file: file.path.clone(),
             allow,
             deny,
             mounts,
             skills,
             limits: raw.limits,
             inference,
-            prompts: raw.prompts.read(&file, config_dir)?,
+            prompts: raw.prompts.read(file, config_dir)?,
             id,
         })
     }

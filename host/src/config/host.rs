@@ -174,7 +174,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHost {
     data_dir: Option<PathBuf>,
@@ -225,14 +225,25 @@ impl HostConfig {
     pub fn load(dir: &Path) -> Result<HostConfig, ConfigError> {
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
         let path = dir.join(HOST_FILE);
-        let (raw, backends): (RawHost, _) = if path.exists() {
-            let file = TomlFile::read(&path)?;
-            let mut raw: RawHost = file.parse()?;
-            let backends = std::mem::take(&mut raw.inference).validate(&file)?;
-            (raw, backends)
+        let file = if path.exists() {
+            TomlFile::read(&path)?
         } else {
-            (RawHost::default(), BTreeMap::new())
+            // Every field has a default: no file reads as an empty one.
+            TomlFile {
+                path,
+                text: String::new(),
+            }
         };
+        HostConfig::from_file(&file)
+    }
+
+    /// Validate a `skillbox.toml` whose text is already read; the directory
+    /// it is in is the configuration directory.
+    pub fn from_file(file: &TomlFile) -> Result<HostConfig, ConfigError> {
+        let path = &file.path;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+        let mut raw: RawHost = file.parse()?;
+        let backends = std::mem::take(&mut raw.inference).validate(file)?;
         let maxima = Limits::MAXIMUM
             .with(&raw.maxima)
             .capped_by(&Limits::MAXIMUM);
@@ -266,7 +277,7 @@ impl HostConfig {
         }
         let data_dir = dir.join(raw.data_dir.unwrap_or_else(|| "data".into()));
         sandbox.cache_dir = Some(data_dir.join("cache").join("components"));
-        let consent_webhook = webhook(raw.consent, &path)?;
+        let consent_webhook = webhook(raw.consent, path)?;
         let hosts = raw
             .network
             .hosts

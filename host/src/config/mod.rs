@@ -30,7 +30,7 @@ pub(crate) use inference::{BackendConfig, BackendKind, Budget, InferenceSettings
 pub use manifest::Manifest;
 pub(crate) use manifest::ToolSpec;
 pub(crate) use secrets::read_secret;
-pub use toml_file::ConfigError;
+pub use toml_file::{ConfigError, TomlFile};
 
 /// No agent of that id in a configuration directory.
 #[derive(Debug, thiserror::Error)]

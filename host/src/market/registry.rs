@@ -93,12 +93,20 @@ pub struct Listing {
 /// The skills of `listings` whose names are a letter or two from
 /// `listing`'s but which another key signed: what a typosquat looks like
 /// from the user's side, shown so the publisher can be told apart.
+///
+/// Only skill names are compared, at most 64 characters: an edit distance
+/// takes time in the product of the two lengths, and a registry's
+/// `names.json` may hold any text (no such skill can be installed).
 pub fn lookalikes<'a>(listings: &'a [Listing], listing: &Listing) -> Vec<&'a Listing> {
+    if !is_skill_name(&listing.name) {
+        return Vec::new();
+    }
     listings
         .iter()
         .filter(|other| {
             other.name != listing.name
                 && other.key_id != listing.key_id
+                && is_skill_name(&other.name)
                 && strsim::levenshtein(&other.name, &listing.name) <= 2
         })
         .collect()
@@ -403,4 +411,37 @@ pub fn choose<'a>(index: &'a Index, requirement: &semver::VersionReq) -> Option<
         .iter()
         .filter(|r| !r.yanked && requirement.matches(&r.version))
         .max_by(|a, b| a.version.cmp(&b.version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(name: &str, key_id: &str) -> Listing {
+        Listing {
+            name: name.into(),
+            version: semver::Version::new(0, 1, 0),
+            description: "A skill".into(),
+            publisher: key_id.into(),
+            key_id: key_id.into(),
+        }
+    }
+
+    #[test]
+    fn lookalikes_are_skill_names_a_letter_or_two_apart_under_another_key() {
+        let long = "a".repeat(100);
+        let listings = [
+            listing("text", "one"),
+            listing("tezt", "two"),
+            listing("texts", "one"),
+            listing(&long, "one"),
+            listing(&format!("{long}b"), "two"),
+        ];
+        let names = |found: Vec<&Listing>| -> Vec<String> {
+            found.into_iter().map(|l| l.name.clone()).collect()
+        };
+        assert_eq!(names(lookalikes(&listings, &listings[0])), ["tezt"]);
+        assert!(lookalikes(&listings, &listings[3]).is_empty());
+        assert!(lookalikes(&listings, &listings[4]).is_empty());
+    }
 }

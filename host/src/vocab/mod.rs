@@ -28,7 +28,8 @@ pub use limits::Limits;
 pub(crate) use limits::{LimitOverrides, WrittenLimit};
 pub use names::AgentId;
 pub(crate) use names::{is_secret_name, is_skill_name, is_tool_name};
-pub(crate) use network::{HostPattern, NetPattern, is_host_controlled_header};
+pub use network::NetPattern;
+pub(crate) use network::{HostPattern, is_host_controlled_header};
 pub(crate) use text::{printable, truncate};
 pub(crate) use tools::ToolPattern;
 
