@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 
 use skillbox::fuzzing::{NetPattern, TomlFile, conversation_of};
 use skillbox::market::package::Package;
-use skillbox::market::registry::{self, Index, Listing};
+use skillbox::market::registry::{self, Index, Listing, SignedIndex};
+use skillbox::market::signing::{KeyPair, PublicKey};
 use skillbox::{HostConfig, Manifest};
 
 /// One parser to fuzz.
@@ -58,7 +59,7 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         name: "index",
-        entry: "registry::Index from JSON (index/<name>.json), registry::choose",
+        entry: "registry::SignedIndex from JSON (index/<name>.json), its check, registry::choose",
         dictionary: INDEX_WORDS,
         max_len: 64 << 10,
         parse: index,
@@ -158,7 +159,13 @@ fn network(input: &[u8]) -> bool {
 }
 
 fn index(input: &[u8]) -> bool {
-    let Ok(index) = serde_json::from_slice::<Index>(input) else {
+    let Ok(signed) = serde_json::from_slice::<SignedIndex>(input) else {
+        return false;
+    };
+    // What a host does with it: check its signature (by a key that did not
+    // sign it, so the check itself is what runs), then read the index.
+    let _ = signed.clone().verify(index_key());
+    let Ok(index) = serde_json::from_value::<Index>(signed.signed) else {
         return false;
     };
     // What installing does with it: the newest release that will do.
@@ -511,3 +518,12 @@ const OPENAI_WORDS: &[&str] = &[
     "true",
     "false",
 ];
+
+/// A trusted key for the index target's signature checks, made once.
+fn index_key() -> &'static PublicKey {
+    static KEY: OnceLock<PublicKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let pair = KeyPair::generate("fuzz").expect("a key pair");
+        pair.public().expect("its public key")
+    })
+}
