@@ -442,21 +442,24 @@ impl CallConsent {
         }
     }
 
-    /// Record a refusal made without asking, and return it.
+    /// Record a refusal made without asking, and return it. A door like
+    /// [`CallConsent::decide`]: what it is told is masked here.
     pub fn refuse(&self, capability: &str, reason: String) -> Verdict {
-        let entry = self.entry(Event::Decision, capability, "denied", reason.clone());
+        let reason = self.scanner.mask(&reason);
+        let capability = self.scanner.mask(capability);
+        let entry = self.entry(Event::Decision, &capability, "denied", reason.clone());
         self.broker.audit(entry);
         Verdict::Denied(reason)
     }
 
-    /// An entry about this call, with the agent's secrets masked in every
-    /// text: the one place entries about calls are made.
+    /// An entry about this call, from texts already masked at the doors
+    /// (`decide`, `refuse`).
     fn entry(&self, event: Event, capability: &str, decision: &str, reason: String) -> AuditEntry {
         AuditEntry {
             skill: self.skill.to_string(),
             tool: self.tool.to_string(),
-            capability: self.scanner.mask(capability),
-            reason: self.scanner.mask(&reason),
+            capability: capability.to_owned(),
+            reason,
             ..AuditEntry::new(event, self.agent.as_str(), decision)
         }
     }

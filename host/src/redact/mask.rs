@@ -23,14 +23,9 @@ pub(crate) struct Mask {
 
 impl Mask {
     pub(crate) fn new<'a>(secrets: impl Iterator<Item = &'a str>) -> Option<Mask> {
-        let secrets: Vec<&str> = secrets.collect();
-        let longest = secrets
-            .iter()
-            .flat_map(|s| super::encodings(s))
-            .map(|needle| needle.len())
-            .max()?;
+        let (matcher, longest) = super::matcher(secrets)?;
         Some(Mask {
-            matcher: Arc::new(super::matcher(secrets)?),
+            matcher: Arc::new(matcher),
             overlap: longest - 1,
         })
     }

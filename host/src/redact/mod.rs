@@ -53,7 +53,7 @@ const WITHHELD: &str = "[withheld: it holds a secret]";
 impl SecretScanner {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> SecretScanner {
         SecretScanner {
-            matcher: matcher(secrets),
+            matcher: matcher(secrets).map(|(matcher, _)| matcher),
         }
     }
 
@@ -85,22 +85,23 @@ impl SecretScanner {
 }
 
 /// A case-insensitive matcher for every encoding of `secrets` that a scan
-/// looks for without decoding; `None` when there is nothing to find.
-fn matcher<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Option<AhoCorasick> {
+/// looks for without decoding, and the length of its longest pattern;
+/// `None` when there is nothing to find.
+fn matcher<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Option<(AhoCorasick, usize)> {
     let mut needles: Vec<String> = secrets.into_iter().flat_map(encodings).collect();
     needles.retain(|n| n.len() >= MIN_FRAGMENT);
     needles.sort();
     needles.dedup();
+    let longest = needles.iter().map(String::len).max()?;
     // Letter case is ignored: names (hosts, headers) are lowercased on the
     // way out, hex comes in either case, and a random secret does not turn
     // up by accident in another case. Base64 fragments lose a little
     // precision, not safety.
-    (!needles.is_empty()).then(|| {
-        AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&needles)
-            .expect("plain byte patterns")
-    })
+    let matcher = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(&needles)
+        .expect("plain byte patterns");
+    Some((matcher, longest))
 }
 
 /// `secret` raw, as hex, form-encoded, and as the base64 fragments it

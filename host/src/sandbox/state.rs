@@ -1,12 +1,12 @@
 //! The data of one call's `Store`: created when the call starts, dropped when
 //! it ends. Nothing in it outlives the call.
 
+use std::sync::Arc;
+
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-
-use std::sync::Arc;
 
 use super::MAX_TABLE_ELEMENTS;
 use crate::caps::consent::{ConsentCap, ConsentView};

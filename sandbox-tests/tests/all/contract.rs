@@ -103,6 +103,14 @@ fn a_file_that_is_not_a_component_is_refused_at_load() {
     );
 }
 
+/// The manifest error that loading the skill in `dir` ends in.
+fn manifest_error(host: &Host, dir: &std::path::Path) -> skillbox::ConfigError {
+    match host.runtime.load_skill(dir).err().expect("load fails") {
+        LoadError::Manifest(error) => error,
+        error => panic!("expected a manifest error, got {error}"),
+    }
+}
+
 #[test]
 fn a_malformed_manifest_names_file_field_and_line() {
     let host = Host::new();
@@ -119,14 +127,7 @@ fn a_malformed_manifest_names_file_field_and_line() {
     ];
     for (text, field, line) in cases {
         std::fs::write(&manifest, text).unwrap();
-        let error = host
-            .runtime
-            .load_skill(dir.path())
-            .err()
-            .expect("load fails");
-        let LoadError::Manifest(error) = error else {
-            panic!("expected a manifest error, got {error}");
-        };
+        let error = manifest_error(&host, dir.path());
         assert_eq!(error.file, manifest);
         assert_eq!(error.field, field, "{error}");
         assert_eq!(error.line, Some(line), "{error}");
@@ -166,14 +167,7 @@ fn echo_with_doubling_schema(levels: usize) -> tempfile::TempDir {
 fn a_schema_that_unfolds_exponentially_is_refused_at_load() {
     let host = Host::new();
     let dir = echo_with_doubling_schema(30);
-    let error = host
-        .runtime
-        .load_skill(dir.path())
-        .err()
-        .expect("load fails");
-    let LoadError::Manifest(error) = error else {
-        panic!("expected a manifest error, got {error}");
-    };
+    let error = manifest_error(&host, dir.path());
     assert_eq!(error.field, "tool[0].input_schema", "{error}");
     assert!(error.to_string().contains("subschemas"), "{error}");
 }
